@@ -1,0 +1,102 @@
+"""``advkit.attack``: run one attack on a batch and return a checked :class:`AttackResult`."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from advkit.access import Oracle, as_oracle
+from advkit.attacks._engine import Problem
+from advkit.objectives import is_successful
+from advkit.result import AttackResult
+from advkit.threat import ThreatModel
+from advkit.validate import check_batch, check_labels, check_model_accepts
+
+__all__ = ["Attack", "attack"]
+
+
+class Attack(Protocol):
+    """An attack configuration: a frozen dataclass with no model inside."""
+
+    name: ClassVar[str]
+    needs: ClassVar[int]
+
+    def run(self, problem: Problem) -> Tensor: ...
+
+
+def attack(
+    model: nn.Module | Oracle,
+    x: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    method: Attack,
+    *,
+    target: Tensor | None = None,
+    seed: int = 0,
+    index: Tensor | None = None,
+) -> AttackResult:
+    """Attack ``model`` on the batch (x, y) within ``threat`` using ``method``.
+
+    Args:
+        model: a classifier returning logits (white-box), or an access oracle
+            (:class:`~advkit.access.ScoreOnly`, :class:`~advkit.access.LabelOnly`) for
+            attacks that need less.
+        x: inputs (N, ...) in the threat's box (default [0, 1]).
+        y: true labels (N,).
+        threat: the allowed perturbation set, e.g. ``Linf(8/255)``.
+        method: the attack configuration, e.g. ``PGD(steps=100)``.
+        target: target labels (N,) for a targeted attack (success = predicted target);
+            None for misclassification.
+        seed: seed of every random choice (per sample, with ``index``).
+        index: dataset index of each sample (N,), used as the key of its random stream so a
+            sample's result does not depend on its batch; default ``arange(N)``.
+
+    Returns:
+        An :class:`AttackResult` whose ``success`` is re-evaluated on ``model(x_adv)`` and
+        whose ``x_adv`` lies in the ball and the box.
+
+    Example:
+        >>> import torch, advkit
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
+        >>> x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 10, (4,))
+        >>> advkit.attack(model, x, y, advkit.L2(0.5), advkit.APGD(steps=10)).x_adv.shape
+        torch.Size([4, 1, 8, 8])
+    """
+    check_batch(x, y, target, lo=threat.lo, hi=threat.hi)
+    n = x.shape[0]
+    threat.radius(x)  # validates per-sample eps length
+    if index is None:
+        index = torch.arange(n)
+    elif index.shape != (n,):
+        raise ValueError(f"index must have shape ({n},), got {tuple(index.shape)}")
+    oracle = as_oracle(model, method.needs, n)
+    x0 = x.detach().clone()
+    y = y.detach().long()
+    tgt = None if target is None else target.detach().long()
+    with oracle.session():
+        num_classes = check_model_accepts(oracle.model, x0)
+        check_labels(y, num_classes)
+        if tgt is not None:
+            check_labels(tgt, num_classes, "target")
+            if (tgt == y).any():
+                raise ValueError("target equals the true label for some samples")
+        problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
+        x_adv = threat.project(method.run(problem).detach(), x0)
+        with torch.no_grad():
+            logits = oracle.model(x_adv)
+    success = is_successful(logits, y, tgt)
+    return AttackResult(
+        x_adv=x_adv,
+        x=x0,
+        y=y,
+        target=tgt,
+        success=success,
+        distance=threat.norm(x_adv - x0),
+        queries=oracle.queries.clone(),
+        gradient_calls=oracle.gradient_calls.clone(),
+        logits=logits,
+        threat=threat,
+        config=method,
+    )

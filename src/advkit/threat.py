@@ -1,0 +1,275 @@
+"""Threat models: the set Δ(x0) of allowed inputs around a clean point.
+
+A threat model is an ℓp ball of radius ε around x0 intersected with the input box
+``[lo, hi]`` (default ``[0, 1]``). It answers every geometric question an attack or a
+certifier asks: projection, the steepest-ascent unit step, uniform sampling, the norm of a
+perturbation, and the support function ``max_{‖δ‖≤ε} ⟨a, δ⟩ = ε‖a‖_*`` (dual norm).
+
+ε may be a float or a tensor of shape ``(N,)`` (one radius per sample).
+
+Example:
+    >>> import torch
+    >>> from advkit import Linf
+    >>> threat = Linf(0.3)
+    >>> x0 = torch.rand(4, 1, 28, 28)
+    >>> x = threat.project(x0 + torch.randn_like(x0), x0)
+    >>> bool((threat.norm(x - x0) <= 0.3 + 1e-6).all())
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+__all__ = ["L1", "L2", "Linf", "ThreatModel"]
+
+
+def _flat(t: Tensor) -> Tensor:
+    return t.reshape(t.shape[0], -1)
+
+
+def _per_sample(v: Tensor, like: Tensor) -> Tensor:
+    """Reshape a (N,) tensor so it broadcasts against ``like`` of shape (N, ...)."""
+    return v.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclass(frozen=True, eq=False)
+class ThreatModel:
+    """An ℓp ball of radius ``eps`` around x0, intersected with the box ``[lo, hi]``.
+
+    Args:
+        eps: radius, a float or a tensor of shape (N,) for per-sample radii. Must be ≥ 0.
+        lo: lower bound of the input domain (default 0).
+        hi: upper bound of the input domain (default 1).
+    """
+
+    eps: float | Tensor
+    lo: float = 0.0
+    hi: float = 1.0
+
+    p: ClassVar[float]
+    name: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        eps = self.eps
+        if isinstance(eps, Tensor):
+            if eps.dim() != 1:
+                raise ValueError(
+                    f"per-sample eps must have shape (N,), got {tuple(eps.shape)}; "
+                    "pass a float for one radius shared by all samples"
+                )
+            if not torch.isfinite(eps).all() or (eps < 0).any():
+                raise ValueError("eps must be finite and >= 0 for every sample")
+        else:
+            if not isinstance(eps, int | float) or not math.isfinite(eps) or eps < 0:
+                raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+        if not self.lo < self.hi:
+            raise ValueError(f"the input box needs lo < hi, got lo={self.lo}, hi={self.hi}")
+
+    # ----- radius handling -------------------------------------------------------------
+    def radius(self, like: Tensor) -> Tensor:
+        """ε as a tensor broadcastable against ``like`` (shape (N, ...))."""
+        n = like.shape[0]
+        if isinstance(self.eps, Tensor):
+            if self.eps.shape[0] != n:
+                raise ValueError(
+                    f"per-sample eps has {self.eps.shape[0]} entries but the batch has {n}"
+                )
+            e = self.eps.to(like.device, like.dtype)
+        else:
+            e = torch.full((n,), float(self.eps), device=like.device, dtype=like.dtype)
+        return _per_sample(e, like)
+
+    def eps_vector(self, n: int) -> Tensor:
+        """ε as a (N,) float tensor."""
+        if isinstance(self.eps, Tensor):
+            return self.eps.detach().float().clone()
+        return torch.full((n,), float(self.eps))
+
+    def select(self, rows: Tensor) -> ThreatModel:
+        """The same threat restricted to the samples ``rows`` (matters for per-sample ε)."""
+        if isinstance(self.eps, Tensor):
+            return replace(self, eps=self.eps[rows.to(self.eps.device)])
+        return self
+
+    def with_eps(self, eps: float | Tensor) -> ThreatModel:
+        """The same norm and box with another radius."""
+        return replace(self, eps=eps)
+
+    # ----- geometry --------------------------------------------------------------------
+    def clip_box(self, x: Tensor) -> Tensor:
+        """Clip to the input domain."""
+        return x.clamp(self.lo, self.hi)
+
+    def norm(self, delta: Tensor) -> Tensor:
+        """The ℓp norm of each sample's perturbation, shape (N,)."""
+        return torch.linalg.vector_norm(_flat(delta), ord=self.p, dim=1)
+
+    def dual_norm(self, a: Tensor, batch_dims: int = 1) -> Tensor:
+        """The dual norm ‖a‖_* over all but the first ``batch_dims`` dimensions."""
+        q = _dual(self.p)
+        flat = a.reshape(*a.shape[:batch_dims], -1)
+        return torch.linalg.vector_norm(flat, ord=q, dim=-1)
+
+    def support(self, a: Tensor, batch_dims: int = 1) -> Tensor:
+        """``max_{‖δ‖_p ≤ ε} ⟨a, δ⟩ = ε‖a‖_*`` for each row of ``a`` (box ignored).
+
+        Args:
+            a: tensor of shape (N, ...) or (N, K, ...) with ``batch_dims`` leading dims;
+                ε is indexed by the first dimension.
+            batch_dims: number of leading dimensions that are not reduced.
+
+        Returns:
+            Tensor of shape ``a.shape[:batch_dims]``.
+        """
+        dual = self.dual_norm(a, batch_dims)
+        eps = self.eps_vector(a.shape[0]).to(a.device, a.dtype)
+        return eps.reshape(-1, *([1] * (batch_dims - 1))) * dual
+
+    def project(self, x: Tensor, x0: Tensor) -> Tensor:
+        """Project x onto the ball around x0, then into the box.
+
+        Clipping to the box after the ball projection keeps the point in the ball, because
+        x0 is in the box and clipping moves every coordinate towards it.
+        """
+        delta = self._project_ball(x - x0, self.radius(x0))
+        return self.clip_box(x0 + delta)
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        """The steepest-ascent direction of unit ℓp norm for the gradient ``g``."""
+        raise NotImplementedError
+
+    def sample(self, x0: Tensor, generators: list[torch.Generator]) -> Tensor:
+        """A point drawn uniformly from the ball around each x0 (then clipped to the box).
+
+        Args:
+            x0: clean points, shape (N, ...).
+            generators: one ``torch.Generator`` per sample, so a sample's draw does not
+                depend on which batch it is in.
+        """
+        rows = [self._sample_unit(x0[i].numel(), g) for i, g in enumerate(generators)]
+        unit = torch.stack(rows).to(x0.device, x0.dtype).reshape(x0.shape)
+        return self.clip_box(x0 + unit * self.radius(x0))
+
+    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        eps = self.eps if not isinstance(self.eps, Tensor) else "per-sample"
+        return f"{self.name} eps={eps} box=[{self.lo}, {self.hi}]"
+
+
+def _dual(p: float) -> float:
+    if p == math.inf:
+        return 1.0
+    if p == 1:
+        return math.inf
+    return p / (p - 1)
+
+
+@dataclass(frozen=True, eq=False)
+class Linf(ThreatModel):
+    """ℓ∞ ball: every coordinate moves by at most ε (FGSM/PGD's classic setting)."""
+
+    p: ClassVar[float] = math.inf
+    name: ClassVar[str] = "linf"
+
+    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
+        return torch.maximum(torch.minimum(delta, eps), -eps)
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        return g.sign()
+
+    def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
+        return torch.rand(d, generator=g) * 2 - 1
+
+
+@dataclass(frozen=True, eq=False)
+class L2(ThreatModel):
+    """ℓ2 ball: the perturbation's Euclidean length is at most ε."""
+
+    p: ClassVar[float] = 2.0
+    name: ClassVar[str] = "l2"
+
+    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
+        n = _per_sample(self.norm(delta), delta)
+        scale = torch.where(n > eps, eps / n.clamp_min(1e-12), torch.ones_like(n))
+        return delta * scale
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        n = _per_sample(self.norm(g), g).clamp_min(1e-12)
+        return g / n
+
+    def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
+        v = torch.randn(d, generator=g)
+        r = torch.rand(1, generator=g) ** (1.0 / d)
+        return v / v.norm().clamp_min(1e-12) * r
+
+
+@dataclass(frozen=True, eq=False)
+class L1(ThreatModel):
+    """ℓ1 ball: the sum of absolute changes is at most ε (sparse perturbations).
+
+    Args:
+        sparsity: the steepest-ascent step moves only the coordinates whose |gradient| is
+            at or above this quantile (the sparse ℓ1 descent of Tramèr & Boneh 2019,
+            "Adversarial Training and Robustness for Multiple Perturbations"; q=0.99 moves
+            the top 1%, and at least one coordinate). Coordinates already at the box edge
+            with a gradient pointing out of the box are never chosen.
+    """
+
+    sparsity: float = 0.99
+
+    p: ClassVar[float] = 1.0
+    name: ClassVar[str] = "l1"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 <= self.sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
+
+    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
+        """Euclidean projection onto the ℓ1 ball (Duchi et al. 2008, sort-based)."""
+        flat = _flat(delta)
+        e = eps.reshape(-1)
+        a = flat.abs()
+        inside = a.sum(dim=1) <= e
+        mu, _ = a.sort(dim=1, descending=True)
+        cums = mu.cumsum(dim=1)
+        ks = torch.arange(1, a.shape[1] + 1, device=a.device, dtype=a.dtype)
+        cond = mu * ks > (cums - e[:, None])
+        # the last index where cond holds: cond * ks peaks there
+        rho = (cond * ks).argmax(dim=1, keepdim=True)
+        theta = (cums.gather(1, rho) - e[:, None]) / (rho + 1).to(a.dtype)
+        proj = flat.sign() * (a - theta.clamp_min(0)).clamp_min(0)
+        out = torch.where(inside[:, None], flat, proj)
+        return out.reshape(delta.shape)
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        flat = _flat(g)
+        if x is not None:
+            xf = _flat(x)
+            blocked = ((xf >= self.hi) & (flat > 0)) | ((xf <= self.lo) & (flat < 0))
+            flat = flat.masked_fill(blocked, 0.0)
+        a = flat.abs()
+        d = a.shape[1]
+        k = max(1, round((1.0 - self.sparsity) * d))
+        kth = a.topk(k, dim=1).values[:, -1:]
+        chosen = (a >= kth) & (a > 0)
+        step = flat.sign() * chosen
+        count = chosen.sum(dim=1, keepdim=True).clamp_min(1)
+        return (step / count).reshape(g.shape)
+
+    def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
+        # uniform in the unit ℓ1 ball: d+1 exponentials normalized, random signs
+        e = -torch.log(torch.rand(d + 1, generator=g).clamp_min(1e-30))
+        signs = torch.randint(0, 2, (d,), generator=g) * 2 - 1
+        return signs * e[:d] / e.sum()
