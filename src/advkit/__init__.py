@@ -6,6 +6,7 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
 from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, attack
+from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
 from advkit.threat import L1, L2, Linf, ThreatModel
@@ -23,6 +24,7 @@ __all__ = [
     "AttackResult",
     "CWMargin",
     "CrossEntropy",
+    "Evaluation",
     "LabelOnly",
     "Linf",
     "LogProbMargin",
@@ -30,6 +32,7 @@ __all__ = [
     "ThreatModel",
     "WhiteBox",
     "attack",
+    "evaluate",
 ]
 
 __version__ = "0.1.0"

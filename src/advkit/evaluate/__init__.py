@@ -1,0 +1,7 @@
+"""Evaluation: robust accuracy as the per-sample worst case over an attack suite."""
+
+from advkit.evaluate.report import Evaluation
+from advkit.evaluate.run import evaluate
+from advkit.evaluate.suites import SUITES, get_suite
+
+__all__ = ["SUITES", "Evaluation", "evaluate", "get_suite"]

@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny models built here, a multiclass linear model with known answers,
+and the location of the real datasets and checkpoints (``../shared/data``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data() -> Path | None:
+    """The shared real data folder, via ADVKIT_SHARED_DATA or ../shared/data."""
+    env = os.environ.get("ADVKIT_SHARED_DATA")
+    for cand in (Path(env) if env else None, ROOT.parent / "shared" / "data"):
+        if cand is not None and (cand / "README.md").exists():
+            return cand
+    return None
+
+
+def require_shared() -> Path:
+    path = shared_data()
+    if path is None:
+        pytest.skip("real data absent: set ADVKIT_SHARED_DATA or provide ../shared/data")
+    return path
+
+
+class TinyCNN(nn.Module):
+    """A small conv net on 1×8×8 inputs with 10 classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.fixture
+def tiny_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return TinyCNN().eval()
+
+
+@pytest.fixture
+def tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(12, 1, 8, 8, generator=g), torch.randint(0, 10, (12,), generator=g)
+
+
+def linear_model(d: int = 20, k: int = 5, seed: int = 0) -> nn.Module:
+    """A multiclass linear classifier z = W x + b on flat inputs of size d."""
+    g = torch.Generator().manual_seed(seed)
+    lin = nn.Linear(d, k)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(k, d, generator=g))
+        lin.bias.copy_(torch.randn(k, generator=g) * 0.1)
+    return nn.Sequential(nn.Flatten(), lin).eval()
+
+
+def linear_min_distance(model: nn.Module, x: torch.Tensor, p: float) -> torch.Tensor:
+    """Exact minimal ℓp distance to the decision boundary of a linear model (box ignored).
+
+    For the predicted class c, the distance to class j's region is
+    (z_c − z_j) / ‖w_c − w_j‖_q with q the dual of p; the minimum over j is exact.
+    """
+    lin = model[1]
+    w, b = lin.weight.detach(), lin.bias.detach()
+    xf = x.reshape(x.shape[0], -1)
+    z = xf @ w.T + b
+    c = z.argmax(dim=1)
+    q = {float("inf"): 1.0, 2.0: 2.0, 1.0: float("inf")}[p]
+    diff = w[c][:, None, :] - w[None, :, :]
+    num = z.gather(1, c[:, None]) - z
+    den = torch.linalg.vector_norm(diff, ord=q, dim=2)
+    dist = num / den.clamp_min(1e-12)
+    dist[torch.arange(x.shape[0]), c] = float("inf")
+    return dist.min(dim=1).values
