@@ -22,18 +22,49 @@ import hashlib
 import http.client
 import logging
 import os
+import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ChecksumError", "DownloadError", "cache_dir", "fetch", "find_cached", "sha256sum"]
+from tqdm.auto import tqdm
+
+__all__ = [
+    "ChecksumError",
+    "DownloadError",
+    "RemoteFile",
+    "cache_dir",
+    "fetch",
+    "find_cached",
+    "sha256sum",
+]
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
-_USER_AGENT = "advkit (https://pypi.org/project/advkit)"
+_USER_AGENT = "advkit"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file published at one or more URLs with a known SHA-256.
+
+    Attributes:
+        filename: the official file name (also its name in the cache).
+        sha256: hex SHA-256 digest of the official file.
+        urls: official URL first, then mirrors.
+    """
+
+    filename: str
+    sha256: str
+    urls: tuple[str, ...]
+
+    def fetch(self, cache_dir: Path | None = None) -> Path:
+        """Download (or find in the cache) this file; see :func:`fetch`."""
+        return fetch(self.urls, self.sha256, self.filename, cache_dir)
 
 
 class ChecksumError(ValueError):
