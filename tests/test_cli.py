@@ -1,0 +1,103 @@
+"""The command line end to end: the built-in demo, attack files, listings and errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from advkit import cli
+from advkit.attacks.catalog import ATTACKS
+from advkit.evaluate import run as evaluate_run
+from conftest import require_shared
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ADVKIT_CACHE", str(tmp_path / "cache"))
+
+
+def test_list_names_every_attack_and_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in [*ATTACKS, "standard", "fast", "lenet5-pgd", "digits"]:
+        assert f"  {name} " in out
+
+
+def test_demo_end_to_end_and_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`advkit evaluate` with no model arguments: what `make demo` runs."""
+    out = tmp_path / "demo.json"
+    assert cli.main(["evaluate", "--out", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    assert "robust accuracy" in table and "clean accuracy" in table
+    res = json.loads(out.read_text())
+    assert res["n"] == 599 and res["eps"] == cli.DEMO_EPS
+    assert res["clean_accuracy"] > 0.85
+    assert res["robust_accuracy"] < res["clean_accuracy"]
+    accs = [c["robust_accuracy"] for c in res["curve"]]
+    assert accs == sorted(accs, reverse=True) and len(accs) == 1 + len(cli.DEMO_CURVE)
+    assert set(res["broken_by"]) <= {"clean", "apgd-ce", "apgd-t"}
+
+    # the same command again reads every batch back from the store: no attack runs
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished batch was recomputed")
+
+    monkeypatch.setattr(evaluate_run, "_attack_batch", boom)
+    out2 = tmp_path / "demo.json"
+    assert cli.main(["evaluate", "--out", str(out2), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["robust_accuracy"] == res["robust_accuracy"]
+    assert summary["curve"] == res["curve"]
+
+
+def test_attack_writes_examples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "adv.npz"
+    args = ["attack", "--attack", "bim", "--steps", "5", "--eps", "0.2", "--n", "40"]
+    assert cli.main([*args, "--out", str(out), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    data = np.load(out)
+    assert data["x_adv"].shape == (40, 1, 8, 8)
+    assert np.abs(data["x_adv"] - data["x"]).max() <= 0.2 + 1e-6
+    assert summary["success_rate"] == pytest.approx(float(data["success"].mean()))
+    assert (data["gradient_calls"] <= 5).all()
+
+
+def test_registry_model_attack(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = require_shared()
+    out = tmp_path / "adv.pt"
+    args = ["attack", "--attack", "fgm", "--model", "lenet5-natural", "--eps", "0.3"]
+    data_dir = str(shared / "datasets" / "mnist")
+    assert cli.main([*args, "--data-dir", data_dir, "--n", "64", "--out", str(out)]) == 0
+    assert "success_rate" in capsys.readouterr().out
+    assert out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["evaluate", "--model", "lenet5-natural"], "--eps is required"),
+        (["evaluate", "--model", "no-such-model", "--eps", "0.1"], "unknown model"),
+        (["attack", "--attack", "fgm", "--steps", "3"], "takes no option steps"),
+        (["evaluate", "--eps", "-0.1"], "eps must be"),
+    ],
+)
+def test_errors_are_clear(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.main([*argv, "--quiet", "--out", str(tmp_path / "o.json")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_changed_config_refuses_to_mix_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "r.json")
+    base = ["evaluate", "--out", out, "--quiet", "--n", "30", "--suite", "fast"]
+    assert cli.main([*base, "--eps-curve", ""]) == 0
+    assert cli.main([*base, "--eps-curve", "", "--seed", "1"]) == 2
+    assert "--fresh" in capsys.readouterr().err
+    assert cli.main([*base, "--eps-curve", "", "--seed", "1", "--fresh"]) == 0
