@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.attacks.run import attack
@@ -181,7 +182,8 @@ def _cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
     if out.suffix == ".pt":
         torch.save(fields, out)
     else:
-        np.savez_compressed(out, **{k: v.numpy() for k, v in fields.items()})
+        arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
+        np.savez_compressed(out, **arrays)
     success = fields["success"]
     summary = {
         **info,
