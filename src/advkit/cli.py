@@ -159,15 +159,10 @@ def _cmd_attack(args: argparse.Namespace) -> dict[str, Any]:
     model, x, y, info = _model_and_data(args)
     method = make_attack(args.attack, steps=args.steps, restarts=args.restarts)
     parts = []
-    batches = range(0, x.shape[0], args.batch_size)
-    from tqdm.auto import tqdm
-
-    for start in tqdm(batches, disable=args.quiet, desc=args.attack):
+    index = torch.arange(x.shape[0])
+    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="attack"):
         sl = slice(start, start + args.batch_size)
-        res = attack(
-            model, x[sl], y[sl], threat, method, seed=args.seed, index=torch.arange(x.shape[0])[sl]
-        )
-        parts.append(res)
+        parts.append(attack(model, x[sl], y[sl], threat, method, seed=args.seed, index=index[sl]))
     fields = {
         "x_adv": torch.cat([r.x_adv for r in parts]),
         "x": x,
