@@ -4,6 +4,7 @@ and the location of the real datasets and checkpoints (``../shared/data``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,16 @@ def linear_min_distance(model: nn.Module, x: torch.Tensor, p: float) -> torch.Te
     dist = num / den.clamp_min(1e-12)
     dist[torch.arange(x.shape[0]), c] = float("inf")
     return dist.min(dim=1).values
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """Run a test module on one intra-op thread, restoring the count afterwards.
+
+    The tiny models of the core tests gain nothing from intra-op parallelism, and on a busy
+    machine the thread pool's spin-waits make each small op up to 100× slower.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

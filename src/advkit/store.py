@@ -89,7 +89,9 @@ class ResultStore:
                 (eps, *chunk),
             )
             for r in cur:
-                found[r[0]] = dict(zip(FIELDS, r[1:], strict=True))
+                rec = dict(zip(FIELDS, r[1:], strict=True))
+                rec["robust"] = bool(rec["robust"])  # SQLite stores booleans as 0/1
+                found[r[0]] = rec
         if len(found) != len(indices):
             return None
         return [found[i] for i in indices]

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -66,7 +67,7 @@ class ThreatModel:
             if not torch.isfinite(eps).all() or (eps < 0).any():
                 raise ValueError("eps must be finite and >= 0 for every sample")
         else:
-            if not isinstance(eps, int | float) or not math.isfinite(eps) or eps < 0:
+            if not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
                 raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
         if not self.lo < self.hi:
             raise ValueError(f"the input box needs lo < hi, got lo={self.lo}, hi={self.hi}")
@@ -128,7 +129,7 @@ class ThreatModel:
             Tensor of shape ``a.shape[:batch_dims]``.
         """
         dual = self.dual_norm(a, batch_dims)
-        eps = self.eps_vector(a.shape[0]).to(a.device, a.dtype)
+        eps = self.radius(a).reshape(-1)  # in a's dtype; checks the per-sample length
         return eps.reshape(-1, *([1] * (batch_dims - 1))) * dual
 
     def project(self, x: Tensor, x0: Tensor) -> Tensor:

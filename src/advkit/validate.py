@@ -43,7 +43,12 @@ def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: floa
     if x.shape[0] == 0:
         raise ValueError("x is an empty batch")
     if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or inf values")
+        bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero()[:, 0]
+        raise ValueError(
+            f"x contains NaN or inf values (samples {bad[:5].tolist()}"
+            f"{', ...' if len(bad) > 5 else ''}); fix the data loading or preprocessing, "
+            "or drop those samples"
+        )
     xmin, xmax = float(x.min()), float(x.max())
     if xmin < lo - 1e-6 or xmax > hi + 1e-6:
         raise ValueError(
@@ -56,10 +61,17 @@ def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: floa
             continue
         lab = _tensor(name, lab)
         if lab.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-            raise TypeError(f"{name} must hold integer class labels, got dtype {lab.dtype}")
+            raise TypeError(
+                f"{name} must hold integer class labels, got dtype {lab.dtype}; use {name}.long()"
+            )
         if lab.shape != (x.shape[0],):
+            hint = (
+                "; if x is a single input, add the batch dimension with x[None]"
+                if lab.numel() == 1
+                else ""
+            )
             raise ValueError(
-                f"{name} must have shape ({x.shape[0]},) to match x, got {tuple(lab.shape)}"
+                f"{name} must have shape ({x.shape[0]},) to match x, got {tuple(lab.shape)}" + hint
             )
 
 

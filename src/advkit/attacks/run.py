@@ -81,7 +81,10 @@ def attack(
         if tgt is not None:
             check_labels(tgt, num_classes, "target")
             if (tgt == y).any():
-                raise ValueError("target equals the true label for some samples")
+                raise ValueError(
+                    "target equals the true label for some samples; a target must differ "
+                    "from y (e.g. advkit.targets.random_targets), or pass target=None"
+                )
         problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
         x_adv = threat.project(method.run(problem).detach(), x0)
         with torch.no_grad():
