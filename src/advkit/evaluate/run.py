@@ -149,8 +149,7 @@ def evaluate(
         config = {
             "model": fingerprint(model),
             "data": hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()[:16],
-            "threat": threat.name,
-            "box": [threat.lo, threat.hi],
+            "threat": repr(threat.with_eps(0.0)),  # norm, box and options; ε keys rows
             "suite": [f"{name}={method!r}" for name, method in attacks],
             "seed": seed,
             "batch_size": batch_size,
