@@ -162,22 +162,7 @@ def _exact_projection_onto_ball_and_box(
     return out
 
 
-MIND_THE_BOX = (
-    "project() projects onto the ball and then clips to the box; for L1 and L2 that is a "
-    "feasible point but not the Euclidean projection onto ball ∩ box, and it wastes budget "
-    "(Croce & Hein 2021, 'Mind the box'): on the tiny CNN, APGD-L1 at ε=3 uses 58% of ε "
-    "on average (99% with the exact projection) and breaks fewer samples"
-)
-
-
-@pytest.mark.parametrize(
-    "cls",
-    [
-        Linf,
-        pytest.param(L2, marks=pytest.mark.xfail(strict=True, reason=MIND_THE_BOX)),
-        pytest.param(L1, marks=pytest.mark.xfail(strict=True, reason=MIND_THE_BOX)),
-    ],
-)
+@pytest.mark.parametrize("cls", [Linf, L2, L1])
 def test_project_is_the_euclidean_projection_onto_ball_and_box(cls: type[ThreatModel]) -> None:
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(8, 10, generator=g, dtype=torch.float64)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -133,13 +134,17 @@ class ThreatModel:
         return eps.reshape(-1, *([1] * (batch_dims - 1))) * dual
 
     def project(self, x: Tensor, x0: Tensor) -> Tensor:
-        """Project x onto the ball around x0, then into the box.
+        """The Euclidean projection of x onto the ball around x0 intersected with the box.
 
-        Clipping to the box after the ball projection keeps the point in the ball, because
-        x0 is in the box and clipping moves every coordinate towards it.
+        Exact for every norm: for L∞ the set is a box; for L2 and L1 the projection onto
+        ball ∩ box is found by bisection on the Lagrange multiplier of the norm constraint
+        (projecting onto the ball and then clipping would waste budget on coordinates the
+        box cuts off; Croce & Hein 2021, "Mind the box").
         """
-        delta = self._project_ball(x - x0, self.radius(x0))
-        return self.clip_box(x0 + delta)
+        z = _flat(x - x0)
+        lo, hi = _flat(self.lo - x0), _flat(self.hi - x0)
+        delta = self._project_set(z, lo, hi, self.radius(x0).reshape(-1))
+        return self.clip_box(x0 + delta.reshape(x.shape))
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
         """The steepest-ascent direction of unit ℓp norm for the gradient ``g``."""
@@ -157,7 +162,8 @@ class ThreatModel:
         unit = torch.stack(rows).to(x0.device, x0.dtype).reshape(x0.shape)
         return self.clip_box(x0 + unit * self.radius(x0))
 
-    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        """Project rows z (N, D) onto {‖δ‖ ≤ eps} ∩ [lo, hi] (per-coordinate bounds)."""
         raise NotImplementedError
 
     def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
@@ -166,6 +172,18 @@ class ThreatModel:
     def describe(self) -> str:
         eps = self.eps if not isinstance(self.eps, Tensor) else "per-sample"
         return f"{self.name} eps={eps} box=[{self.lo}, {self.hi}]"
+
+
+def _bisect(norm_at: Callable[[Tensor], Tensor], ok: Tensor, bad: Tensor, eps: Tensor) -> Tensor:
+    """Bisect a per-row scalar s between ``ok`` (norm_at(s) ≤ eps) and ``bad`` (> eps).
+
+    ``norm_at`` must be monotone in s. Returns the feasible end, to full precision.
+    """
+    for _ in range(1 - round(math.log2(torch.finfo(ok.dtype).eps))):
+        mid = (ok + bad) / 2
+        fits = norm_at(mid) <= eps
+        ok, bad = torch.where(fits, mid, ok), torch.where(fits, bad, mid)
+    return ok
 
 
 def _dual(p: float) -> float:
@@ -183,8 +201,9 @@ class Linf(ThreatModel):
     p: ClassVar[float] = math.inf
     name: ClassVar[str] = "linf"
 
-    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
-        return torch.maximum(torch.minimum(delta, eps), -eps)
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        e = eps[:, None]
+        return torch.maximum(torch.minimum(z, e), -e).clamp(lo, hi)
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
         return g.sign()
@@ -200,10 +219,23 @@ class L2(ThreatModel):
     p: ClassVar[float] = 2.0
     name: ClassVar[str] = "l2"
 
-    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
-        n = _per_sample(self.norm(delta), delta)
-        scale = torch.where(n > eps, eps / n.clamp_min(1e-12), torch.ones_like(n))
-        return delta * scale
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        # KKT: δ(t) = clip(t·z, lo, hi) for t = 1/(1+λ) ∈ (0, 1]; ‖δ(t)‖ grows with t.
+        # t = ε/‖z‖ is feasible (clipping only shortens), and exact if the box is slack.
+        clipped = z.clamp(lo, hi)
+        outside = clipped.norm(dim=1) > eps
+        if not outside.any():
+            return clipped
+        zo, lo_o, hi_o, e = z[outside], lo[outside], hi[outside], eps[outside]
+        t_ok = e / zo.norm(dim=1)
+        t = _bisect(
+            lambda t: (t[:, None] * zo).clamp(lo_o, hi_o).norm(dim=1),
+            t_ok,
+            torch.ones_like(t_ok),
+            e,
+        )
+        clipped[outside] = (t[:, None] * zo).clamp(lo_o, hi_o)
+        return clipped
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
         n = _per_sample(self.norm(g), g).clamp_min(1e-12)
@@ -237,22 +269,34 @@ class L1(ThreatModel):
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
 
-    def _project_ball(self, delta: Tensor, eps: Tensor) -> Tensor:
-        """Euclidean projection onto the ℓ1 ball (Duchi et al. 2008, sort-based)."""
-        flat = _flat(delta)
-        e = eps.reshape(-1)
-        a = flat.abs()
-        inside = a.sum(dim=1) <= e
-        mu, _ = a.sort(dim=1, descending=True)
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        # KKT: δ(θ) = clip(soft(z, θ), lo, hi); ‖δ(θ)‖₁ shrinks as θ grows. θ of the plain
+        # ℓ1-ball projection (Duchi et al. 2008, sort-based) is feasible and exact if the
+        # box is slack; bisection between 0 and it finds the smallest feasible θ.
+        clipped = z.clamp(lo, hi)
+        outside = clipped.abs().sum(dim=1) > eps
+        if not outside.any():
+            return clipped
+        zo, lo_o, hi_o, e = z[outside], lo[outside], hi[outside], eps[outside]
+        a = zo.abs()
+        mu = a.sort(dim=1, descending=True).values
         cums = mu.cumsum(dim=1)
         ks = torch.arange(1, a.shape[1] + 1, device=a.device, dtype=a.dtype)
-        cond = mu * ks > (cums - e[:, None])
-        # the last index where cond holds: cond * ks peaks there
-        rho = (cond * ks).argmax(dim=1, keepdim=True)
-        theta = (cums.gather(1, rho) - e[:, None]) / (rho + 1).to(a.dtype)
-        proj = flat.sign() * (a - theta.clamp_min(0)).clamp_min(0)
-        out = torch.where(inside[:, None], flat, proj)
-        return out.reshape(delta.shape)
+        # the last index where mu_k·k > cums_k − ε: cond·k peaks there
+        rho = ((mu * ks > cums - e[:, None]) * ks).argmax(dim=1, keepdim=True)
+        theta_ok = ((cums.gather(1, rho) - e[:, None]) / (rho + 1).to(a.dtype)).squeeze(1)
+
+        def shrink(theta: Tensor) -> Tensor:
+            return (zo.sign() * (a - theta[:, None]).clamp_min(0)).clamp(lo_o, hi_o)
+
+        theta = _bisect(
+            lambda th: shrink(th).abs().sum(dim=1),
+            theta_ok.clamp_min(0),
+            torch.zeros_like(theta_ok),
+            e,
+        )
+        clipped[outside] = shrink(theta)
+        return clipped
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
         flat = _flat(g)
