@@ -87,10 +87,10 @@ class Problem:
         ]
 
     def value_and_grad(
-        self, x: Tensor, local: Tensor, objective: Objective, target: Tensor | None
+        self, x: Tensor, objective: Objective, target: Tensor | None
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Logits, loss and input gradient at x for positions ``local``."""
-        return self.white_box.value_and_grad(x, self.y[local], target, objective, self.rows[local])
+        """Logits, loss and input gradient at x (one row per sample of this problem)."""
+        return self.white_box.value_and_grad(x, self.y, target, objective, self.rows)
 
 
 class BestSoFar:
@@ -108,11 +108,12 @@ class BestSoFar:
     def update(self, local: Tensor, x: Tensor, loss: Tensor, success: Tensor) -> None:
         old_s, old_l = self.success[local], self.loss[local]
         better = (success & ~old_s) | ((success == old_s) & (loss > old_l))
-        if better.any():
-            idx = local[better]
-            self.x[idx] = x[better].detach()
-            self.loss[idx] = loss[better].detach()
-            self.success[idx] = success[better]
+        pos = better.nonzero().squeeze(1)
+        if pos.numel():
+            idx = local[pos]
+            self.x.index_copy_(0, idx, x.detach().index_select(0, pos))
+            self.loss[idx] = loss[pos].detach()
+            self.success[idx] = success[pos]
 
 
 def evaluate_start(problem: Problem, objective: Objective) -> BestSoFar:

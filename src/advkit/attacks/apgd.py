@@ -65,70 +65,66 @@ def run_apgd(
     """One APGD run on positions ``local`` of ``problem`` (steps + 1 gradient calls).
 
     ``target`` (for ``local``) feeds the objective; success is judged by the problem's own
-    goal (misclassification, or its target when the problem is targeted).
+    goal (misclassification, or its target when the problem is targeted). The state holds
+    only the samples still attacked, so a step indexes nothing unless a sample dropped out.
     """
     sub = problem.subset(local)
-    threat = sub.threat
-    goal = sub.target
-    n = len(sub)
-    eps = threat.radius(sub.x0)
-    eta = 2.0 * eps
+    eta = 2.0 * sub.threat.radius(sub.x0)
     ckpts = set(checkpoints(steps))
     prev_ckpt = 0
 
     x = start.clone()
-    live = torch.arange(n)
-    logits, loss, g = sub.value_and_grad(x, live, objective, target)
-    succ = is_successful(logits, sub.y, goal)
+    logits, loss, grad = sub.value_and_grad(x, objective, target)
+    succ = is_successful(logits, sub.y, sub.target)
     best.update(local, x, loss, succ)
 
-    x_max, f_max, g_max = x.clone(), loss.clone(), g.clone()
-    f_prev = loss.clone()
-    increases = torch.zeros(n)
-    f_max_at_ckpt = f_max.clone()
-    reduced_at_ckpt = torch.zeros(n, dtype=torch.bool)
-    x_prev = x.clone()
-    grad = g.clone()
-    live = (~succ).nonzero().squeeze(1)
+    x_max, f_max, g_max = x.clone(), loss.clone(), grad.clone()
+    f_prev = loss
+    increases = torch.zeros(len(sub))
+    f_max_at_ckpt = loss.clone()
+    reduced_at_ckpt = torch.zeros(len(sub), dtype=torch.bool)
+    x_prev = x
 
     for k in range(1, steps + 1):
-        if live.numel() == 0:
-            return
-        th = threat.select(live)
-        xl, x0l = x[live], sub.x0[live]
-        z = th.project(xl + eta[live] * threat.ascent(grad[live], xl), x0l)
+        if succ.any():
+            keep = (~succ).nonzero().squeeze(1)
+            if keep.numel() == 0:
+                return
+            sub, local = sub.subset(keep), local[keep]
+            target = None if target is None else target[keep]
+            x, x_prev, grad, eta, x_max, f_max, g_max = (
+                t[keep] for t in (x, x_prev, grad, eta, x_max, f_max, g_max)
+            )
+            f_prev, increases, f_max_at_ckpt, reduced_at_ckpt = (
+                t[keep] for t in (f_prev, increases, f_max_at_ckpt, reduced_at_ckpt)
+            )
+
+        threat, x0 = sub.threat, sub.x0
+        z = threat.project(x + eta * threat.ascent(grad, x), x0)
         a = 1.0 if k == 1 else MOMENTUM
-        x_new = th.project(xl + a * (z - xl) + (1 - a) * (xl - x_prev[live]), x0l)
-        x_prev[live] = xl
-        x[live] = x_new
+        x_prev, x = x, threat.project(x + a * (z - x) + (1 - a) * (x - x_prev), x0)
 
-        tl = None if target is None else target[live]
-        gl = None if goal is None else goal[live]
-        logits, loss, g = sub.value_and_grad(x_new, live, objective, tl)
-        succ = is_successful(logits, sub.y[live], gl)
-        best.update(local[live], x_new, loss, succ)
-        grad[live] = g
+        logits, loss, grad = sub.value_and_grad(x, objective, target)
+        succ = is_successful(logits, sub.y, sub.target)
+        best.update(local, x, loss, succ)
 
-        increases[live] += (loss > f_prev[live]).float()
-        f_prev[live] = loss
-        improved = loss > f_max[live]
-        up = live[improved]
-        x_max[up], f_max[up], g_max[up] = x_new[improved], loss[improved], g[improved]
+        increases += (loss > f_prev).float()
+        f_prev = loss
+        improved = loss > f_max
+        x_max[improved] = x[improved]
+        f_max[improved] = loss[improved]
+        g_max[improved] = grad[improved]
 
         if k in ckpts:
-            height = k - prev_ckpt
-            osc = increases[live] < RHO * height
-            stalled = ~reduced_at_ckpt[live] & (f_max[live] <= f_max_at_ckpt[live])
+            osc = increases < RHO * (k - prev_ckpt)
+            stalled = ~reduced_at_ckpt & (f_max <= f_max_at_ckpt)
             reduce = osc | stalled
-            reduced_at_ckpt[live] = reduce
-            f_max_at_ckpt[live] = f_max[live]
-            increases[live] = 0
+            reduced_at_ckpt = reduce
+            f_max_at_ckpt = f_max.clone()
+            increases.zero_()
             prev_ckpt = k
-            r = live[reduce]
-            eta[r] /= 2.0
-            x[r], grad[r] = x_max[r], g_max[r]
-
-        live = live[~succ]
+            eta[reduce] /= 2.0
+            x[reduce], grad[reduce] = x_max[reduce], g_max[reduce]
 
 
 @dataclass(frozen=True)

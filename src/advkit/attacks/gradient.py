@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-import torch
 from torch import Tensor
 
 from advkit.access import WHITE_BOX
@@ -52,33 +51,28 @@ def iterate(
     """Projected steepest ascent from ``start`` on positions ``local`` of ``problem``.
 
     Each sample leaves the loop as soon as it is successful; every iterate updates the
-    per-sample best. The last iterate is evaluated with a forward pass only.
+    per-sample best. The last iterate is evaluated with a forward pass only. The loop keeps
+    only the samples still attacked, so a step indexes nothing unless a sample dropped out.
     """
     sub = problem.subset(local)
-    oracle = sub.white_box
-    alpha = sub.threat.radius(sub.x0) * rel_step
     x = start.clone()
-    live = torch.arange(len(sub))
+    alpha = sub.threat.radius(sub.x0) * rel_step
     for _ in range(steps):
-        tgt = None if sub.target is None else sub.target[live]
-        xl = x[live]
-        logits, loss, g = sub.value_and_grad(xl, live, objective, tgt)
-        succ = is_successful(logits, sub.y[live], tgt)
-        best.update(local[live], xl, loss, succ)
+        logits, loss, g = sub.value_and_grad(x, objective, sub.target)
+        succ = is_successful(logits, sub.y, sub.target)
+        best.update(local, x, loss, succ)
         if succ.any():
-            keep = ~succ
-            live, xl, g = live[keep], xl[keep], g[keep]
-            if live.numel() == 0:
+            keep = (~succ).nonzero().squeeze(1)
+            if keep.numel() == 0:
                 return
-        step = alpha[live] * sub.threat.ascent(g, xl)
-        x[live] = sub.threat.select(live).project(xl + step, sub.x0[live])
-    tgt = None if sub.target is None else sub.target[live]
-    logits = oracle.logits(x[live], sub.rows[live])
+            sub, local, x, g, alpha = sub.subset(keep), local[keep], x[keep], g[keep], alpha[keep]
+        x = sub.threat.project(x + alpha * sub.threat.ascent(g, x), sub.x0)
+    logits = sub.white_box.logits(x, sub.rows)
     best.update(
-        local[live],
-        x[live],
-        objective(logits, sub.y[live], tgt),
-        is_successful(logits, sub.y[live], tgt),
+        local,
+        x,
+        objective(logits, sub.y, sub.target),
+        is_successful(logits, sub.y, sub.target),
     )
 
 
