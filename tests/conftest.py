@@ -13,6 +13,10 @@ from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist runs one worker per core; intra-op threads would only oversubscribe them
+    torch.set_num_threads(1)
+
 
 def shared_data() -> Path | None:
     """The shared real data folder, via ADVKIT_SHARED_DATA or ../shared/data."""

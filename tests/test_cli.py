@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,12 @@ from advkit.evaluate import run as evaluate_run
 from conftest import require_shared
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ADVKIT_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(autouse=True, scope="module")
+def _cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One fresh cache for the module: the demo CNN is trained once, then loaded."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ADVKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
 
 
 def test_list_names_every_attack_and_suite(capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,7 +38,7 @@ def test_natural_lenet5_falls_at_eps_03() -> None:
 
 def test_pgd_trained_lenet5_strength_ordering() -> None:
     """Standard suite ≤ PGD-50 < FGSM on the PGD-trained LeNet5 (about 92% for PGD-50)."""
-    x, y = _mnist(200)
+    x, y = _mnist(100)
     model = _model("lenet5-pgd")
     threat = advkit.Linf(0.3)
     correct = model(x).argmax(1) == y

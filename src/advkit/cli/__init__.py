@@ -1,0 +1,61 @@
+"""The ``advkit`` command line: one module per subcommand.
+
+``advkit evaluate`` with no arguments is the embedded default: it trains (first run only,
+seconds, then cached) a small CNN on scikit-learn's built-in digits, evaluates it with the
+``standard`` suite at L∞ ε = 0.1 plus an accuracy-vs-ε curve, prints a table and writes a
+JSON result file (and a SQLite store beside it, so an interrupted run resumes).
+
+A new subcommand is a module with ``register(subparsers)`` (which sets ``func``) added to
+``COMMANDS``.
+
+Examples:
+    advkit evaluate
+    advkit evaluate --model lenet5-pgd --dataset mnist --data-dir ~/mnist --eps 0.3 --n 1000
+    advkit attack --attack apgd --model lenet5-natural --data-dir ~/mnist --eps 0.3 \\
+        --out adv.npz
+    advkit list
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from advkit.cli import attack, evaluate, listing
+from advkit.cli.evaluate import DEMO_CURVE
+from advkit.demo import DEMO_EPS
+
+__all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
+
+COMMANDS = [evaluate, attack, listing]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="advkit",
+        description="How robust is this classifier really? Attacks, evaluation, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``advkit`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+        format="advkit: %(message)s",
+    )
+    try:
+        args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"advkit: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

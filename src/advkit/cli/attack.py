@@ -1,0 +1,76 @@
+"""``advkit attack``: run one attack and save the adversarial examples."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from advkit.attacks.catalog import ATTACKS, make_attack
+from advkit.attacks.run import attack
+from advkit.cli.common import add_common, model_and_data, threat_of
+
+__all__ = ["register", "run"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``attack`` subcommand to the subparsers ``sub``."""
+    at = sub.add_parser("attack", help="run one attack and save the adversarial examples")
+    add_common(at)
+    at.add_argument("--attack", default="apgd", choices=sorted(ATTACKS))
+    at.add_argument("--steps", type=int)
+    at.add_argument("--restarts", type=int)
+    at.add_argument("--out", default="results/adversarial.npz", help=".npz or .pt file")
+    at.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Attack batch by batch, save x_adv and per-sample records, print a summary."""
+    threat = threat_of(args)
+    model, x, y, info = model_and_data(args)
+    method = make_attack(args.attack, steps=args.steps, restarts=args.restarts)
+    parts = []
+    index = torch.arange(x.shape[0])
+    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="attack"):
+        sl = slice(start, start + args.batch_size)
+        parts.append(attack(model, x[sl], y[sl], threat, method, seed=args.seed, index=index[sl]))
+    fields = {
+        "x_adv": torch.cat([r.x_adv for r in parts]),
+        "x": x,
+        "y": y,
+        "success": torch.cat([r.success for r in parts]),
+        "distance": torch.cat([r.distance for r in parts]),
+        "queries": torch.cat([r.queries for r in parts]),
+        "gradient_calls": torch.cat([r.gradient_calls for r in parts]),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".pt":
+        torch.save(fields, out)
+    else:
+        arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
+        np.savez_compressed(out, **arrays)
+    success = fields["success"]
+    summary = {
+        **info,
+        "attack": repr(method),
+        "threat": threat.describe(),
+        "n": int(x.shape[0]),
+        "success_rate": float(success.float().mean()),
+        "mean_distance_successful": float(fields["distance"][success].mean())
+        if success.any()
+        else None,
+        "gradient_calls": int(fields["gradient_calls"].sum()),
+        "output": str(out),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=1))
+    else:
+        for k, v in summary.items():
+            print(f"{k:26s} {v}")
+    return summary

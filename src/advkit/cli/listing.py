@@ -1,0 +1,34 @@
+"""``advkit list``: attacks, suites, models and datasets."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from advkit.attacks.catalog import ATTACKS
+from advkit.data import DATASETS
+from advkit.evaluate.suites import SUITES
+from advkit.models import MODELS
+
+__all__ = ["register", "run"]
+
+
+def register(sub: Any) -> None:
+    """Add the ``list`` subcommand to the subparsers ``sub``."""
+    sub.add_parser("list", help="attacks, suites, models and datasets").set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Print every name the other commands accept."""
+    print("attacks:")
+    for name, (_, doc) in ATTACKS.items():
+        print(f"  {name:10s} {doc}")
+    print("suites:")
+    for name, make in SUITES.items():
+        print(f"  {name:10s} {' -> '.join(n for n, _ in make())}")
+    print("models (checkpoints: $ADVKIT_SHARED_DATA or --checkpoint):")
+    for name, spec in MODELS.items():
+        print(f"  {name:26s} {spec.dataset:14s} {spec.description}")
+    print("datasets:")
+    for name, info in DATASETS.items():
+        print(f"  {name:14s} {info.description}")
