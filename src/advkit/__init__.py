@@ -5,7 +5,7 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 """
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
-from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, attack
+from advkit.attacks import APGD, APGDT, BIM, CW, EAD, FGM, PGD, Attack, attack
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -15,7 +15,9 @@ __all__ = [
     "APGD",
     "APGDT",
     "BIM",
+    "CW",
     "DLR",
+    "EAD",
     "FGM",
     "L1",
     "L2",

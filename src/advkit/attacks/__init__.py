@@ -1,7 +1,9 @@
 """Attacks: approximate solutions of the inner maximization (lower bounds)."""
 
 from advkit.attacks.apgd import APGD, APGDT
+from advkit.attacks.cw import CW
+from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.run import Attack, attack
 
-__all__ = ["APGD", "APGDT", "BIM", "FGM", "PGD", "Attack", "attack"]
+__all__ = ["APGD", "APGDT", "BIM", "CW", "EAD", "FGM", "PGD", "Attack", "attack"]
