@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 import advkit
-from advkit import APGD, APGDT, BIM, CW, DLR, EAD, FGM, L1, L2, PGD, Linf
+from advkit import APGD, APGDT, BIM, CW, DLR, EAD, FGM, L1, L2, PGD, DeepFool, Linf
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
 from advkit.threat import ThreatModel
@@ -311,6 +311,8 @@ MINIMAL = [
         4 * 2,
         targeted=True,
     ),
+    Case("deepfool", DeepFool(steps=3, candidates=4), 3 * 3),
+    Case("deepfool-targeted", DeepFool(steps=10), 10, targeted=True),
     Case("ead-targeted", EAD(steps=4, search_steps=2, initial_const=10.0), 4 * 2, targeted=True),
 ]
 
@@ -332,6 +334,8 @@ def test_minimal_attack_invariants(batch: Batch, case: Case, threat_name: str) -
     """(1), (2), (4) and (6) as above; gradient calls within the maximum, none when unneeded
     (a sample may stop a round early, so robust samples need not spend the maximum)."""
     threat = MINIMAL_THREATS[threat_name]
+    if case.name.startswith("deepfool") and threat.name == "l1":
+        pytest.skip("DeepFool is L2/L∞ only (refusing L1 is tested in test_minimal_attacks)")
     model = batch.model
     model.conv.train()
     flags = training_flags(model)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 import advkit
-from advkit import CW, EAD, L1, L2, Linf
+from advkit import CW, EAD, L1, L2, DeepFool, Linf
 from advkit.attacks.cw import cw_loss
 from advkit.attacks.ead import ead_loss, shrink
 from conftest import linear_min_distance, linear_model
@@ -73,6 +73,28 @@ def test_minimal_l2_on_a_linear_model_is_the_closed_form(
     # never below the true minimum (that would be a bug), within 1% above it
     assert bool((ratio >= 1 - 1e-4).all()), ratio.min()
     assert bool((ratio <= 1.01).all()), ratio.max()
+
+
+@pytest.mark.parametrize(("threat", "p"), [(L2(math.inf), 2.0), (Linf(math.inf), math.inf)])
+def test_deepfool_on_a_linear_model_is_the_closed_form(
+    linear: tuple[nn.Module, Tensor, Tensor, Tensor], threat: advkit.ThreatModel, p: float
+) -> None:
+    model, x, y, _ = linear
+    exact = linear_min_distance(model, x, p)
+    # one linearization is exact; the overshoot sets how far past the boundary it lands
+    res = advkit.attack(model, x, y, threat, DeepFool(overshoot=0.002))
+    assert bool(res.success.all())
+    ratio = res.distance / exact
+    assert bool((ratio >= 1).all()) and bool((ratio <= 1.01).all()), ratio
+    assert bool((res.gradient_calls == K - 1).all())  # one step, K − 1 candidate gradients
+    default = advkit.attack(model, x, y, threat, DeepFool())
+    torch.testing.assert_close(default.distance, exact * 1.02, rtol=1e-3, atol=0)
+
+
+def test_deepfool_refuses_l1(linear: tuple[nn.Module, Tensor, Tensor, Tensor]) -> None:
+    model, x, y, _ = linear
+    with pytest.raises(ValueError, match="L2 or L∞"):
+        advkit.attack(model, x, y, L1(math.inf), DeepFool())
 
 
 def test_eps_cap_is_respected_and_success_rechecked(
@@ -152,6 +174,8 @@ def test_ead_l1_rule_gives_no_larger_l1_than_the_en_rule(
         (lambda: CW(search_steps=0), "search_steps"),
         (lambda: CW(initial_const=0.0), "initial_const"),
         (lambda: EAD(rule="l3"), "rule"),  # type: ignore[arg-type]
+        (lambda: DeepFool(overshoot=-0.1), "overshoot"),
+        (lambda: DeepFool(candidates=1), "candidates"),
     ],
 )
 def test_bad_configs_are_refused(make: object, match: str) -> None:

@@ -5,7 +5,7 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 """
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
-from advkit.attacks import APGD, APGDT, BIM, CW, EAD, FGM, PGD, Attack, attack
+from advkit.attacks import APGD, APGDT, BIM, CW, EAD, FGM, PGD, Attack, DeepFool, attack
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -26,6 +26,7 @@ __all__ = [
     "AttackResult",
     "CWMargin",
     "CrossEntropy",
+    "DeepFool",
     "Evaluation",
     "LabelOnly",
     "Linf",

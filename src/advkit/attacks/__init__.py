@@ -2,8 +2,9 @@
 
 from advkit.attacks.apgd import APGD, APGDT
 from advkit.attacks.cw import CW
+from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.run import Attack, attack
 
-__all__ = ["APGD", "APGDT", "BIM", "CW", "EAD", "FGM", "PGD", "Attack", "attack"]
+__all__ = ["APGD", "APGDT", "BIM", "CW", "EAD", "FGM", "PGD", "Attack", "DeepFool", "attack"]
