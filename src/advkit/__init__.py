@@ -5,7 +5,20 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 """
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
-from advkit.attacks import APGD, APGDT, BIM, CW, EAD, FGM, PGD, Attack, DeepFool, attack
+from advkit.attacks import (
+    APGD,
+    APGDT,
+    BIM,
+    CW,
+    EAD,
+    FGM,
+    PGD,
+    Attack,
+    DeepFool,
+    MinimalEps,
+    attack,
+)
+from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -27,15 +40,20 @@ __all__ = [
     "CWMargin",
     "CrossEntropy",
     "DeepFool",
+    "DistortionReport",
     "Evaluation",
     "LabelOnly",
     "Linf",
     "LogProbMargin",
+    "MinimalEps",
     "ScoreOnly",
+    "TargetCases",
     "ThreatModel",
     "WhiteBox",
     "attack",
+    "distortion_report",
     "evaluate",
+    "target_cases",
 ]
 
 __version__ = "0.1.0"

@@ -5,6 +5,19 @@ from advkit.attacks.cw import CW
 from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack, attack
 
-__all__ = ["APGD", "APGDT", "BIM", "CW", "EAD", "FGM", "PGD", "Attack", "DeepFool", "attack"]
+__all__ = [
+    "APGD",
+    "APGDT",
+    "BIM",
+    "CW",
+    "EAD",
+    "FGM",
+    "PGD",
+    "Attack",
+    "DeepFool",
+    "MinimalEps",
+    "attack",
+]
