@@ -31,10 +31,16 @@ from torch import Tensor, nn
 
 from advkit.attacks._engine import _mix
 from advkit.attacks.run import Attack, attack
-from advkit.result import AttackResult
+from advkit.result import AttackResult, lp_distances
 from advkit.threat import ThreatModel
 
-__all__ = ["DistortionReport", "TargetCases", "distortion_report", "target_cases"]
+__all__ = [
+    "DistortionReport",
+    "TargetCases",
+    "distortion_of",
+    "distortion_report",
+    "target_cases",
+]
 
 NORMS = ("l0", "l1", "l2", "linf")
 
@@ -65,7 +71,7 @@ class DistortionReport:
 
     def table(self, title: str = "") -> str:
         """A short text table: ASR, then mean and median per norm."""
-        head = f"{title:10s}" if title else ""
+        head = f"{title}: " if title else ""
         lines = [f"{head}ASR {100 * self.success_rate:6.2f}%  (n={self.n})"]
         for k in NORMS:
             lines.append(f"  {k:5s} mean {self.mean[k]:10.4f}   median {self.median[k]:10.4f}")
@@ -74,14 +80,20 @@ class DistortionReport:
 
 def distortion_report(result: AttackResult) -> DistortionReport:
     """ASR and L0/L1/L2/L∞ distortion (mean, median) over the successful samples."""
-    dists = result.distances()
-    ok = result.success
+    return distortion_of(result.x_adv, result.x, result.success)
+
+
+def distortion_of(x_adv: Tensor, x: Tensor, success: Tensor) -> DistortionReport:
+    """:func:`distortion_report` from the returned points, clean inputs and success flags."""
+    dists = lp_distances(x_adv, x)
+    ok = success
     mean, median = {}, {}
     for k in NORMS:
         d = dists[k][ok].double()
         mean[k] = float(d.mean()) if d.numel() else float("nan")
         median[k] = float(d.median()) if d.numel() else float("nan")
-    return DistortionReport(len(ok), result.success_rate, mean, median)
+    rate = float(ok.float().mean()) if len(ok) else 0.0
+    return DistortionReport(len(ok), rate, mean, median)
 
 
 @dataclass(frozen=True)
