@@ -24,7 +24,22 @@ import torch
 from torch import Tensor, nn
 
 import advkit
-from advkit import APGD, APGDT, BIM, CW, DLR, EAD, FGM, L1, L2, PGD, DeepFool, Linf, MinimalEps
+from advkit import (
+    APGD,
+    APGDT,
+    BIM,
+    CW,
+    DLR,
+    EAD,
+    FGM,
+    L1,
+    L2,
+    LBFGS,
+    PGD,
+    DeepFool,
+    Linf,
+    MinimalEps,
+)
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
 from advkit.threat import ThreatModel
@@ -312,6 +327,7 @@ MINIMAL = [
         targeted=True,
     ),
     Case("deepfool", DeepFool(steps=3, candidates=4), 3 * 3),
+    Case("lbfgs", LBFGS(steps=4, search_steps=2, initial_const=1.0), 2 * (4 + 20)),
     Case("bim-min", MinimalEps(BIM(steps=3), search_steps=3), 3 * 4),
     Case("pgd-min-targeted", MinimalEps(PGD(steps=2, restarts=2), search_steps=2), 4 * 3, True),
     Case("deepfool-targeted", DeepFool(steps=10), 10, targeted=True),

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 
 import advkit
-from advkit import CW, EAD, L1, L2, DeepFool, Linf
+from advkit import CW, EAD, L1, L2, LBFGS, DeepFool, Linf
 from advkit.attacks.cw import cw_loss
 from advkit.attacks.ead import ead_loss, shrink
 from conftest import linear_min_distance, linear_model
@@ -89,6 +89,17 @@ def test_deepfool_on_a_linear_model_is_the_closed_form(
     assert bool((res.gradient_calls == K - 1).all())  # one step, K − 1 candidate gradients
     default = advkit.attack(model, x, y, threat, DeepFool())
     torch.testing.assert_close(default.distance, exact * 1.02, rtol=1e-3, atol=0)
+
+
+def test_lbfgs_never_undercuts_the_closed_form(
+    linear: tuple[nn.Module, Tensor, Tensor, Tensor],
+) -> None:
+    model, x, y, exact = linear
+    res = advkit.attack(model, x, y, L2(math.inf), LBFGS())
+    assert bool(res.success.all())
+    ratio = res.distance / exact
+    # the CE penalty lands past the boundary, so not exact: sound, and close on average
+    assert bool((ratio >= 1 - 1e-4).all()) and float(ratio.mean()) < 1.15, ratio
 
 
 def test_deepfool_refuses_l1(linear: tuple[nn.Module, Tensor, Tensor, Tensor]) -> None:

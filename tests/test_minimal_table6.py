@@ -2,8 +2,9 @@
 
 100 MNIST test images; C&W-L2, EAD (EN rule) and I-FGM-L1/L2/L∞ with a per-sample minimal-ε
 search. C&W is the projected variant (Adam on x, clipped to the box), which needs fewer
-iterations than the tanh one on MNIST. I-FGM-L1 is the thesis's dense L1 step (``L1(..., sparsity=0.0)``); advkit's default
-sparse L1 step is far stronger (see docs/minimal.md). Iterations and search steps are cut
+iterations than the tanh one on MNIST. I-FGM-L1 is the thesis's dense L1 step
+(``L1(..., sparsity=0.0)``); advkit's default sparse L1 step is far stronger (see
+docs/minimal.md). Iterations and search steps are cut
 from the reference 9 × 1000 to keep CI cheap; the claims below hold with margin at these
 settings (benchmarks/minimal.md has the full-size numbers):
 

@@ -17,6 +17,7 @@ from advkit.attacks.cw import CW
 from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack
 from advkit.objectives import DLR
@@ -52,6 +53,7 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "bim-min": (_bim_min, "minimal ε: I-FGM (BIM, 50 steps) with a per-sample bisection on ε"),
     "pgd-min": (_pgd_min, "minimal ε: PGD (50 steps × 3) with a per-sample bisection on ε"),
     "deepfool": (DeepFool, "minimal L2/L∞: DeepFool, top-10 classes, overshoot 0.02, 2016"),
+    "lbfgs": (LBFGS, "minimal L2: box-constrained L-BFGS on L2² + c·CE (scipy), Szegedy 2014"),
     "ead": (EAD, "minimal elastic net: EAD, FISTA + shrinkage, β=1e-3, EN rule, Chen et al. 2018"),
 }
 
