@@ -69,6 +69,8 @@ def main() -> None:
     ap.add_argument("--search-steps", type=int, default=9, help="C&W/EAD values of c")
     ap.add_argument("--ifgm-steps", type=int, default=50)
     ap.add_argument("--betas", default="1e-3,1e-2,1e-1")
+    ap.add_argument("--projected", action="store_true", help="C&W without tanh")
+    ap.add_argument("--initial-const", type=float, default=1e-3, help="C&W/EAD first c")
     ap.add_argument("--out", default="benchmarks/minimal.json")
     args = ap.parse_args()
     shared = shared_data_dir()
@@ -77,10 +79,14 @@ def main() -> None:
     x, y = load_dataset("mnist", data_dir=shared / "datasets" / "mnist", limit=args.n)
     model = load_model("lenet5-natural")
     costs = pass_costs(model, x)
-    c_opts = {"steps": args.steps, "search_steps": args.search_steps}
+    c_opts: dict[str, Any] = {
+        "steps": args.steps,
+        "search_steps": args.search_steps,
+        "initial_const": args.initial_const,
+    }
     search = 10
     table6 = {
-        "C&W-L2": (L2(math.inf), CW(**c_opts)),
+        "C&W-L2": (L2(math.inf), CW(tanh=not args.projected, **c_opts)),
         "EAD-EN": (L1(math.inf), EAD(**c_opts)),
         "EAD-L1": (L1(math.inf), EAD(rule="l1", **c_opts)),
         "FGM-L1 (dense)": (L1(math.inf, sparsity=0.0), MinimalEps(FGM(), search_steps=search)),
