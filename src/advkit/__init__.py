@@ -5,7 +5,7 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 """
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
-from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, attack
+from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, Square, attack
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -29,6 +29,7 @@ __all__ = [
     "Linf",
     "LogProbMargin",
     "ScoreOnly",
+    "Square",
     "ThreatModel",
     "WhiteBox",
     "attack",

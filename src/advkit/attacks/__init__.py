@@ -3,5 +3,6 @@
 from advkit.attacks.apgd import APGD, APGDT
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.run import Attack, attack
+from advkit.attacks.square import Square
 
-__all__ = ["APGD", "APGDT", "BIM", "FGM", "PGD", "Attack", "attack"]
+__all__ = ["APGD", "APGDT", "BIM", "FGM", "PGD", "Attack", "Square", "attack"]

@@ -15,6 +15,7 @@ from typing import Any
 from advkit.attacks.apgd import APGD, APGDT
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.run import Attack
+from advkit.attacks.square import Square
 from advkit.objectives import DLR
 
 __all__ = ["ATTACKS", "make_attack"]
@@ -31,6 +32,7 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "apgd": (APGD, "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020"),
     "apgd-dlr": (_apgd_dlr, "Auto-PGD with the DLR loss, 100 steps, Croce & Hein 2020"),
     "apgd-t": (APGDT, "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"),
+    "square": (Square, "Square attack, score-only random search, 5000 queries, L∞/L2, 2020"),
 }
 
 
