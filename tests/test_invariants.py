@@ -15,6 +15,7 @@ with few steps:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,7 +24,22 @@ import torch
 from torch import Tensor, nn
 
 import advkit
-from advkit import APGD, APGDT, BIM, DLR, FGM, L1, L2, PGD, Linf
+from advkit import (
+    APGD,
+    APGDT,
+    BIM,
+    CW,
+    DLR,
+    EAD,
+    FGM,
+    L1,
+    L2,
+    LBFGS,
+    PGD,
+    DeepFool,
+    Linf,
+    MinimalEps,
+)
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
 from advkit.threat import ThreatModel
@@ -291,3 +307,81 @@ def test_targeted_success_means_hitting_the_target(batch: Batch) -> None:
     pred = res.logits.argmax(dim=1)
     assert bool(res.success.any())
     assert torch.equal(res.success, pred == batch.target)
+
+
+# ----- minimal-distortion attacks ----------------------------------------------------------
+
+MINIMAL = [
+    Case("cw", CW(steps=4, search_steps=2, initial_const=10.0, lr=0.1), 4 * 2),
+    Case("cw-projected", CW(steps=4, search_steps=2, initial_const=10.0, tanh=False), 4 * 2),
+    Case("ead", EAD(steps=4, search_steps=2, initial_const=10.0), 4 * 2),
+    Case(
+        "ead-l1-tanh",
+        EAD(steps=4, search_steps=2, initial_const=10.0, lr=0.1, rule="l1", optimizer="tanh-adam"),
+        4 * 2,
+    ),
+    Case(
+        "cw-targeted",
+        CW(steps=4, search_steps=2, initial_const=10.0, lr=0.1),
+        4 * 2,
+        targeted=True,
+    ),
+    Case("deepfool", DeepFool(steps=3, candidates=4), 3 * 3),
+    Case("lbfgs", LBFGS(steps=4, search_steps=2, initial_const=1.0), 2 * (4 + 20)),
+    Case("bim-min", MinimalEps(BIM(steps=3), search_steps=3), 3 * 4),
+    Case("pgd-min-targeted", MinimalEps(PGD(steps=2, restarts=2), search_steps=2), 4 * 3, True),
+    Case("deepfool-targeted", DeepFool(steps=10), 10, targeted=True),
+    Case("ead-targeted", EAD(steps=4, search_steps=2, initial_const=10.0), 4 * 2, targeted=True),
+]
+
+MINIMAL_THREATS: dict[str, ThreatModel] = {
+    "linf": THREATS["linf"],
+    "l1": THREATS["l1"],
+    "l2-per-sample": THREATS["l2-per-sample"],
+    "l2-unbounded": L2(math.inf),
+}
+
+
+def minimal_table(f: Any) -> Any:
+    f = pytest.mark.parametrize("case", MINIMAL, ids=[c.name for c in MINIMAL])(f)
+    return pytest.mark.parametrize("threat_name", list(MINIMAL_THREATS))(f)
+
+
+@minimal_table
+def test_minimal_attack_invariants(batch: Batch, case: Case, threat_name: str) -> None:
+    """(1), (2), (4) and (6) as above; gradient calls within the maximum, none when unneeded
+    (a sample may stop a round early, so robust samples need not spend the maximum)."""
+    threat = MINIMAL_THREATS[threat_name]
+    if case.name.startswith("deepfool") and threat.name == "l1":
+        pytest.skip("DeepFool is L2/L∞ only (refusing L1 is tested in test_minimal_attacks)")
+    model = batch.model
+    model.conv.train()
+    flags = training_flags(model)
+    x_in, rng = batch.x.clone(), torch.get_rng_state()
+    res = run(batch, case, threat)
+    assert torch.equal(batch.x, x_in) and torch.equal(torch.get_rng_state(), rng)
+    assert training_flags(model) == flags
+    model.conv.eval()
+
+    eps = eps_of(threat, N)
+    dist = lp_norm(threat, res.x_adv - batch.x)
+    assert bool((dist <= eps + TOL).all())
+    assert float(res.x_adv.min()) >= threat.lo - TOL and float(res.x_adv.max()) <= threat.hi + TOL
+    target = batch.target if case.targeted else None
+    with torch.no_grad():
+        logits = model(res.x_adv)
+    assert torch.equal(res.success, is_successful(logits, batch.y, target))
+    with torch.no_grad():
+        needed = ~is_successful(model(batch.x), batch.y, target)
+    grads = res.gradient_calls
+    assert bool((grads <= case.max_grads).all()) and bool((grads[~needed] == 0).all())
+    assert bool((grads[needed & (eps > 0)] > 0).all())
+    assert bool((res.distance[~needed] == 0).all())
+    if threat.bounded is False:
+        assert bool(res.success[needed].any())  # the unbounded search breaks something
+
+    rows = torch.arange(6)
+    part = Batch(batch.model, batch.x[rows], batch.y[rows], batch.target[rows])
+    alone = run(part, case, threat.select(rows), index=rows)
+    torch.testing.assert_close(alone.x_adv, res.x_adv[rows], atol=1e-5, rtol=0)
+    assert torch.equal(alone.success, res.success[rows])

@@ -402,7 +402,6 @@ def test_norm_matches_torch(cls: type[ThreatModel]) -> None:
     [
         ({"eps": -0.1}, "eps"),
         ({"eps": float("nan")}, "eps"),
-        ({"eps": float("inf")}, "eps"),
         ({"eps": torch.tensor([0.1, -0.2])}, ">= 0"),
         ({"eps": torch.tensor([0.1, float("nan")])}, "finite"),
         ({"eps": torch.ones(2, 2)}, r"shape \(N,\)"),
@@ -413,6 +412,17 @@ def test_norm_matches_torch(cls: type[ThreatModel]) -> None:
 def test_invalid_threats_raise(cls: type[ThreatModel], kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", NORMS)
+def test_unbounded_eps_is_a_threat_without_a_cap(cls: type[ThreatModel]) -> None:
+    """ε = inf is accepted (minimal-distortion attacks only): projection is the box clip."""
+    threat = cls(math.inf)
+    assert not threat.bounded and cls(0.1).bounded
+    assert not cls(torch.tensor([0.1, math.inf])).bounded
+    x0 = torch.full((2, 5), 0.5)
+    x = torch.tensor([[3.0, -2.0, 0.7, 0.1, 0.5]] * 2)
+    torch.testing.assert_close(threat.project(x, x0), x.clamp(0, 1))
 
 
 @pytest.mark.parametrize("cls", NORMS)

@@ -5,7 +5,22 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 """
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
-from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, Square, attack
+from advkit.attacks import (
+    APGD,
+    APGDT,
+    BIM,
+    CW,
+    EAD,
+    FGM,
+    LBFGS,
+    PGD,
+    Attack,
+    DeepFool,
+    MinimalEps,
+    Square,
+    attack,
+)
+from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -15,25 +30,34 @@ __all__ = [
     "APGD",
     "APGDT",
     "BIM",
+    "CW",
     "DLR",
+    "EAD",
     "FGM",
     "L1",
     "L2",
+    "LBFGS",
     "PGD",
     "Attack",
     "AttackResult",
     "CWMargin",
     "CrossEntropy",
+    "DeepFool",
+    "DistortionReport",
     "Evaluation",
     "LabelOnly",
     "Linf",
     "LogProbMargin",
+    "MinimalEps",
     "ScoreOnly",
     "Square",
+    "TargetCases",
     "ThreatModel",
     "WhiteBox",
     "attack",
+    "distortion_report",
     "evaluate",
+    "target_cases",
 ]
 
 __version__ = "0.1.0"

@@ -73,11 +73,24 @@ class AttackResult:
         """L0/L1/L2/L∞ distances of every returned point to its clean input."""
         return lp_distances(self.x_adv, self.x)
 
-    def robust_accuracy(self, eps: float) -> float:
-        """Fraction of samples *not* broken within distance ``eps`` in the threat's norm.
+    def robust_accuracy(self, eps: float, norm: str | None = None) -> float:
+        """Fraction of samples *not* broken within distance ``eps``.
 
         For minimal-distortion attacks this gives the whole accuracy-vs-ε curve from one
-        run. For a fixed-ε attack it is only meaningful for ``eps`` ≥ the attack's ε.
+        run (an upper bound on the true robust accuracy at every ε). For a fixed-ε attack it
+        is only meaningful for ``eps`` ≥ the attack's ε.
+
+        Args:
+            eps: the radius.
+            norm: ``"l0"``, ``"l1"``, ``"l2"`` or ``"linf"`` to measure the returned points
+                in another norm; default the threat's norm.
         """
-        broken = self.success & (self.distance <= eps + 1e-6)
+        if norm is None:
+            dist = self.distance
+        else:
+            all_norms = self.distances()
+            if norm not in all_norms:
+                raise ValueError(f"norm must be one of {sorted(all_norms)}, got {norm!r}")
+            dist = all_norms[norm]
+        broken = self.success & (dist <= eps + 1e-6)
         return 1.0 - float(broken.float().mean()) if len(broken) else 0.0

@@ -46,6 +46,8 @@ class ThreatModel:
 
     Args:
         eps: radius, a float or a tensor of shape (N,) for per-sample radii. Must be ≥ 0.
+            ``math.inf`` (no bound) is accepted only by minimal-distortion attacks, which
+            then report the distance they need in this norm (see ``docs/minimal.md``).
         lo: lower bound of the input domain (default 0).
         hi: upper bound of the input domain (default 1).
     """
@@ -65,11 +67,11 @@ class ThreatModel:
                     f"per-sample eps must have shape (N,), got {tuple(eps.shape)}; "
                     "pass a float for one radius shared by all samples"
                 )
-            if not torch.isfinite(eps).all() or (eps < 0).any():
-                raise ValueError("eps must be finite and >= 0 for every sample")
+            if torch.isnan(eps).any() or (eps < 0).any():
+                raise ValueError("eps must be finite (or inf) and >= 0 for every sample")
         else:
-            if not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
-                raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
+            if not isinstance(eps, numbers.Real) or math.isnan(eps) or eps < 0:
+                raise ValueError(f"eps must be a number >= 0 (or math.inf), got {eps!r}")
         if not self.lo < self.hi:
             raise ValueError(f"the input box needs lo < hi, got lo={self.lo}, hi={self.hi}")
 
@@ -98,6 +100,13 @@ class ThreatModel:
         if isinstance(self.eps, Tensor):
             return replace(self, eps=self.eps[rows.to(self.eps.device)])
         return self
+
+    @property
+    def bounded(self) -> bool:
+        """Whether every sample's ε is finite (fixed-ε attacks need a bounded ball)."""
+        if isinstance(self.eps, Tensor):
+            return bool(torch.isfinite(self.eps).all())
+        return math.isfinite(self.eps)
 
     def with_eps(self, eps: float | Tensor) -> ThreatModel:
         """The same norm and box with another radius."""

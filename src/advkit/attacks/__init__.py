@@ -1,8 +1,27 @@
 """Attacks: approximate solutions of the inner maximization (lower bounds)."""
 
 from advkit.attacks.apgd import APGD, APGDT
+from advkit.attacks.cw import CW
+from advkit.attacks.deepfool import DeepFool
+from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.lbfgs import LBFGS
+from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack, attack
 from advkit.attacks.square import Square
 
-__all__ = ["APGD", "APGDT", "BIM", "FGM", "PGD", "Attack", "Square", "attack"]
+__all__ = [
+    "APGD",
+    "APGDT",
+    "BIM",
+    "CW",
+    "EAD",
+    "FGM",
+    "LBFGS",
+    "PGD",
+    "Attack",
+    "DeepFool",
+    "MinimalEps",
+    "Square",
+    "attack",
+]

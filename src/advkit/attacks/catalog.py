@@ -13,7 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from advkit.attacks.apgd import APGD, APGDT
+from advkit.attacks.cw import CW
+from advkit.attacks.deepfool import DeepFool
+from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.lbfgs import LBFGS
+from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack
 from advkit.attacks.square import Square
 from advkit.objectives import DLR
@@ -25,6 +30,18 @@ def _apgd_dlr(**kw: Any) -> APGD:
     return APGD(loss=DLR(), **kw)
 
 
+def _fgm_min(**kw: Any) -> MinimalEps:
+    return MinimalEps(FGM(), **kw)
+
+
+def _bim_min(**kw: Any) -> MinimalEps:
+    return MinimalEps(BIM(), **kw)
+
+
+def _pgd_min(**kw: Any) -> MinimalEps:
+    return MinimalEps(PGD(), **kw)
+
+
 ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "fgm": (FGM, "fast gradient method: one ε step (FGSM under L∞), Goodfellow et al. 2015"),
     "bim": (BIM, "basic iterative method / I-FGM, 50 steps from x0, Kurakin et al. 2017"),
@@ -33,6 +50,13 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "apgd-dlr": (_apgd_dlr, "Auto-PGD with the DLR loss, 100 steps, Croce & Hein 2020"),
     "apgd-t": (APGDT, "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"),
     "square": (Square, "Square attack, score-only random search, 5000 queries, L∞/L2, 2020"),
+    "cw": (CW, "minimal L2: Carlini-Wagner L2, tanh + Adam, search on c (9 × 1000), 2017"),
+    "fgm-min": (_fgm_min, "minimal ε: FGM with a per-sample bisection on ε (11 runs)"),
+    "bim-min": (_bim_min, "minimal ε: I-FGM (BIM, 50 steps) with a per-sample bisection on ε"),
+    "pgd-min": (_pgd_min, "minimal ε: PGD (50 steps × 3) with a per-sample bisection on ε"),
+    "deepfool": (DeepFool, "minimal L2/L∞: DeepFool, top-10 classes, overshoot 0.02, 2016"),
+    "lbfgs": (LBFGS, "minimal L2: box-constrained L-BFGS on L2² + c·CE (scipy), Szegedy 2014"),
+    "ead": (EAD, "minimal elastic net: EAD, FISTA + shrinkage, β=1e-3, EN rule, Chen et al. 2018"),
 }
 
 

@@ -22,6 +22,8 @@ class Attack(Protocol):
 
     name: ClassVar[str]
     needs: ClassVar[int]
+    # minimal-distortion attacks (``minimal = True``) accept eps=inf and search for the
+    # least distance; the others maximize a loss within a fixed ε
 
     def run(self, problem: Problem) -> Tensor: ...
 
@@ -65,6 +67,11 @@ def attack(
         torch.Size([4, 1, 8, 8])
     """
     check_batch(x, y, target, lo=threat.lo, hi=threat.hi)
+    if not threat.bounded and not getattr(method, "minimal", False):
+        raise ValueError(
+            f"{type(method).__name__} needs a finite eps; eps=inf is only for "
+            "minimal-distortion attacks (CW, EAD, DeepFool, MinimalEps, ...)"
+        )
     n = x.shape[0]
     threat.radius(x)  # validates per-sample eps length
     if index is None:

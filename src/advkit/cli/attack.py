@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.attacks.run import attack
 from advkit.cli.common import add_common, model_and_data, threat_of
+from advkit.distortion import DistortionReport, distortion_of, target_cases
 
 __all__ = ["register", "run"]
 
@@ -26,6 +27,17 @@ def register(sub: Any) -> None:
     at.add_argument("--steps", type=int)
     at.add_argument("--restarts", type=int)
     at.add_argument("--out", default="results/adversarial.npz", help=".npz or .pt file")
+    at.add_argument(
+        "--report",
+        action="store_true",
+        help="add the distortion report: success rate, L0/L1/L2/L∞ mean and median",
+    )
+    at.add_argument(
+        "--cases",
+        action="store_true",
+        help="with --report: also attack every incorrect label and report the best, "
+        "average and worst case over targets (K − 1 targeted runs)",
+    )
     at.set_defaults(func=run)
 
 
@@ -68,9 +80,56 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "gradient_calls": int(fields["gradient_calls"].sum()),
         "output": str(out),
     }
+    tables = []
+    if args.cases and not args.report:
+        raise ValueError("--cases is part of the distortion report; add --report")
+    if args.report:
+        rep = distortion_of(fields["x_adv"], x, success)
+        summary["distortion"] = rep.to_dict()
+        tables.append(rep.table("untargeted"))
+        if args.cases:
+            cases = _target_cases(args, model, x, y, threat, method, index)
+            summary["target_cases"] = {k: r.to_dict() for k, r in cases.items()}
+            tables += [r.table(f"{k} case") for k, r in cases.items()]
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
         for k, v in summary.items():
-            print(f"{k:26s} {v}")
+            if k not in ("distortion", "target_cases"):
+                print(f"{k:26s} {v}")
+        for t in tables:
+            print(t)
     return summary
+
+
+def _target_cases(
+    args: argparse.Namespace,
+    model: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    threat: Any,
+    method: Any,
+    index: torch.Tensor,
+) -> dict[str, DistortionReport]:
+    """Best/average/worst-case reports over every incorrect label, batch by batch."""
+    with torch.no_grad():
+        num_classes = int(model(x[:1]).shape[1])
+    parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="cases"):
+        sl = slice(start, start + args.batch_size)
+        tc = target_cases(
+            model,
+            x[sl],
+            y[sl],
+            threat,
+            method,
+            num_classes=num_classes,
+            seed=args.seed,
+            index=index[sl],
+        )
+        for name, res in (("best", tc.best), ("average", tc.average), ("worst", tc.worst)):
+            parts.setdefault(name, []).append((res.x_adv, res.success))
+    return {
+        name: distortion_of(torch.cat([a for a, _ in rows]), x, torch.cat([s for _, s in rows]))
+        for name, rows in parts.items()
+    }
