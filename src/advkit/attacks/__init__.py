@@ -9,6 +9,7 @@ from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack, attack
 from advkit.attacks.square import Square
+from advkit.attacks.zoo import ZOO
 
 __all__ = [
     "APGD",
@@ -19,6 +20,7 @@ __all__ = [
     "FGM",
     "LBFGS",
     "PGD",
+    "ZOO",
     "Attack",
     "DeepFool",
     "MinimalEps",
