@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10, help="MNIST test images")
     ap.add_argument("--zoo-steps", type=int, default=300, help="ZOO iterations per c")
     ap.add_argument("--search-steps", type=int, default=9)
+    ap.add_argument("--solvers", default="adam,newton", help="ZOO solvers, comma-separated")
     ap.add_argument("--out", default="benchmarks/blackbox.json")
     args = ap.parse_args()
     shared = Path(os.environ.get("ADVKIT_SHARED_DATA", "../shared/data"))
@@ -51,10 +52,10 @@ def main() -> None:
     res = advkit.attack(advkit.ScoreOnly(model), x, y, advkit.Linf(0.3), advkit.Square())
     record("square-linf-0.3", res, time.perf_counter() - t)
     t = time.perf_counter()
-    cw = advkit.CW(steps=1000, search_steps=args.search_steps)
+    cw = advkit.CW(steps=args.zoo_steps, search_steps=args.search_steps)
     res = advkit.attack(model, x, y, advkit.L2(math.inf), cw)
     record("cw-l2", res, time.perf_counter() - t)
-    for solver in ("adam", "newton"):
+    for solver in args.solvers.split(","):
         t = time.perf_counter()
         zoo = advkit.ZOO(solver=solver, steps=args.zoo_steps, search_steps=args.search_steps)
         res = advkit.attack(advkit.ScoreOnly(model), x, y, advkit.L2(math.inf), zoo)
