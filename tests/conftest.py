@@ -99,3 +99,21 @@ def single_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def cheap_square(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``standard`` suite with a 50-query Square attack: its 5000 queries on every
+    robust point would cost minutes; the suite's plumbing is what these tests check."""
+    from advkit import APGD, APGDT, Square
+    from advkit.evaluate import suites
+
+    monkeypatch.setitem(
+        suites.SUITES,
+        "standard",
+        lambda: [
+            ("apgd-ce", APGD(steps=100)),
+            ("apgd-t", APGDT(steps=100, target_classes=9)),
+            ("square", Square(queries=50)),
+        ],
+    )

@@ -30,6 +30,7 @@ def test_list_names_every_attack_and_suite(capsys: pytest.CaptureFixture[str]) -
         assert f"  {name} " in out
 
 
+@pytest.mark.usefixtures("cheap_square")
 def test_demo_end_to_end_and_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -44,7 +45,7 @@ def test_demo_end_to_end_and_resume(
     assert res["robust_accuracy"] < res["clean_accuracy"]
     accs = [c["robust_accuracy"] for c in res["curve"]]
     assert accs == sorted(accs, reverse=True) and len(accs) == 1 + len(cli.DEMO_CURVE)
-    assert set(res["broken_by"]) <= {"clean", "apgd-ce", "apgd-t"}
+    assert set(res["broken_by"]) <= {"clean", "apgd-ce", "apgd-t", "square"}
 
     # the same command again reads every batch back from the store: no attack runs
     def boom(*args: object, **kwargs: object) -> None:

@@ -118,12 +118,13 @@ def test_robust_means_no_attack_of_the_suite_breaks_it(
     assert [r["robust"] for r in ev.samples[EPS]] == robust.tolist()
 
 
+@pytest.mark.usefixtures("cheap_square")
 def test_standard_suite_is_at_least_as_strong_as_fast(
     tiny_cnn: nn.Module, data: tuple[Tensor, Tensor]
 ) -> None:
     fast = evaluate(tiny_cnn, data, suite="fast", eps_curve=[])
     standard = evaluate(tiny_cnn, data, suite="standard", eps_curve=[])
-    assert standard.suite == ["apgd-ce", "apgd-t"] and fast.suite == ["apgd-ce"]
+    assert standard.suite == ["apgd-ce", "apgd-t", "square"] and fast.suite == ["apgd-ce"]
     assert standard.robust_accuracy <= fast.robust_accuracy
     for s, f in zip(standard.samples[EPS], fast.samples[EPS], strict=True):
         assert f["robust"] or not s["robust"]
@@ -132,7 +133,8 @@ def test_standard_suite_is_at_least_as_strong_as_fast(
 
 
 def test_get_suite() -> None:
-    assert [name for name, _ in get_suite("standard")] == ["apgd-ce", "apgd-t"]
+    assert [name for name, _ in get_suite("standard")] == ["apgd-ce", "apgd-t", "square"]
+    assert [name for name, _ in get_suite("standard", "l1")] == ["apgd-ce", "apgd-t"]
     with pytest.raises(ValueError, match="unknown suite"):
         get_suite("strongest")
     with pytest.raises(ValueError, match="unique"):

@@ -36,6 +36,7 @@ def test_natural_lenet5_falls_at_eps_03() -> None:
     assert ev.robust_accuracy < 0.02
 
 
+@pytest.mark.usefixtures("cheap_square")
 def test_pgd_trained_lenet5_strength_ordering() -> None:
     """Standard suite ≤ PGD-50 < FGSM on the PGD-trained LeNet5 (about 92% for PGD-50)."""
     x, y = _mnist(100)

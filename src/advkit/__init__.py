@@ -14,9 +14,11 @@ from advkit.attacks import (
     FGM,
     LBFGS,
     PGD,
+    ZOO,
     Attack,
     DeepFool,
     MinimalEps,
+    Square,
     attack,
 )
 from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
@@ -37,6 +39,7 @@ __all__ = [
     "L2",
     "LBFGS",
     "PGD",
+    "ZOO",
     "Attack",
     "AttackResult",
     "CWMargin",
@@ -49,6 +52,7 @@ __all__ = [
     "LogProbMargin",
     "MinimalEps",
     "ScoreOnly",
+    "Square",
     "TargetCases",
     "ThreatModel",
     "WhiteBox",

@@ -8,6 +8,8 @@ from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack, attack
+from advkit.attacks.square import Square
+from advkit.attacks.zoo import ZOO
 
 __all__ = [
     "APGD",
@@ -18,8 +20,10 @@ __all__ = [
     "FGM",
     "LBFGS",
     "PGD",
+    "ZOO",
     "Attack",
     "DeepFool",
     "MinimalEps",
+    "Square",
     "attack",
 ]

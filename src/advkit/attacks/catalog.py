@@ -20,6 +20,8 @@ from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack
+from advkit.attacks.square import Square
+from advkit.attacks.zoo import ZOO
 from advkit.objectives import DLR
 
 __all__ = ["ATTACKS", "make_attack"]
@@ -48,6 +50,8 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "apgd": (APGD, "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020"),
     "apgd-dlr": (_apgd_dlr, "Auto-PGD with the DLR loss, 100 steps, Croce & Hein 2020"),
     "apgd-t": (APGDT, "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"),
+    "zoo": (ZOO, "minimal L2, score-only: ZOO-Adam, 128 coordinates/iter, search on c, 2017"),
+    "square": (Square, "Square attack, score-only random search, 5000 queries, L∞/L2, 2020"),
     "cw": (CW, "minimal L2: Carlini-Wagner L2, tanh + Adam, search on c (9 × 1000), 2017"),
     "fgm-min": (_fgm_min, "minimal ε: FGM with a per-sample bisection on ε (11 runs)"),
     "bim-min": (_bim_min, "minimal ε: I-FGM (BIM, 50 steps) with a per-sample bisection on ε"),

@@ -136,7 +136,7 @@ def evaluate(
         raise ValueError("evaluate needs one ε for all samples; use eps_curve for several")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    attacks = get_suite(suite)
+    attacks = get_suite(suite, threat.name)
     eps_list = sorted({float(threat.eps), *(float(e) for e in eps_curve)})
     if eps_list[0] < 0:
         raise ValueError("every ε must be >= 0")
