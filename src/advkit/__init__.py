@@ -6,6 +6,15 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
 from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, attack
+from advkit.defenses import (
+    TRADES,
+    FastFGSM,
+    FGSMTraining,
+    PGDTraining,
+    Standard,
+    adversarial_loss,
+    train,
+)
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -20,19 +29,26 @@ __all__ = [
     "L1",
     "L2",
     "PGD",
+    "TRADES",
     "Attack",
     "AttackResult",
     "CWMargin",
     "CrossEntropy",
     "Evaluation",
+    "FGSMTraining",
+    "FastFGSM",
     "LabelOnly",
     "Linf",
     "LogProbMargin",
+    "PGDTraining",
     "ScoreOnly",
+    "Standard",
     "ThreatModel",
     "WhiteBox",
+    "adversarial_loss",
     "attack",
     "evaluate",
+    "train",
 ]
 
 __version__ = "0.1.0"
