@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from advkit.access import eval_mode
+from advkit.attacks.adaptive import adapt
 from advkit.attacks.run import attack
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.suites import Suite, get_suite
@@ -102,6 +103,8 @@ def evaluate(
     store: str | Path | None = None,
     progress: bool = True,
     info: dict[str, Any] | None = None,
+    adaptive: bool = True,
+    eot_samples: int = 10,
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
@@ -116,6 +119,11 @@ def evaluate(
         store: SQLite file for per-sample records; rerunning with the same file resumes.
         progress: show a progress bar.
         info: context recorded in the result (model name, dataset...).
+        adaptive: wrap every attack in what the model needs (default True): BPDA when it
+            contains non-differentiable advkit transforms, EOT when it contains random
+            ones or modules marked random (:mod:`advkit.attacks.adaptive`). Turn off only
+            to show how a defense fools plain attacks; the result records the choice.
+        eot_samples: draws per EOT evaluation (default 10).
 
     Returns:
         An :class:`~advkit.evaluate.report.Evaluation`.
@@ -137,6 +145,8 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     attacks = get_suite(suite)
+    if adaptive:
+        attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     eps_list = sorted({float(threat.eps), *(float(e) for e in eps_curve)})
     if eps_list[0] < 0:
         raise ValueError("every ε must be >= 0")
