@@ -14,6 +14,7 @@ from typing import Any
 
 from advkit.attacks.apgd import APGD, APGDT
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import Attack
 from advkit.objectives import DLR
 
@@ -31,6 +32,7 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "apgd": (APGD, "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020"),
     "apgd-dlr": (_apgd_dlr, "Auto-PGD with the DLR loss, 100 steps, Croce & Hein 2020"),
     "apgd-t": (APGDT, "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"),
+    "noise": (RandomNoise, "uniform random points of the ball, 100 per sample (label access)"),
 }
 
 
