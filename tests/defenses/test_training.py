@@ -140,3 +140,39 @@ def test_pgd_training_beats_standard_training_under_apgd() -> None:
     assert std_clean > 0.85 and pgd_clean > 0.8, accs
     assert std_robust < 0.1 and pgd_robust > std_robust + 0.1, accs
     assert 0.0 <= pgd_last["robust_accuracy"] <= pgd_last["clean_accuracy"]
+
+
+def test_gradient_norm_loss_is_ce_plus_dual_norm_penalty() -> None:
+    torch.manual_seed(0)
+    model = TinyCNN().train()
+    x, y = _batch()
+    threat = advkit.Linf(0.1)
+    loss = advkit.GradientNorm(lam=0.5, max_weight=0.2).loss(
+        model, x, y, threat, torch.arange(16), 0
+    )
+    xg = x.clone().requires_grad_(True)
+    ce = F.cross_entropy(model(xg), y, reduction="none")
+    (g,) = torch.autograd.grad(ce.sum(), xg)
+    l1 = g.abs().flatten(1).sum(1)  # the dual of L∞
+    torch.testing.assert_close(loss.detach(), ce.detach() + 0.5 * l1 + 0.2 * l1.max())
+    loss.mean().backward()  # double back-propagation reaches the parameters
+    assert all(p.grad is not None and p.grad.isfinite().all() for p in model.parameters())
+
+
+def test_distillation_and_ensemble_losses() -> None:
+    torch.manual_seed(0)
+    teacher, student, static = TinyCNN().eval(), TinyCNN().train(), TinyCNN().eval()
+    x, y = _batch()
+    idx, threat = torch.arange(16), advkit.Linf(0.1)
+    soft = advkit.Distillation(teacher, temperature=10.0).loss(student, x, y, threat, idx, 0)
+    p = F.softmax(teacher(x) / 10, dim=1)
+    ref = -(p * F.log_softmax(student(x) / 10, dim=1)).sum(1)
+    torch.testing.assert_close(soft, ref)
+    hard = advkit.Distillation(temperature=1.0).loss(student, x, y, threat, idx, 0)
+    torch.testing.assert_close(hard, F.cross_entropy(student(x), y, reduction="none"))
+    ens = advkit.EnsembleAdversarial((static,))
+    assert {ens.source(torch.tensor([k]), 0) for k in range(40)} == {0, 1}
+    loss = ens.loss(student, x, y, threat, idx, 0)
+    assert loss.shape == (16,) and student.training
+    with pytest.raises(ValueError, match="static model"):
+        advkit.EnsembleAdversarial(())

@@ -23,6 +23,7 @@ from torch import nn
 
 from advkit.cli.common import THREATS
 from advkit.data import DATASETS, load_dataset
+from advkit.defenses.regularizers import Distillation, GradientNorm
 from advkit.defenses.trainer import train
 from advkit.defenses.training import (
     TRADES,
@@ -42,6 +43,14 @@ METHODS: dict[str, tuple[Callable[[argparse.Namespace], TrainingMethod], str]] =
     "fgsm": (lambda a: FGSMTraining(), "clean + FGSM mix, Goodfellow et al. 2015"),
     "pgd": (lambda a: PGDTraining(steps=a.steps), "PGD-k adversarial training, Madry et al."),
     "fast": (lambda a: FastFGSM(), "FGSM from a random start, Wong, Rice & Kolter 2020"),
+    "gradnorm": (
+        lambda a: GradientNorm(lam=a.lam),
+        "CE + λ·‖∇ₓℓ‖ (dual norm), Finlay & Oberman 2019",
+    ),
+    "distill": (
+        lambda a: Distillation(temperature=a.temperature),
+        "cross-entropy at temperature T (the distillation teacher), Papernot et al. 2016",
+    ),
     "trades": (
         lambda a: TRADES(beta=a.beta, steps=a.steps),
         "clean CE + β·KL to the worst point, Zhang et al. 2019",
@@ -73,6 +82,8 @@ def register(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--steps", type=int, default=7, help="inner steps for pgd/trades")
     p.add_argument("--beta", type=float, default=6.0, help="TRADES β")
+    p.add_argument("--lam", type=float, default=0.1, help="gradnorm λ")
+    p.add_argument("--temperature", type=float, default=20.0, help="distill T")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/model.pt", help="state dict to write")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")

@@ -4,6 +4,7 @@ Every defense here is meant to be evaluated with attacks that know about it (see
 ``advkit.attacks.adaptive`` and ``advkit.evaluate.sanity``).
 """
 
+from advkit.defenses.regularizers import Distillation, EnsembleAdversarial, GradientNorm
 from advkit.defenses.trainer import train
 from advkit.defenses.training import (
     TRADES,
@@ -17,8 +18,11 @@ from advkit.defenses.training import (
 
 __all__ = [
     "TRADES",
+    "Distillation",
+    "EnsembleAdversarial",
     "FGSMTraining",
     "FastFGSM",
+    "GradientNorm",
     "PGDTraining",
     "Standard",
     "TrainingMethod",
