@@ -21,6 +21,18 @@ from advkit.attacks import (
     Square,
     attack,
 )
+from advkit.defenses import (
+    TRADES,
+    Distillation,
+    EnsembleAdversarial,
+    FastFGSM,
+    FGSMTraining,
+    GradientNorm,
+    PGDTraining,
+    Standard,
+    adversarial_loss,
+    train,
+)
 from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
@@ -39,27 +51,37 @@ __all__ = [
     "L2",
     "LBFGS",
     "PGD",
+    "TRADES",
     "ZOO",
     "Attack",
     "AttackResult",
     "CWMargin",
     "CrossEntropy",
     "DeepFool",
+    "Distillation",
     "DistortionReport",
+    "EnsembleAdversarial",
     "Evaluation",
+    "FGSMTraining",
+    "FastFGSM",
+    "GradientNorm",
     "LabelOnly",
     "Linf",
     "LogProbMargin",
     "MinimalEps",
+    "PGDTraining",
     "ScoreOnly",
     "Square",
+    "Standard",
     "TargetCases",
     "ThreatModel",
     "WhiteBox",
+    "adversarial_loss",
     "attack",
     "distortion_report",
     "evaluate",
     "target_cases",
+    "train",
 ]
 
 __version__ = "0.1.0"

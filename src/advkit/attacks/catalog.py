@@ -19,6 +19,7 @@ from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
+from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import Attack
 from advkit.attacks.square import Square
 from advkit.attacks.zoo import ZOO
@@ -59,6 +60,7 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "deepfool": (DeepFool, "minimal L2/L∞: DeepFool, top-10 classes, overshoot 0.02, 2016"),
     "lbfgs": (LBFGS, "minimal L2: box-constrained L-BFGS on L2² + c·CE (scipy), Szegedy 2014"),
     "ead": (EAD, "minimal elastic net: EAD, FISTA + shrinkage, β=1e-3, EN rule, Chen et al. 2018"),
+    "noise": (RandomNoise, "uniform random points of the ball, 100 per sample (label access)"),
 }
 
 

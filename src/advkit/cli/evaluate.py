@@ -12,11 +12,15 @@ import torch
 from tqdm.auto import tqdm
 
 from advkit.attacks.catalog import ATTACKS, make_attack
+from advkit.attacks.gradient import FGM
+from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import attack
 from advkit.cli.common import add_common, floats, model_and_data, threat_of
+from advkit.defenses.transforms import mark_random
 from advkit.distortion import distortion_of
+from advkit.evaluate.report import Evaluation
 from advkit.evaluate.run import evaluate
-from advkit.evaluate.suites import SUITES
+from advkit.evaluate.suites import SUITES, get_suite
 from advkit.store import StoreMismatch
 
 __all__ = ["DEMO_CURVE", "register", "run"]
@@ -43,6 +47,14 @@ def register(sub: Any) -> None:
         "distortion and the accuracy-vs-ε curve read off the per-sample minimal distances "
         "(--eps is then a cap; --eps inf for none)",
     )
+    ev.add_argument(
+        "--adaptive",
+        action="store_true",
+        help="when the gradient-masking checks raise flags, re-evaluate with the adaptive "
+        "attacks they name (FGSM and random noise added to the cascade, EOT for a "
+        "non-deterministic model) and report that result",
+    )
+    ev.add_argument("--eot-samples", type=int, default=10, help="draws per EOT evaluation")
     ev.set_defaults(func=run)
 
 
@@ -57,27 +69,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     store = Path(args.store) if args.store else out.with_suffix(".sqlite")
     if args.fresh and store.exists():
         store.unlink()
-    try:
-        ev = evaluate(
-            model,
-            (x, y),
-            threat,
-            args.suite,
-            eps_curve=curve,
-            batch_size=args.batch_size,
-            seed=args.seed,
-            store=store,
-            progress=not args.quiet,
-            info=info,
-        )
-    except StoreMismatch as err:
-        raise ValueError(f"{err} (or pass --fresh)") from err
+
+    def run_suite(suite: Any, store: Path) -> Evaluation:
+        try:
+            return evaluate(
+                model,
+                (x, y),
+                threat,
+                suite,
+                eps_curve=curve,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                store=store,
+                progress=not args.quiet,
+                info=info,
+                eot_samples=args.eot_samples,
+            )
+        except StoreMismatch as err:
+            raise ValueError(f"{err} (or pass --fresh)") from err
+
+    ev = run_suite(args.suite, store)
+    first = None
+    if args.adaptive and ev.masking:
+        first = ev
+        if any(f["check"] == "nondeterministic" for f in ev.masking):
+            mark_random(model)
+        suite = [*get_suite(args.suite, threat.name), ("fgsm", FGM()), ("noise", RandomNoise())]
+        adaptive_store = store.with_name(store.stem + "-adaptive.sqlite")
+        if args.fresh and adaptive_store.exists():
+            adaptive_store.unlink()
+        ev = run_suite(suite, adaptive_store)
     result = ev.to_dict()
+    if first is not None:
+        result["before_adaptive"] = first.to_dict(with_samples=False)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     if args.json:
         print(json.dumps(ev.to_dict(with_samples=False), indent=1))
     else:
+        if first is not None:
+            print(first.table())
+            print("\n--adaptive: re-evaluated with the attacks the flags name\n")
+        elif args.adaptive:
+            print("--adaptive: no gradient-masking flags, the suite's result stands\n")
         print(ev.table())
         print(f"\nresults written to {out} (per-sample records in {store})")
     return result

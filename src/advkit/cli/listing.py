@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from advkit.attacks.catalog import ATTACKS
+from advkit.cli.train import METHODS
 from advkit.data import DATASETS
 from advkit.evaluate.suites import SUITES
 from advkit.models import MODELS
@@ -29,6 +30,9 @@ def run(args: argparse.Namespace) -> None:
     print("models (checkpoints: $ADVKIT_SHARED_DATA or --checkpoint):")
     for name, spec in MODELS.items():
         print(f"  {name:26s} {spec.dataset:14s} {spec.description}")
+    print("training methods (advkit train --method):")
+    for name, (_, doc) in METHODS.items():
+        print(f"  {name:10s} {doc}")
     print("datasets:")
     for name, info in DATASETS.items():
         print(f"  {name:14s} {info.description}")

@@ -29,6 +29,9 @@ class Evaluation:
             broken_by: "clean", an attack name or None, distance, queries, gradient_calls).
         seconds: wall time of this call (excluding records read back from a store).
         info: free-form context (model, dataset, seed).
+        adaptive: the adaptive wrappers the attacks ran in ("bpda", "eot(10)", "none", or
+            "off ..." when turned off).
+        masking: gradient-masking flags (check, message, remedy); empty when none.
     """
 
     threat: str
@@ -41,6 +44,8 @@ class Evaluation:
     samples: dict[float, list[dict[str, Any]]]
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
+    adaptive: str = "none"
+    masking: list[dict[str, str]] = field(default_factory=list)
 
     def broken_by(self, eps: float | None = None) -> dict[str, int]:
         """How many samples each attack broke first (and how many were already wrong)."""
@@ -64,6 +69,8 @@ class Evaluation:
             "gradient_calls": self.gradient_calls(),
             "seconds": self.seconds,
             "info": self.info,
+            "adaptive": self.adaptive,
+            "masking": self.masking,
         }
         if with_samples:
             out["samples"] = {str(e): recs for e, recs in self.samples.items()}
@@ -85,6 +92,17 @@ class Evaluation:
             parts = [f"{k} {v}" for k, v in broken.items()]
             lines.append("broken by        " + ", ".join(parts))
         lines.append(f"gradient calls   {self.gradient_calls()}")
+        if self.adaptive != "none":
+            lines.append(f"adaptive attacks {self.adaptive}")
+        if self.masking:
+            lines.append("")
+            lines.append(
+                "WARNING: possible gradient masking; the robust accuracy above is likely "
+                "an overestimate:"
+            )
+            for flag in self.masking:
+                lines.append(f"  [{flag['check']}] {flag['message']}")
+                lines.append(f"      -> {flag['remedy']}")
         if len(self.curve) > 1:
             lines.append("")
             lines.append("     eps   robust accuracy")

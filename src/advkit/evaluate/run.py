@@ -22,8 +22,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from advkit.access import eval_mode
+from advkit.attacks.adaptive import adapt
 from advkit.attacks.run import attack
+from advkit.defenses.transforms import is_random, needs_bpda
 from advkit.evaluate.report import Evaluation
+from advkit.evaluate.sanity import check_gradient_masking
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
@@ -102,6 +105,9 @@ def evaluate(
     store: str | Path | None = None,
     progress: bool = True,
     info: dict[str, Any] | None = None,
+    adaptive: bool = True,
+    eot_samples: int = 10,
+    checks: bool = True,
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
@@ -116,6 +122,13 @@ def evaluate(
         store: SQLite file for per-sample records; rerunning with the same file resumes.
         progress: show a progress bar.
         info: context recorded in the result (model name, dataset...).
+        adaptive: wrap every attack in what the model needs (default True): BPDA when it
+            contains non-differentiable advkit transforms, EOT when it contains random
+            ones or modules marked random (:mod:`advkit.attacks.adaptive`). Turn off only
+            to show how a defense fools plain attacks; the result records the choice.
+        eot_samples: draws per EOT evaluation (default 10).
+        checks: run the gradient-masking checks (:mod:`advkit.evaluate.sanity`) at the
+            main ε and record their flags in the result (default True).
 
     Returns:
         An :class:`~advkit.evaluate.report.Evaluation`.
@@ -137,6 +150,8 @@ def evaluate(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     attacks = get_suite(suite, threat.name)
+    if adaptive:
+        attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     eps_list = sorted({float(threat.eps), *(float(e) for e in eps_curve)})
     if eps_list[0] < 0:
         raise ValueError("every ε must be >= 0")
@@ -194,8 +209,23 @@ def evaluate(
         if db is not None:
             db.close()
     main = float(threat.eps)
-    clean_acc = sum(r["label"] == r["clean_pred"] for r in samples[main]) / n
     curve = [(e, sum(r["robust"] for r in samples[e]) / n) for e in eps_list]
+    masking = []
+    if checks:
+        robust = torch.tensor([bool(r["robust"]) for r in samples[main]])
+        flags = check_gradient_masking(
+            model,
+            x,
+            y,
+            threat,
+            robust=robust,
+            curve=curve,
+            adaptive=adaptive,
+            eot_samples=eot_samples,
+            seed=seed,
+        )
+        masking = [f.to_dict() for f in flags]
+    clean_acc = sum(r["label"] == r["clean_pred"] for r in samples[main]) / n
     return Evaluation(
         threat=threat.describe(),
         eps=main,
@@ -207,4 +237,16 @@ def evaluate(
         samples=samples,
         seconds=time.perf_counter() - start_time,
         info=dict(info or {}),
+        adaptive=_adaptive_label(model, adaptive, eot_samples),
+        masking=masking,
     )
+
+
+def _adaptive_label(model: nn.Module, adaptive: bool, eot_samples: int) -> str:
+    """What the attacks were wrapped in: "bpda", f"eot({n})", both, "none" or "off"."""
+    parts = (["bpda"] if needs_bpda(model) else []) + (
+        [f"eot({eot_samples})"] if is_random(model) else []
+    )
+    if not adaptive:
+        return "off" + (f" (the model needs {'+'.join(parts)})" if parts else "")
+    return "+".join(parts) or "none"

@@ -1,0 +1,31 @@
+"""Defenses: robust training (the outer minimization), input transformations, detectors.
+
+Every defense here is meant to be evaluated with attacks that know about it (see
+``advkit.attacks.adaptive`` and ``advkit.evaluate.sanity``).
+"""
+
+from advkit.defenses.regularizers import Distillation, EnsembleAdversarial, GradientNorm
+from advkit.defenses.trainer import train
+from advkit.defenses.training import (
+    TRADES,
+    FastFGSM,
+    FGSMTraining,
+    PGDTraining,
+    Standard,
+    TrainingMethod,
+    adversarial_loss,
+)
+
+__all__ = [
+    "TRADES",
+    "Distillation",
+    "EnsembleAdversarial",
+    "FGSMTraining",
+    "FastFGSM",
+    "GradientNorm",
+    "PGDTraining",
+    "Standard",
+    "TrainingMethod",
+    "adversarial_loss",
+    "train",
+]
