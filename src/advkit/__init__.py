@@ -6,6 +6,7 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
 from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, attack
+from advkit.certify import CROWN, IBP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -14,24 +15,30 @@ from advkit.threat import L1, L2, Linf, ThreatModel
 __all__ = [
     "APGD",
     "APGDT",
+    "AlphaCROWN",
     "BIM",
+    "CROWN",
     "DLR",
     "FGM",
+    "IBP",
     "L1",
     "L2",
     "PGD",
     "Attack",
     "AttackResult",
+    "CertResult",
     "CWMargin",
     "CrossEntropy",
     "Evaluation",
     "LabelOnly",
+    "LinearExact",
     "Linf",
     "LogProbMargin",
     "ScoreOnly",
     "ThreatModel",
     "WhiteBox",
     "attack",
+    "certify",
     "evaluate",
 ]
 

@@ -1,0 +1,31 @@
+"""Certifiers: proofs that no input in the threat's set changes the label.
+
+Attacks give lower bounds on the adversarial loss; certifiers give upper bounds (or the
+exact answer). Every certifier is a frozen dataclass run through :func:`certify`.
+"""
+
+from advkit.certify.alpha_crown import AlphaCROWN
+from advkit.certify.crown import CROWN
+from advkit.certify.ibp import IBP
+from advkit.certify.linear import LinearExact, linear_min_distance
+from advkit.certify.result import CertResult
+from advkit.certify.run import Certifier, certify
+
+CERTIFIERS = {
+    "linear": LinearExact,
+    "ibp": IBP,
+    "crown": CROWN,
+    "alpha-crown": AlphaCROWN,
+}
+
+__all__ = [
+    "CERTIFIERS",
+    "CROWN",
+    "IBP",
+    "AlphaCROWN",
+    "CertResult",
+    "Certifier",
+    "LinearExact",
+    "certify",
+    "linear_min_distance",
+]
