@@ -6,7 +6,7 @@ puts both together per sample. See ``advkit.attack`` and ``advkit.evaluate``.
 
 from advkit.access import LabelOnly, ScoreOnly, WhiteBox
 from advkit.attacks import APGD, APGDT, BIM, FGM, PGD, Attack, attack
-from advkit.certify import CROWN, IBP, AlphaCROWN, CertResult, LinearExact, certify
+from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -15,7 +15,6 @@ from advkit.threat import L1, L2, Linf, ThreatModel
 __all__ = [
     "APGD",
     "APGDT",
-    "AlphaCROWN",
     "BIM",
     "CROWN",
     "DLR",
@@ -23,11 +22,13 @@ __all__ = [
     "IBP",
     "L1",
     "L2",
+    "MIP",
     "PGD",
+    "AlphaCROWN",
     "Attack",
     "AttackResult",
-    "CertResult",
     "CWMargin",
+    "CertResult",
     "CrossEntropy",
     "Evaluation",
     "LabelOnly",

@@ -8,6 +8,7 @@ from advkit.certify.alpha_crown import AlphaCROWN
 from advkit.certify.crown import CROWN
 from advkit.certify.ibp import IBP
 from advkit.certify.linear import LinearExact, linear_min_distance
+from advkit.certify.mip import MIP, mip_min_distance
 from advkit.certify.result import CertResult
 from advkit.certify.run import Certifier, certify
 
@@ -16,16 +17,19 @@ CERTIFIERS = {
     "ibp": IBP,
     "crown": CROWN,
     "alpha-crown": AlphaCROWN,
+    "mip": MIP,
 }
 
 __all__ = [
     "CERTIFIERS",
     "CROWN",
     "IBP",
+    "MIP",
     "AlphaCROWN",
     "CertResult",
     "Certifier",
     "LinearExact",
     "certify",
     "linear_min_distance",
+    "mip_min_distance",
 ]

@@ -79,5 +79,7 @@ class AlphaCROWN:
                     for s in slopes.values():
                         s.clamp_(0, 1)
         with torch.no_grad():
-            best = torch.maximum(best, backward_bound(g, out, spec, task.inputs, pre, slopes=slopes))
+            best = torch.maximum(
+                best, backward_bound(g, out, spec, task.inputs, pre, slopes=slopes)
+            )
         return CertOutput(best)

@@ -119,7 +119,8 @@ def backward_bound(
     Args:
         graph: the traced network.
         start: index of the node whose output the specification reads.
-        spec: coefficients (N, K, *shape of node ``start``).
+        spec: coefficients (N, K, *shape of node ``start``), or (1, K, ...) when
+            shared by all samples.
         inputs: the input set.
         bounds: interval bounds of the inputs of the ReLUs reached (by ReLU node index:
             bounds of its input node).
@@ -128,7 +129,7 @@ def backward_bound(
         slopes: optional lower slopes in [0, 1] per ReLU node, (N, K, *shape), used on
             unstable neurons instead of CROWN's choice (α-CROWN).
     """
-    n, k = spec.shape[:2]
+    n, k = inputs.x0.shape[0], spec.shape[1]
     acc: dict[int, Tensor] = {start: spec}
     total = torch.zeros(n, k, dtype=spec.dtype)
     for i in range(start, -1, -1):
@@ -136,6 +137,8 @@ def backward_bound(
         if a is None:
             continue
         node = graph.nodes[i]
+        if a.shape[0] != n and node.kind in ("input", "relu"):
+            a = a.expand(n, *a.shape[1:])
         if node.kind == "input":
             total = total + inputs.minimum(a, torch.zeros_like(total))
             continue
@@ -147,9 +150,10 @@ def backward_bound(
             continue
         if node.kind == "affine":
             assert node.op is not None
-            total = total + (a.reshape(n, k, -1) * node.op.bias.reshape(1, 1, -1)).sum(-1)
-            back = node.op.transpose(a.reshape(n * k, *node.shape))
-            passed = [back.reshape(n, k, *back.shape[1:])]
+            m = a.shape[0]  # 1 while the specification is shared by all samples
+            total = total + (a.reshape(m, k, -1) * node.op.bias.reshape(1, 1, -1)).sum(-1)
+            back = node.op.transpose(a.reshape(m * k, *node.shape))
+            passed = [back.reshape(m, k, *back.shape[1:])]
         elif node.kind == "relu":
             lo, hi = bounds[i]
             s, t, low, unstable = relu_relaxation(lo[:, None], hi[:, None])
@@ -165,43 +169,67 @@ def backward_bound(
     return total
 
 
-def _node_bounds_by_backward(
+def _tighten(
     graph: Graph,
     idx: int,
     inputs: InputSet,
     bounds: dict[int, tuple[Tensor, Tensor]],
+    box: tuple[Tensor, Tensor],
 ) -> tuple[Tensor, Tensor]:
-    """CROWN lower and upper bounds of node ``idx``'s output, in chunks of neurons."""
-    n = inputs.x0.shape[0]
+    """CROWN bounds of node ``idx``'s output, intersected with its interval ``box``.
+
+    Only neurons the interval leaves unstable in some sample are bounded again (a stable
+    neuron's ReLU is already exact). The backward pass starts with one shared copy of the
+    identity specification, which stays shared until the first ReLU, and runs in chunks.
+    """
+    lo, hi = box
+    n = lo.shape[0]
     shape = graph.nodes[idx].shape
-    size = math.prod(shape)
+    flat_lo, flat_hi = lo.reshape(n, -1).clone(), hi.reshape(n, -1).clone()
+    todo = ((flat_lo < 0) & (flat_hi > 0)).any(0).nonzero().squeeze(1)
+    if todo.numel() == 0:
+        return lo, hi
+    size = flat_lo.shape[1]
     widest = max(math.prod(nd.shape) for nd in graph.nodes[: idx + 1])
     per = max(1, _CHUNK_FLOATS // max(1, n * widest * 2))
-    lows, highs = [], []
-    eye = torch.eye(size, dtype=inputs.x0.dtype)
-    for s in range(0, size, per):
-        block = eye[s : s + per]
-        m = block.shape[0]
-        spec = torch.cat([block, -block]).reshape(1, 2 * m, *shape).expand(n, -1, *shape)
+    for s in range(0, todo.numel(), per):
+        cols = todo[s : s + per]
+        m = cols.numel()
+        block = torch.zeros(m, size, dtype=lo.dtype)
+        block[torch.arange(m), cols] = 1.0
+        spec = torch.cat([block, -block]).reshape(1, 2 * m, *shape)
         val = backward_bound(graph, idx, spec, inputs, bounds)
-        lows.append(val[:, :m])
-        highs.append(-val[:, m:])
-    return torch.cat(lows, 1).reshape(n, *shape), torch.cat(highs, 1).reshape(n, *shape)
+        flat_lo[:, cols] = torch.maximum(flat_lo[:, cols], val[:, :m])
+        flat_hi[:, cols] = torch.minimum(flat_hi[:, cols], -val[:, m:])
+    return flat_lo.reshape(lo.shape), flat_hi.reshape(hi.shape)
 
 
-def crown_bounds(
-    graph: Graph, inputs: InputSet, ibp: list[tuple[Tensor, Tensor]] | None = None
-) -> dict[int, tuple[Tensor, Tensor]]:
+def crown_bounds(graph: Graph, inputs: InputSet) -> dict[int, tuple[Tensor, Tensor]]:
     """CROWN bounds on the input of every ReLU (keyed by the ReLU's node index).
 
-    Each pre-activation is bounded by a backward pass using the bounds of earlier ReLUs,
-    then intersected with its interval bound (both are sound, so their intersection is).
+    Intervals are propagated forward; at each ReLU the interval of its input is tightened
+    by a backward pass that uses the bounds of earlier ReLUs (both bounds are sound, so
+    their intersection is), and propagation continues from the tightened interval.
     """
-    if ibp is None:
-        ibp = ibp_bounds(graph, inputs)
     out: dict[int, tuple[Tensor, Tensor]] = {}
-    for r in graph.relus():
-        src = graph.nodes[r].inputs[0]
-        lo, hi = _node_bounds_by_backward(graph, src, inputs, out)
-        out[r] = (torch.maximum(lo, ibp[src][0]), torch.minimum(hi, ibp[src][1]))
+    boxes: list[tuple[Tensor, Tensor]] = []
+    for i, node in enumerate(graph.nodes):
+        if node.kind == "input":
+            boxes.append((inputs.lower, inputs.upper))
+        elif node.kind == "affine":
+            assert node.op is not None
+            lo, hi = boxes[node.inputs[0]]
+            mid = node.op.forward((hi + lo) / 2)
+            rad = node.op.abs_forward((hi - lo) / 2)
+            boxes.append((mid - rad, mid + rad))
+        elif node.kind == "relu":
+            src = node.inputs[0]
+            if graph.nodes[src].kind != "input":
+                boxes[src] = _tighten(graph, src, inputs, out, boxes[src])
+            out[i] = boxes[src]
+            lo, hi = boxes[src]
+            boxes.append((lo.clamp_min(0), hi.clamp_min(0)))
+        else:
+            (la, ha), (lb, hb) = boxes[node.inputs[0]], boxes[node.inputs[1]]
+            boxes.append((la + lb, ha + hb))
     return out

@@ -157,10 +157,11 @@ def _module_op(m: nn.Module, in_shape: tuple[int, ...], name: str) -> Affine | s
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise TypeError(f"{name}: certifiers support Conv2d with numeric zero padding only")
         w = m.weight.detach()
-        b = m.bias.detach() if m.bias is not None else None
+        cb = m.bias.detach() if m.bias is not None else None
         st, pd, dl, gr = m.stride, m.padding, m.dilation, m.groups
         extra = [
-            in_shape[1 + i] - ((out_shape[1 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (w.shape[2 + i] - 1) + 1)
+            in_shape[1 + i]
+            - ((out_shape[1 + i] - 1) * st[i] - 2 * pd[i] + dl[i] * (w.shape[2 + i] - 1) + 1)
             for i in range(2)
         ]
 
@@ -170,7 +171,7 @@ def _module_op(m: nn.Module, in_shape: tuple[int, ...], name: str) -> Affine | s
             )
 
         return Affine(
-            lambda x: F.conv2d(x, w, b, st, pd, dl, gr),
+            lambda x: F.conv2d(x, w, cb, st, pd, dl, gr),
             lambda x: F.conv2d(x, w.abs(), None, st, pd, dl, gr),
             t_conv,
             in_shape,
@@ -279,7 +280,7 @@ def trace(model: nn.Module, example: Tensor) -> Graph:
                 if n.op == "call_method":
                     v = getattr(values[src], str(tgt))(*n.args[1:], **n.kwargs)
                 else:
-                    v = tgt(values[src], *n.args[1:], **n.kwargs)  # type: ignore[operator]
+                    v = tgt(values[src], *n.args[1:], **n.kwargs)
                 if v.shape[0] != 1 or math.prod(v.shape) != values[src].numel():
                     raise TypeError(f"{n.name}: a reshape must keep the batch dimension")
                 op = _reshape(nodes[src].shape, tuple(v.shape[1:]))

@@ -42,7 +42,5 @@ class IBP:
         boxes = ibp_bounds(task.graph, task.inputs)
         relu_in = {r: boxes[task.graph.nodes[r].inputs[0]] for r in task.graph.relus()}
         out = len(task.graph.nodes) - 1
-        lower = backward_bound(
-            task.graph, out, task.spec, task.inputs, relu_in, stop_at_relu=True
-        )
+        lower = backward_bound(task.graph, out, task.spec, task.inputs, relu_in, stop_at_relu=True)
         return CertOutput(lower)

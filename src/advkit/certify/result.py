@@ -64,7 +64,6 @@ class CertResult:
         ]
 
 
-
 def empty_attacks(x: Tensor) -> tuple[Tensor, Tensor]:
     """No counterexamples: all-False flags and the clean inputs."""
     return torch.zeros(x.shape[0], dtype=torch.bool), x.clone()
