@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import advkit
-from advkit import CROWN, IBP, L1, L2, MIP, AlphaCROWN, LinearExact, Linf
+from advkit import CROWN, IBP, L1, L2, MIP, AlphaCROWN, LinearExact, Linf, cli
 from advkit.certify import linear_min_distance, mip_min_distance
 from advkit.objectives import margin
 from conftest import linear_min_distance as reference_min_distance
@@ -220,3 +222,26 @@ def test_kw_mnist_crown_certified_error_near_published() -> None:
     adv = advkit.attack(model, x, y, Linf(0.1), advkit.APGD(steps=20))
     assert 1 - res.certified_accuracy <= 0.15
     assert not (res.certified & adv.success).any()
+
+
+@pytest.mark.slow
+def test_cli_certify_and_evaluate_sandwich(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shared = require_shared()
+    common = ["--model", "toy-mnist-2-20", "--data-dir", str(shared / "datasets" / "mnist")]
+    common += ["--eps", "0.05", "--n", "30", "--quiet", "--json"]
+    out = tmp_path / "c.json"
+    assert cli.main(["certify", *common, "--method", "crown", "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert 0.5 < summary["certified_accuracy"] <= summary["clean_accuracy"]
+    assert len(json.loads(out.read_text())["samples"]) == 30
+    ev_out = tmp_path / "e.json"
+    argv = ["evaluate", *common, "--suite", "fast", "--eps-curve", "0.1", "--certify", "mip"]
+    assert cli.main([*argv, "--out", str(ev_out)]) == 0
+    rows = json.loads(capsys.readouterr().out)["sandwich"]
+    assert [r["eps"] for r in rows] == [0.05, 0.1]
+    for r in rows:
+        assert r["certified_accuracy"] <= r["robust_accuracy"]
+        assert r["certified"] + r["attacked"] + r["unknown"] == 30
+    assert ev_out.with_suffix(".png").stat().st_size > 1000

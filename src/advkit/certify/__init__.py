@@ -12,7 +12,7 @@ from advkit.certify.mip import MIP, mip_min_distance
 from advkit.certify.result import CertResult
 from advkit.certify.run import Certifier, certify
 
-CERTIFIERS = {
+CERTIFIERS: dict[str, type[Certifier]] = {
     "linear": LinearExact,
     "ibp": IBP,
     "crown": CROWN,

@@ -13,6 +13,8 @@ Examples:
     advkit evaluate --model lenet5-pgd --dataset mnist --data-dir ~/mnist --eps 0.3 --n 1000
     advkit attack --attack apgd --model lenet5-natural --data-dir ~/mnist --eps 0.3 \\
         --out adv.npz
+    advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
+    advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit list
 """
 
@@ -22,13 +24,13 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, evaluate, listing
+from advkit.cli import attack, certify, evaluate, listing
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, attack, listing]
+COMMANDS = [evaluate, attack, certify, listing]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from advkit.certify import CERTIFIERS
+from advkit.cli.certify import make_certifier
 from advkit.cli.common import add_common, floats, model_and_data, threat_of
 from advkit.evaluate.run import evaluate
+from advkit.evaluate.sandwich import plot_sandwich, sandwich, sandwich_table
 from advkit.evaluate.suites import SUITES
 from advkit.store import StoreMismatch
 
@@ -28,6 +31,12 @@ def register(sub: Any) -> None:
         "--store", help="SQLite store for resuming (default: the --out path with .sqlite)"
     )
     ev.add_argument("--fresh", action="store_true", help="discard a previous store first")
+    ev.add_argument(
+        "--certify",
+        choices=sorted(CERTIFIERS),
+        help="also certify every sample at every ε: per-sample certified/attacked/unknown, "
+        "the interval [certified, robust accuracy] and a plot (the --out path with .png)",
+    )
     ev.set_defaults(func=run)
 
 
@@ -56,11 +65,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     except StoreMismatch as err:
         raise ValueError(f"{err} (or pass --fresh)") from err
     result = ev.to_dict()
+    rows = None
+    if args.certify:
+        rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
+        result["sandwich"] = {"method": args.certify, "rows": rows}
+        result["sandwich"]["plot"] = str(
+            plot_sandwich(rows, out.with_suffix(".png"), f"{info['model']} ({args.certify})")
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     if args.json:
-        print(json.dumps(ev.to_dict(with_samples=False), indent=1))
+        brief = ev.to_dict(with_samples=False)
+        if rows is not None:
+            brief["sandwich"] = [{k: v for k, v in r.items() if k != "status"} for r in rows]
+        print(json.dumps(brief, indent=1))
     else:
         print(ev.table())
+        if rows is not None:
+            print("\n" + sandwich_table(rows, args.certify))
         print(f"\nresults written to {out} (per-sample records in {store})")
     return result
