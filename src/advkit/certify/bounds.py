@@ -131,7 +131,7 @@ def backward_bound(
     """
     n, k = inputs.x0.shape[0], spec.shape[1]
     acc: dict[int, Tensor] = {start: spec}
-    total = torch.zeros(n, k, dtype=spec.dtype)
+    total = torch.zeros(n, k, dtype=spec.dtype, device=spec.device)
     for i in range(start, -1, -1):
         a = acc.pop(i, None)
         if a is None:
@@ -195,8 +195,8 @@ def _tighten(
     for s in range(0, todo.numel(), per):
         cols = todo[s : s + per]
         m = cols.numel()
-        block = torch.zeros(m, size, dtype=lo.dtype)
-        block[torch.arange(m), cols] = 1.0
+        block = torch.zeros(m, size, dtype=lo.dtype, device=lo.device)
+        block[torch.arange(m, device=lo.device), cols] = 1.0
         spec = torch.cat([block, -block]).reshape(1, 2 * m, *shape)
         val = backward_bound(graph, idx, spec, inputs, bounds)
         flat_lo[:, cols] = torch.maximum(flat_lo[:, cols], val[:, :m])

@@ -59,11 +59,12 @@ class Affine:
     transpose: Callable[[Tensor], Tensor]
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+    device: torch.device
     bias: Tensor = field(init=False)
 
     def __post_init__(self) -> None:
         with torch.no_grad():
-            self.bias = self.forward(torch.zeros(1, *self.in_shape))[0]
+            self.bias = self.forward(torch.zeros(1, *self.in_shape, device=self.device))[0]
 
 
 @dataclass(eq=False)
@@ -111,38 +112,48 @@ class _Tracer(fx.Tracer):
 def _transpose_by_autograd(fn: Callable[[Tensor], Tensor], in_shape: tuple[int, ...]) -> Callable:
     def transpose(a: Tensor) -> Tensor:
         with torch.enable_grad():
-            z = torch.zeros(a.shape[0], *in_shape, dtype=a.dtype, requires_grad=True)
+            z = torch.zeros(
+                a.shape[0], *in_shape, dtype=a.dtype, device=a.device, requires_grad=True
+            )
             (g,) = torch.autograd.grad(fn(z), z, a, create_graph=a.requires_grad)
         return g
 
     return transpose
 
 
-def _reshape(in_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> Affine:
+def _reshape(in_shape: tuple[int, ...], out_shape: tuple[int, ...], dev: torch.device) -> Affine:
     return Affine(
         lambda x: x.reshape(x.shape[0], *out_shape),
         lambda x: x.reshape(x.shape[0], *out_shape),
         lambda a: a.reshape(a.shape[0], *in_shape),
         in_shape,
         out_shape,
+        dev,
     )
 
 
 def _scale_shift(scale: Tensor, shift: Tensor, shape: tuple[int, ...]) -> Affine:
+    dev = scale.device
     return Affine(
         lambda x: x * scale + shift,
         lambda x: x * scale.abs(),
         lambda a: a * scale,
         shape,
         shape,
+        dev,
     )
 
 
-def _module_op(m: nn.Module, in_shape: tuple[int, ...], name: str) -> Affine | str:
+def _module_op(
+    m: nn.Module, in_shape: tuple[int, ...], name: str, dev: torch.device
+) -> Affine | str:
     """The affine op of module ``m``, or "relu"; raises TypeError when unsupported."""
-    out_shape = tuple(m(torch.zeros(1, *in_shape)).shape[1:]) if not isinstance(m, nn.ReLU) else ()
     if isinstance(m, nn.ReLU):
         return "relu"
+    try:
+        out_shape = tuple(m(torch.zeros(1, *in_shape, device=dev)).shape[1:])
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise TypeError(f"layer {name} ({type(m).__name__}) failed on a test input: {err}") from err
     if isinstance(m, nn.Linear):
         w = m.weight.detach()
         b = m.bias.detach() if m.bias is not None else None
@@ -152,6 +163,7 @@ def _module_op(m: nn.Module, in_shape: tuple[int, ...], name: str) -> Affine | s
             lambda a: a @ w,
             in_shape,
             out_shape,
+            dev,
         )
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
@@ -176,6 +188,7 @@ def _module_op(m: nn.Module, in_shape: tuple[int, ...], name: str) -> Affine | s
             t_conv,
             in_shape,
             out_shape,
+            dev,
         )
     if isinstance(m, Normalize):
         shape = (-1,) + (1,) * (len(in_shape) - 1)
@@ -193,11 +206,11 @@ def _module_op(m: nn.Module, in_shape: tuple[int, ...], name: str) -> Affine | s
             shift = shift + m.bias.detach()
         return _scale_shift(scale.reshape(shape), shift.reshape(shape), in_shape)
     if isinstance(m, nn.AvgPool2d):
-        return Affine(m, m, _transpose_by_autograd(m, in_shape), in_shape, out_shape)
+        return Affine(m, m, _transpose_by_autograd(m, in_shape), in_shape, out_shape, dev)
     if isinstance(m, nn.Flatten | nn.Unflatten):
-        return _reshape(in_shape, out_shape)
+        return _reshape(in_shape, out_shape, dev)
     if isinstance(m, nn.Identity | nn.Dropout):
-        return _reshape(in_shape, in_shape)
+        return _reshape(in_shape, in_shape, dev)
     raise TypeError(
         f"layer {name} ({type(m).__name__}) is not supported by advkit's certifiers; "
         f"supported: {SUPPORTED}"
@@ -258,7 +271,7 @@ def trace(model: nn.Module, example: Tensor) -> Graph:
         elif n.op == "call_module":
             src = arg_node(n.args[0], n.target)
             m = modules[n.target]
-            op = _module_op(m, nodes[src].shape, str(n.target))
+            op = _module_op(m, nodes[src].shape, str(n.target), ex.device)
             if op == "relu":
                 add(n.name, "relu", [src], None, values[src].clamp_min(0))
             else:
@@ -283,7 +296,7 @@ def trace(model: nn.Module, example: Tensor) -> Graph:
                     v = tgt(values[src], *n.args[1:], **n.kwargs)
                 if v.shape[0] != 1 or math.prod(v.shape) != values[src].numel():
                     raise TypeError(f"{n.name}: a reshape must keep the batch dimension")
-                op = _reshape(nodes[src].shape, tuple(v.shape[1:]))
+                op = _reshape(nodes[src].shape, tuple(v.shape[1:]), ex.device)
                 add(n.name, "affine", [src], op, v)
             else:
                 raise TypeError(

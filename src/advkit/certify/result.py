@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from advkit.threat import ThreatModel
@@ -62,8 +61,3 @@ class CertResult:
             "certified" if c else "attacked" if a else "unknown"
             for c, a in zip(self.certified.tolist(), self.attacked.tolist(), strict=True)
         ]
-
-
-def empty_attacks(x: Tensor) -> tuple[Tensor, Tensor]:
-    """No counterexamples: all-False flags and the clean inputs."""
-    return torch.zeros(x.shape[0], dtype=torch.bool), x.clone()

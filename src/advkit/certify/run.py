@@ -90,12 +90,13 @@ def certify(
             )
             with torch.no_grad():
                 out = method.run(task)
-            lowers.append(out.class_lower.detach())
+            lowers.append(out.class_lower.detach().cpu())
             advs.append(out.x_adv.detach() if out.x_adv is not None else xb.clone())
         with torch.no_grad():
-            clean_wrong = model(x0).argmax(1) != y
+            clean_wrong = (model(x0).argmax(1) != y).cpu()
             x_adv = threat.project(torch.cat(advs), x0)
-            attacked = is_successful(model(x_adv), y, None)
+            attacked = is_successful(model(x_adv), y, None).cpu()
+    x0, x_adv, y = x0.cpu(), x_adv.cpu(), y.cpu()
     class_lower = torch.cat(lowers).clone()
     class_lower[torch.arange(n), y] = float("inf")
     lower = class_lower.min(dim=1).values

@@ -16,7 +16,7 @@ __all__ = ["CertOutput", "CertTask", "margin_spec"]
 
 def margin_spec(y: Tensor, num_classes: int) -> Tensor:
     """Coefficients (N, K, K) of the margins z_y − z_j for every class j."""
-    eye = torch.eye(num_classes)
+    eye = torch.eye(num_classes, device=y.device)
     return eye[y][:, None, :] - eye[None, :, :]
 
 
