@@ -15,7 +15,7 @@ from torch import nn
 
 import advkit
 from advkit import CROWN, IBP, L1, L2, MIP, AlphaCROWN, LinearExact, Linf, cli
-from advkit.certify import linear_min_distance, mip_min_distance
+from advkit.certify import Smoothing, linear_min_distance, mip_min_distance, smoothed_certify
 from advkit.objectives import margin
 from conftest import linear_min_distance as reference_min_distance
 from conftest import linear_model, require_shared
@@ -245,3 +245,29 @@ def test_cli_certify_and_evaluate_sandwich(
         assert r["certified_accuracy"] <= r["robust_accuracy"]
         assert r["certified"] + r["attacked"] + r["unknown"] == 30
     assert ev_out.with_suffix(".png").stat().st_size > 1000
+
+
+def test_randomized_smoothing_radius_on_a_linear_model() -> None:
+    """For two classes z = Wx + b the smoothed classifier equals the base one and its exact
+    certified radius is the distance to the hyperplane; Cohen's CERTIFY must stay below it
+    (with probability ≥ 1 − α) and come close, and abstain on the boundary."""
+    model = linear_model(d=20, k=2, seed=5)
+    x = torch.rand(12, 20, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        x[0] -= (
+            (model(x[:1])[0, 0] - model(x[:1])[0, 1])
+            / ((model[1].weight[0] - model[1].weight[1]).norm() ** 2)
+            * (model[1].weight[0] - model[1].weight[1])
+        )
+    dist = linear_min_distance(model, x, model(x).argmax(1), L2(1.0))
+    cfg = Smoothing(sigma=0.5, n0=50, n=2000, alpha=0.001)
+    res = smoothed_certify(model, x, cfg)
+    assert res.prediction[0] == -1 and res.radius[0] == 0
+    decided = res.prediction >= 0
+    assert (res.prediction[decided] == model(x).argmax(1)[decided]).all()
+    assert (res.radius <= dist + 1e-6).all()
+    close = decided & (dist < 2 * cfg.sigma)
+    assert close.sum() >= 3
+    assert (res.radius[close] >= 0.6 * dist[close]).all()
+    again = smoothed_certify(model, x, cfg)
+    assert torch.equal(again.radius, res.radius)  # keyed noise: reproducible

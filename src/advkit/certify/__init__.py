@@ -11,6 +11,7 @@ from advkit.certify.linear import LinearExact, linear_min_distance
 from advkit.certify.mip import MIP, mip_min_distance
 from advkit.certify.result import CertResult
 from advkit.certify.run import Certifier, certify
+from advkit.certify.smoothing import Smoothing, SmoothingResult, smoothed_certify
 
 CERTIFIERS: dict[str, type[Certifier]] = {
     "linear": LinearExact,
@@ -29,7 +30,10 @@ __all__ = [
     "CertResult",
     "Certifier",
     "LinearExact",
+    "Smoothing",
+    "SmoothingResult",
     "certify",
     "linear_min_distance",
     "mip_min_distance",
+    "smoothed_certify",
 ]
