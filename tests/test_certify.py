@@ -15,7 +15,15 @@ from torch import nn
 
 import advkit
 from advkit import CROWN, IBP, L1, L2, MIP, AlphaCROWN, LinearExact, Linf, cli
-from advkit.certify import Smoothing, linear_min_distance, mip_min_distance, smoothed_certify
+from advkit.certify import (
+    Smoothing,
+    certified_loss,
+    linear_min_distance,
+    margin_lower_bounds,
+    mip_min_distance,
+    ramp,
+    smoothed_certify,
+)
 from advkit.objectives import margin
 from conftest import linear_min_distance as reference_min_distance
 from conftest import linear_model, require_shared
@@ -271,3 +279,44 @@ def test_randomized_smoothing_radius_on_a_linear_model() -> None:
     assert (res.radius[close] >= 0.6 * dist[close]).all()
     again = smoothed_certify(model, x, cfg)
     assert torch.equal(again.radius, res.radius)  # keyed noise: reproducible
+
+
+def _blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    centers = torch.tensor([[0.2] * 8, [0.5] * 8, [0.8] * 8])
+    x = (centers[y] + 0.05 * torch.randn(n, 8, generator=g)).clamp(0, 1)
+    return x, y
+
+
+@pytest.mark.parametrize("beta", [0.0, 1.0], ids=["ibp", "crown-ibp"])
+def test_certified_training_raises_certified_accuracy(beta: float) -> None:
+    x, y = _blobs(256, 0)
+    threat = Linf(0.08)
+    accs = {}
+    for certified in (False, True):
+        torch.manual_seed(0)
+        net = nn.Sequential(
+            nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3)
+        )
+        opt = torch.optim.Adam(net.parameters(), lr=0.01)
+        for step in range(50):
+            eps = ramp(step, start=5, length=25, begin=0.0, end=0.08)
+            if certified:
+                kappa = ramp(step, start=5, length=25, begin=1.0, end=0.5)
+                b = ramp(step, start=5, length=25, begin=beta, end=0.0)
+                loss = certified_loss(net, x, y, threat.with_eps(eps), kappa=kappa, beta=b)
+            else:
+                loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        xt, yt = _blobs(200, 1)
+        accs[certified] = advkit.certify(net.eval(), xt, yt, threat, IBP()).certified_accuracy
+    assert accs[True] >= 0.8
+    assert accs[True] > accs[False] + 0.1
+    # the training bounds are the certifier's bounds (β = 0: IBP)
+    lower = margin_lower_bounds(net, xt, yt, threat).detach()
+    ibp = advkit.certify(net, xt, yt, threat, IBP()).class_lower
+    lower[torch.arange(200), yt] = math.inf
+    torch.testing.assert_close(lower, ibp)

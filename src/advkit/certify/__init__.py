@@ -12,6 +12,7 @@ from advkit.certify.mip import MIP, mip_min_distance
 from advkit.certify.result import CertResult
 from advkit.certify.run import Certifier, certify
 from advkit.certify.smoothing import Smoothing, SmoothingResult, smoothed_certify
+from advkit.certify.training import certified_loss, margin_lower_bounds, ramp
 
 CERTIFIERS: dict[str, type[Certifier]] = {
     "linear": LinearExact,
@@ -32,8 +33,11 @@ __all__ = [
     "LinearExact",
     "Smoothing",
     "SmoothingResult",
+    "certified_loss",
     "certify",
     "linear_min_distance",
+    "margin_lower_bounds",
     "mip_min_distance",
+    "ramp",
     "smoothed_certify",
 ]

@@ -11,7 +11,9 @@ of three kinds:
 - ``relu``: ``nn.ReLU``, ``torch.relu``, ``F.relu``, ``Tensor.relu``;
 - ``add``: the sum of two nodes (residual connections).
 
-Anything else raises a ``TypeError`` naming the operation (e.g. max pooling).
+Anything else raises a ``TypeError`` naming the operation (e.g. max pooling). The ops
+hold the model's parameters themselves (not copies), so bounds are differentiable with
+respect to them (certified training).
 
 Example:
     >>> import torch
@@ -63,8 +65,8 @@ class Affine:
     bias: Tensor = field(init=False)
 
     def __post_init__(self) -> None:
-        with torch.no_grad():
-            self.bias = self.forward(torch.zeros(1, *self.in_shape, device=self.device))[0]
+        # not under no_grad: certified training differentiates bounds through the bias
+        self.bias = self.forward(torch.zeros(1, *self.in_shape, device=self.device))[0]
 
 
 @dataclass(eq=False)
@@ -155,8 +157,8 @@ def _module_op(
     except (RuntimeError, TypeError, ValueError) as err:
         raise TypeError(f"layer {name} ({type(m).__name__}) failed on a test input: {err}") from err
     if isinstance(m, nn.Linear):
-        w = m.weight.detach()
-        b = m.bias.detach() if m.bias is not None else None
+        w = m.weight
+        b = m.bias
         return Affine(
             lambda x: F.linear(x, w, b),
             lambda x: F.linear(x, w.abs()),
@@ -168,8 +170,8 @@ def _module_op(
     if isinstance(m, nn.Conv2d):
         if m.padding_mode != "zeros" or isinstance(m.padding, str):
             raise TypeError(f"{name}: certifiers support Conv2d with numeric zero padding only")
-        w = m.weight.detach()
-        cb = m.bias.detach() if m.bias is not None else None
+        w = m.weight
+        cb = m.bias
         st, pd, dl, gr = m.stride, m.padding, m.dilation, m.groups
         extra = [
             in_shape[1 + i]
@@ -200,10 +202,10 @@ def _module_op(
         shape = (-1,) + (1,) * (len(in_shape) - 1)
         scale = 1.0 / torch.sqrt(m.running_var.detach() + m.eps)
         if m.weight is not None:
-            scale = scale * m.weight.detach()
+            scale = scale * m.weight
         shift = -m.running_mean.detach() * scale
         if m.bias is not None:
-            shift = shift + m.bias.detach()
+            shift = shift + m.bias
         return _scale_shift(scale.reshape(shape), shift.reshape(shape), in_shape)
     if isinstance(m, nn.AvgPool2d):
         return Affine(m, m, _transpose_by_autograd(m, in_shape), in_shape, out_shape, dev)

@@ -56,6 +56,7 @@ class LinearExact:
         return CertOutput(backward_bound(task.graph, out, task.spec, task.inputs, {}))
 
 
+@torch.no_grad()
 def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel) -> Tensor:
     """Exact minimal ℓp distance (the threat's norm; box ignored) that changes the label.
 

@@ -54,7 +54,7 @@ def _dense_jacobians(graph: Graph) -> dict[int, np.ndarray]:
             size = math.prod(node.shape)
             eye = torch.eye(size, dtype=torch.float64).reshape(size, *node.shape)
             rows = node.op.transpose(eye.float()).reshape(size, -1)
-            out[i] = rows.double().numpy()
+            out[i] = rows.detach().double().numpy()
     return out
 
 
@@ -85,7 +85,7 @@ class _Program:
                 m, c = exprs[node.inputs[0]]
                 assert node.op is not None
                 j = jac[i]
-                exprs.append((j @ m, j @ c + node.op.bias.double().numpy().reshape(-1)))
+                exprs.append((j @ m, j @ c + node.op.bias.detach().double().numpy().reshape(-1)))
             elif node.kind == "add":
                 (ma, ca), (mb, cb) = exprs[node.inputs[0]], exprs[node.inputs[1]]
                 width = max(ma.shape[1], mb.shape[1])
