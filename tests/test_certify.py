@@ -320,3 +320,10 @@ def test_certified_training_raises_certified_accuracy(beta: float) -> None:
     ibp = advkit.certify(net, xt, yt, threat, IBP()).class_lower
     lower[torch.arange(200), yt] = math.inf
     torch.testing.assert_close(lower, ibp)
+
+
+def test_alpha_crown_leaves_model_gradients_alone() -> None:
+    net = random_net("mlp", 6, 1)
+    x = torch.rand(3, 1, 4, 4)
+    advkit.certify(net, x, net(x).argmax(1), Linf(0.1), AlphaCROWN(steps=3))
+    assert all(p.grad is None for p in net.parameters())

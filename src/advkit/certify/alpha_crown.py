@@ -72,8 +72,11 @@ class AlphaCROWN:
             for _ in range(self.steps):
                 val = backward_bound(g, out, spec, task.inputs, pre, slopes=slopes)
                 best = torch.maximum(best, val.detach())
-                opt.zero_grad()
-                (-val.sum()).backward()
+                params = list(slopes.values())
+                # autograd.grad, not backward(): the model's .grad must stay untouched
+                grads = torch.autograd.grad(-val.sum(), params)
+                for p, g_ in zip(params, grads, strict=True):
+                    p.grad = g_
                 opt.step()
                 with torch.no_grad():
                     for s in slopes.values():
