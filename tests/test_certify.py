@@ -101,7 +101,7 @@ def test_linear_min_distance_is_exact(norm: str) -> None:
     torch.testing.assert_close(got, reference_min_distance(model, x, p), rtol=1e-4, atol=1e-5)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(["mlp", "conv", "residual"]),
     norm=st.sampled_from(list(THREATS)),
@@ -210,7 +210,7 @@ def test_mip_minimal_distance_matches_attacks() -> None:
     model = advkit.models.load_model("toy-mnist-2-20")
     x, y = _mnist(8)
     x, y = x[7:8], y[7:8]  # correctly classified, broken between ε = 0.02 and 0.05
-    dist, x_adv = mip_min_distance(model, x, y, 0.08, time_limit=60)
+    dist, x_adv = mip_min_distance(model, x, y, 0.06, time_limit=60)
     d = float(dist[0])
     assert 0.02 < d < 0.05
     assert model(x_adv).argmax(1).item() != y.item()
@@ -225,10 +225,10 @@ def test_kw_mnist_crown_certified_error_near_published() -> None:
     """Published: 5.8% certified error at L∞ ε = 0.1 (full test set, dual bound)."""
     require_shared()
     model = advkit.models.load_model("kw-mnist-0.1")
-    x, y = _mnist(24)
-    res = advkit.certify(model, x, y, Linf(0.1), CROWN(), batch_size=24)
+    x, y = _mnist(12)
+    res = advkit.certify(model, x, y, Linf(0.1), CROWN(), batch_size=12)
     adv = advkit.attack(model, x, y, Linf(0.1), advkit.APGD(steps=20))
-    assert 1 - res.certified_accuracy <= 0.15
+    assert 1 - res.certified_accuracy <= 0.17  # at most 2 of 12 (published: 5.8%)
     assert not (res.certified & adv.success).any()
 
 
@@ -238,20 +238,20 @@ def test_cli_certify_and_evaluate_sandwich(
 ) -> None:
     shared = require_shared()
     common = ["--model", "toy-mnist-2-20", "--data-dir", str(shared / "datasets" / "mnist")]
-    common += ["--eps", "0.05", "--n", "30", "--quiet", "--json"]
+    common += ["--eps", "0.05", "--n", "20", "--quiet", "--json"]
     out = tmp_path / "c.json"
     assert cli.main(["certify", *common, "--method", "crown", "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert 0.5 < summary["certified_accuracy"] <= summary["clean_accuracy"]
-    assert len(json.loads(out.read_text())["samples"]) == 30
+    assert len(json.loads(out.read_text())["samples"]) == 20
     ev_out = tmp_path / "e.json"
-    argv = ["evaluate", *common, "--suite", "fast", "--eps-curve", "0.1", "--certify", "mip"]
+    argv = ["evaluate", *common, "--suite", "fast", "--eps-curve", "0.1", "--certify", "crown"]
     assert cli.main([*argv, "--out", str(ev_out)]) == 0
     rows = json.loads(capsys.readouterr().out)["sandwich"]
     assert [r["eps"] for r in rows] == [0.05, 0.1]
     for r in rows:
         assert r["certified_accuracy"] <= r["robust_accuracy"]
-        assert r["certified"] + r["attacked"] + r["unknown"] == 30
+        assert r["certified"] + r["attacked"] + r["unknown"] == 20
     assert ev_out.with_suffix(".png").stat().st_size > 1000
 
 

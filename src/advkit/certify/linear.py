@@ -79,11 +79,17 @@ def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatMo
     out = len(graph.nodes) - 1
     acc: dict[int, Tensor] = {out: spec}
     for i in range(out, 0, -1):
-        a = acc.pop(i)
+        a = acc.pop(i, None)
+        if a is None:
+            continue
         node = graph.nodes[i]
-        assert node.op is not None
-        back = node.op.transpose(a.reshape(n * k, *node.shape))
-        acc[node.inputs[0]] = back.reshape(n, k, *back.shape[1:])
+        if node.op is None:  # an addition passes the coefficients to both branches
+            passed = [a, a]
+        else:
+            back = node.op.transpose(a.reshape(n * k, *node.shape))
+            passed = [back.reshape(n, k, *back.shape[1:])]
+        for src, g in zip(node.inputs, passed, strict=True):
+            acc[src] = acc[src] + g if src in acc else g
     w = acc[0]
     margins = (spec * logits[:, None, :]).sum(-1)
     dual = threat.dual_norm(w, batch_dims=2)
