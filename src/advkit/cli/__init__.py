@@ -14,6 +14,8 @@ Examples:
     advkit attack --attack apgd --model lenet5-natural --data-dir ~/mnist --eps 0.3 \\
         --out adv.npz
     advkit train --method pgd --eps 0.1 --epochs 20 --out results/digits-pgd.pt
+    advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
+    advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit list
 """
 
@@ -23,13 +25,13 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, evaluate, listing, train
+from advkit.cli import attack, certify, evaluate, listing, train
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, attack, train, listing]
+COMMANDS = [evaluate, attack, train, certify, listing]
 
 
 def _parser() -> argparse.ArgumentParser:

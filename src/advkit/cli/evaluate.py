@@ -15,11 +15,14 @@ from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.attacks.gradient import FGM
 from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import attack
+from advkit.certify import CERTIFIERS
+from advkit.cli.certify import make_certifier
 from advkit.cli.common import add_common, floats, model_and_data, threat_of
 from advkit.defenses.transforms import mark_random
 from advkit.distortion import distortion_of
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.run import evaluate
+from advkit.evaluate.sandwich import plot_sandwich, sandwich, sandwich_table
 from advkit.evaluate.suites import SUITES, get_suite
 from advkit.store import StoreMismatch
 
@@ -55,6 +58,12 @@ def register(sub: Any) -> None:
         "non-deterministic model) and report that result",
     )
     ev.add_argument("--eot-samples", type=int, default=10, help="draws per EOT evaluation")
+    ev.add_argument(
+        "--certify",
+        choices=sorted(CERTIFIERS),
+        help="also certify every sample at every ε: per-sample certified/attacked/unknown, "
+        "the interval [certified, robust accuracy] and a plot (the --out path with .png)",
+    )
     ev.set_defaults(func=run)
 
 
@@ -102,10 +111,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = ev.to_dict()
     if first is not None:
         result["before_adaptive"] = first.to_dict(with_samples=False)
+    rows = None
+    if args.certify:
+        rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
+        result["sandwich"] = {"method": args.certify, "rows": rows}
+        result["sandwich"]["plot"] = str(
+            plot_sandwich(rows, out.with_suffix(".png"), f"{info['model']} ({args.certify})")
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     if args.json:
-        print(json.dumps(ev.to_dict(with_samples=False), indent=1))
+        brief = ev.to_dict(with_samples=False)
+        if rows is not None:
+            brief["sandwich"] = [{k: v for k, v in r.items() if k != "status"} for r in rows]
+        print(json.dumps(brief, indent=1))
     else:
         if first is not None:
             print(first.table())
@@ -113,6 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         elif args.adaptive:
             print("--adaptive: no gradient-masking flags, the suite's result stands\n")
         print(ev.table())
+        if rows is not None:
+            print("\n" + sandwich_table(rows, args.certify))
         print(f"\nresults written to {out} (per-sample records in {store})")
     return result
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from advkit.attacks.catalog import ATTACKS
+from advkit.certify import CERTIFIERS
 from advkit.cli.train import METHODS
 from advkit.data import DATASETS
 from advkit.evaluate.suites import SUITES
@@ -16,7 +17,9 @@ __all__ = ["register", "run"]
 
 def register(sub: Any) -> None:
     """Add the ``list`` subcommand to the subparsers ``sub``."""
-    sub.add_parser("list", help="attacks, suites, models and datasets").set_defaults(func=run)
+    sub.add_parser("list", help="attacks, certifiers, suites, models and datasets").set_defaults(
+        func=run
+    )
 
 
 def run(args: argparse.Namespace) -> None:
@@ -24,6 +27,10 @@ def run(args: argparse.Namespace) -> None:
     print("attacks:")
     for name, (_, doc) in ATTACKS.items():
         print(f"  {name:10s} {doc}")
+    print("certifiers (advkit certify --method, advkit evaluate --certify):")
+    for name, cls in CERTIFIERS.items():
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:12s} {doc}")
     print("suites:")
     for name, make in SUITES.items():
         print(f"  {name:10s} {' -> '.join(n for n, _ in make())}")
