@@ -154,8 +154,11 @@ def main() -> None:
     ap.add_argument("--jsma-n", type=int, default=20, help="images for JSMA (O(d²) per step)")
     ap.add_argument("--timing-reps", type=int, default=3, help="alternations attack/replay")
     ap.add_argument("--skip-tables", action="store_true", help="only JSMA and the timing")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--out", default="benchmarks/minimal.json")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     shared = shared_data_dir()
     if shared is None:
         raise SystemExit("shared data not found: set ADVKIT_SHARED_DATA")
