@@ -61,3 +61,20 @@ def test_evaluate_minimal_curve_is_read_off_the_distances(
     for c in res["curve"]:
         assert c["robust_accuracy"] == pytest.approx(1 - (ok & (dist <= c["eps"] + 1e-6)).mean())
     assert res["clean_accuracy"] >= accs[0] - 1e-6
+
+
+def test_jsma_under_l0_reports_changed_features(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "jsma.npz"
+    argv = ["attack", "--attack", "jsma", "--norm", "l0", "--eps", "inf", "--n", "6"]
+    assert cli.main([*argv, "--report", "--cases", "--out", str(out), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    saved = np.load(out)
+    ok = saved["success"]
+    l0 = ((saved["x_adv"] - saved["x"]).reshape(6, -1) != 0).sum(axis=1)
+    assert np.array_equal(saved["distance"], l0)
+    assert summary["distortion"]["mean"]["l0"] == pytest.approx(l0[ok].mean())
+    assert summary["threat"].startswith("l0 eps=inf")
+    cases = summary["target_cases"]
+    assert cases["best"]["mean"]["l0"] <= cases["worst"]["mean"]["l0"]

@@ -32,6 +32,8 @@ from advkit import (
     DLR,
     EAD,
     FGM,
+    JSMA,
+    L0,
     L1,
     L2,
     LBFGS,
@@ -84,6 +86,7 @@ THREATS: dict[str, ThreatModel] = {
     "l1": L1(1.5),
     "linf-per-sample": Linf(torch.linspace(0.0, 0.08, N)),
     "l2-per-sample": L2(torch.linspace(0.05, 0.6, N)),
+    "l0-per-sample": L0(torch.arange(N, dtype=torch.float32)),  # k = 0, 1, ..., 11
 }
 
 
@@ -129,6 +132,8 @@ def eps_of(threat: ThreatModel, n: int) -> Tensor:
 
 
 def lp_norm(threat: ThreatModel, d: Tensor) -> Tensor:
+    if threat.name == "l0":
+        return (d.reshape(d.shape[0], -1) != 0).sum(dim=1).double()
     order = {"linf": float("inf"), "l2": 2.0, "l1": 1.0}[threat.name]
     return torch.linalg.vector_norm(d.reshape(d.shape[0], -1).double(), ord=order, dim=1)
 
@@ -338,6 +343,10 @@ MINIMAL = [
     Case("pgd-min-targeted", MinimalEps(PGD(steps=2, restarts=2), search_steps=2), 4 * 3, True),
     Case("deepfool-targeted", DeepFool(steps=10), 10, targeted=True),
     Case("ead-targeted", EAD(steps=4, search_steps=2, initial_const=10.0), 4 * 2, targeted=True),
+    # JSMA on 64 features: two gradient calls per pair of features
+    Case("jsma", JSMA(), 64),
+    Case("jsma-decrease-2-candidates", JSMA(theta=-1.0, candidates=2), 2 * 64),
+    Case("jsma-targeted", JSMA(gamma=0.25), 2 * 8, targeted=True),
 ]
 
 MINIMAL_THREATS: dict[str, ThreatModel] = {
@@ -345,6 +354,8 @@ MINIMAL_THREATS: dict[str, ThreatModel] = {
     "l1": THREATS["l1"],
     "l2-per-sample": THREATS["l2-per-sample"],
     "l2-unbounded": L2(math.inf),
+    "l0": L0(torch.arange(N, dtype=torch.float32)),  # k = 0, 1, ..., 11
+    "l0-unbounded": L0(math.inf),
 }
 
 
@@ -358,8 +369,10 @@ def test_minimal_attack_invariants(batch: Batch, case: Case, threat_name: str) -
     """(1), (2), (4) and (6) as above; gradient calls within the maximum, none when unneeded
     (a sample may stop a round early, so robust samples need not spend the maximum)."""
     threat = MINIMAL_THREATS[threat_name]
-    if case.name.startswith("deepfool") and threat.name == "l1":
+    if case.name.startswith("deepfool") and threat.name in ("l1", "l0"):
         pytest.skip("DeepFool is L2/L∞ only (refusing L1 is tested in test_minimal_attacks)")
+    if case.name.startswith("jsma") != (threat.name == "l0"):
+        pytest.skip("JSMA is the L0 attack (refusing other norms is tested in test_jsma)")
     model = batch.model
     model.conv.train()
     flags = training_flags(model)

@@ -12,6 +12,7 @@ from advkit.attacks import (
     CW,
     EAD,
     FGM,
+    JSMA,
     LBFGS,
     PGD,
     ZOO,
@@ -38,7 +39,7 @@ from advkit.distortion import DistortionReport, TargetCases, distortion_report, 
 from advkit.evaluate import Evaluation, evaluate
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
-from advkit.threat import L1, L2, Linf, ThreatModel
+from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
 __all__ = [
     "APGD",
@@ -50,6 +51,8 @@ __all__ = [
     "EAD",
     "FGM",
     "IBP",
+    "JSMA",
+    "L0",
     "L1",
     "L2",
     "LBFGS",

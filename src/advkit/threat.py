@@ -1,9 +1,10 @@
 """Threat models: the set Δ(x0) of allowed inputs around a clean point.
 
 A threat model is an ℓp ball of radius ε around x0 intersected with the input box
-``[lo, hi]`` (default ``[0, 1]``). It answers every geometric question an attack or a
-certifier asks: projection, the steepest-ascent unit step, uniform sampling, the norm of a
-perturbation, and the support function ``max_{‖δ‖≤ε} ⟨a, δ⟩ = ε‖a‖_*`` (dual norm).
+``[lo, hi]`` (default ``[0, 1]``); :class:`L0` bounds the number of changed features
+instead (ε = k). It answers every geometric question an attack or a certifier asks:
+projection, the steepest-ascent unit step, uniform sampling, the norm of a perturbation,
+and the support function ``max_{‖δ‖≤ε} ⟨a, δ⟩ = ε‖a‖_*`` (dual norm).
 
 ε may be a float or a tensor of shape ``(N,)`` (one radius per sample).
 
@@ -28,7 +29,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-__all__ = ["L1", "L2", "Linf", "ThreatModel"]
+__all__ = ["L0", "L1", "L2", "Linf", "ThreatModel"]
 
 
 def _flat(t: Tensor) -> Tensor:
@@ -327,3 +328,104 @@ class L1(ThreatModel):
         e = -torch.log(torch.rand(d + 1, generator=g).clamp_min(1e-30))
         signs = torch.randint(0, 2, (d,), generator=g) * 2 - 1
         return signs * e[:d] / e.sum()
+
+
+@dataclass(frozen=True, eq=False)
+class L0(ThreatModel):
+    """ℓ0 "ball": at most k = ⌊ε⌋ features differ from x0, each anywhere in the box.
+
+    A *feature* is one coordinate of the input, as for every threat model here: on a
+    multi-channel image each channel value counts separately (a pixel changed in all three
+    RGB channels counts 3), which is also how ``AttackResult.distances()["l0"]`` counts.
+    The magnitude of a change is bounded only by the box. ``norm`` counts the nonzero
+    entries of δ exactly (no tolerance). Papernot et al. 2016 (JSMA) attack this set; see
+    :class:`~advkit.attacks.jsma.JSMA`.
+
+    - ``project``: the exact Euclidean projection onto {‖δ‖₀ ≤ k} ∩ box: every coordinate
+      is clipped to the box, and the k coordinates whose clipped change removes the most
+      squared distance (z² − (z − clip(z))², which is the squared change itself for points
+      inside the box) are kept; the others return to x0. For points in the box it keeps
+      exactly the k largest changes.
+    - ``ascent``: the k features with the largest |gradient| that the box does not block,
+      each moved by sign(g)·(hi − lo)/ε, so that the step α = rel_step·ε of the gradient
+      attacks moves them by rel_step·(hi − lo) (the maximizer of ⟨g, s⟩ over s with at most
+      k nonzero entries of that size).
+    - ``sample``: k features drawn uniformly without replacement, each set uniformly in the
+      box (per-sample generators).
+    - ``support``: max over {‖δ‖₀ ≤ k} of ⟨a, δ⟩ with the box ignored is +∞ (0 when a = 0
+      or k = 0); ℓ0 has no dual norm, so certifiers do not accept this threat.
+
+    Example:
+        >>> import torch
+        >>> from advkit import L0
+        >>> x0 = torch.zeros(1, 5)
+        >>> L0(2).project(torch.tensor([[0.1, -0.5, 0.9, 0.3, 2.0]]), x0)
+        tensor([[0.0000, 0.0000, 0.9000, 0.0000, 1.0000]])
+    """
+
+    p: ClassVar[float] = 0.0
+    name: ClassVar[str] = "l0"
+
+    def counts(self, like: Tensor) -> Tensor:
+        """k = ⌊ε⌋ per sample as a (N,) long tensor, at most the number of features."""
+        d = like[0].numel() if like.shape[0] else 0
+        e = self.radius(like).reshape(-1).double().clamp_max(d)
+        return e.floor().long()
+
+    def norm(self, delta: Tensor) -> Tensor:
+        """The number of changed features of each sample, shape (N,) (in δ's dtype)."""
+        return (_flat(delta) != 0).sum(dim=1).to(delta.dtype)
+
+    def dual_norm(self, a: Tensor, batch_dims: int = 1) -> Tensor:
+        raise ValueError(
+            "ℓ0 has no dual norm (it is not a norm): bounds over an L0 set need the box; "
+            "use an L∞, L2 or L1 threat for certification and norm regularizers"
+        )
+
+    def support(self, a: Tensor, batch_dims: int = 1) -> Tensor:
+        """``max_{‖δ‖₀ ≤ k} ⟨a, δ⟩`` with the box ignored: +∞ unless a = 0 or k = 0."""
+        flat = a.reshape(*a.shape[:batch_dims], -1)
+        k = self.radius(a).reshape(-1, *([1] * (batch_dims - 1))).expand(flat.shape[:-1])
+        nonzero = (flat != 0).any(dim=-1)
+        inf = torch.full_like(k, math.inf)
+        return torch.where(nonzero & (k >= 1), inf, torch.zeros_like(k))
+
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        clipped = z.clamp(lo, hi)
+        gain = z.square() - (z - clipped).square()
+        d = z.shape[1]
+        k = eps.double().clamp_max(d).floor().long()
+        order = gain.argsort(dim=1, descending=True, stable=True)
+        rank = torch.empty_like(order).scatter_(
+            1, order, torch.arange(d, device=z.device).expand_as(order).contiguous()
+        )
+        keep = rank < k[:, None].to(rank.device)
+        return torch.where(keep, clipped, torch.zeros_like(clipped))
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        flat = _flat(g)
+        if x is not None:
+            xf = _flat(x)
+            blocked = ((xf >= self.hi) & (flat > 0)) | ((xf <= self.lo) & (flat < 0))
+            flat = flat.masked_fill(blocked, 0.0)
+        k = self.counts(g)
+        a = flat.abs()
+        order = a.argsort(dim=1, descending=True, stable=True)
+        rank = torch.empty_like(order).scatter_(
+            1, order, torch.arange(a.shape[1], device=g.device).expand_as(order).contiguous()
+        )
+        chosen = (rank < k[:, None].to(rank.device)) & (a > 0)
+        eps = self.radius(g).reshape(-1, 1)
+        scale = torch.where(k[:, None].to(eps.device) > 0, (self.hi - self.lo) / eps, 0.0)
+        return (flat.sign() * chosen * scale).reshape(g.shape)
+
+    def sample(self, x0: Tensor, generators: list[torch.Generator]) -> Tensor:
+        """k features per sample, chosen uniformly and set uniformly in the box."""
+        k = self.counts(x0).tolist()
+        d = x0[0].numel() if x0.shape[0] else 0
+        out = _flat(x0).clone()
+        for i, (g, ki) in enumerate(zip(generators, k, strict=True)):
+            idx = torch.randperm(d, generator=g)[:ki]
+            vals = self.lo + (self.hi - self.lo) * torch.rand(ki, generator=g)
+            out[i, idx.to(out.device)] = vals.to(out.device, out.dtype)
+        return out.reshape(x0.shape)

@@ -5,6 +5,7 @@ from advkit.attacks.cw import CW
 from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.jsma import JSMA
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.run import Attack, attack
@@ -18,6 +19,7 @@ __all__ = [
     "CW",
     "EAD",
     "FGM",
+    "JSMA",
     "LBFGS",
     "PGD",
     "ZOO",

@@ -17,6 +17,7 @@ from advkit.attacks.cw import CW
 from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.jsma import JSMA
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.noise import RandomNoise
@@ -60,6 +61,7 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "deepfool": (DeepFool, "minimal L2/L∞: DeepFool, top-10 classes, overshoot 0.02, 2016"),
     "lbfgs": (LBFGS, "minimal L2: box-constrained L-BFGS on L2² + c·CE (scipy), Szegedy 2014"),
     "ead": (EAD, "minimal elastic net: EAD, FISTA + shrinkage, β=1e-3, EN rule, Chen et al. 2018"),
+    "jsma": (JSMA, "minimal L0: Jacobian saliency map over feature pairs, θ=+1, Papernot 2016"),
     "noise": (RandomNoise, "uniform random points of the ball, 100 per sample (label access)"),
 }
 

@@ -43,6 +43,8 @@ def _diameter(problem: Problem) -> float:
     span = problem.threat.hi - problem.threat.lo
     d = problem.x0[0].numel() if len(problem) else 1
     p = problem.threat.p
+    if p == 0:  # L0: every feature
+        return float(d)
     return span if p == math.inf else span * d ** (1.0 / p)
 
 

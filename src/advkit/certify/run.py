@@ -66,6 +66,11 @@ def certify(
     """
     check_batch(x, y, lo=threat.lo, hi=threat.hi)
     threat.radius(x)
+    if threat.p == 0:
+        raise ValueError(
+            "certifiers bound L∞, L2 and L1 balls; an L0 threat (changed-feature count) is "
+            "not supported: certify an L∞ ball of the box width instead, or attack with JSMA"
+        )
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not hasattr(method, "run") or not hasattr(method, "name"):

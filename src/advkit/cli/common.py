@@ -10,11 +10,11 @@ from torch import Tensor, nn
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.models import MODELS, load_model
-from advkit.threat import L1, L2, Linf, ThreatModel
+from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
 __all__ = ["THREATS", "add_common", "floats", "model_and_data", "threat_of"]
 
-THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1}
+THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
 
 def floats(text: str) -> list[float]:
