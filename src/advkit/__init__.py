@@ -18,11 +18,15 @@ from advkit.attacks import (
     Attack,
     Boundary,
     DeepFool,
+    Ensemble,
     HopSkipJump,
     MinimalEps,
     OnePixel,
     Square,
+    Substitute,
+    Transfer,
     attack,
+    train_substitute,
 )
 from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.defenses import (
@@ -70,6 +74,7 @@ __all__ = [
     "DeepFool",
     "Distillation",
     "DistortionReport",
+    "Ensemble",
     "EnsembleAdversarial",
     "Evaluation",
     "FGSMTraining",
@@ -86,8 +91,10 @@ __all__ = [
     "ScoreOnly",
     "Square",
     "Standard",
+    "Substitute",
     "TargetCases",
     "ThreatModel",
+    "Transfer",
     "WhiteBox",
     "adversarial_loss",
     "attack",
@@ -96,6 +103,7 @@ __all__ = [
     "evaluate",
     "target_cases",
     "train",
+    "train_substitute",
 ]
 
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.one_pixel import OnePixel
 from advkit.attacks.run import Attack, attack
 from advkit.attacks.square import Square
+from advkit.attacks.transfer import Ensemble, Substitute, Transfer, train_substitute
 from advkit.attacks.zoo import ZOO
 
 __all__ = [
@@ -27,9 +28,13 @@ __all__ = [
     "Attack",
     "Boundary",
     "DeepFool",
+    "Ensemble",
     "HopSkipJump",
     "MinimalEps",
     "OnePixel",
     "Square",
+    "Substitute",
+    "Transfer",
     "attack",
+    "train_substitute",
 ]
