@@ -404,3 +404,80 @@ def test_minimal_attack_invariants(batch: Batch, case: Case, threat_name: str) -
     alone = run(part, case, threat.select(rows), index=rows)
     torch.testing.assert_close(alone.x_adv, res.x_adv[rows], atol=1e-5, rtol=0)
     assert torch.equal(alone.success, res.success[rows])
+
+
+# ----- score- and label-only attacks -------------------------------------------------------
+
+BUDGET = 300
+HSJ_SMALL = advkit.HopSkipJump(steps=4, init_evals=20, max_evals=40)
+
+BLACK_BOX = [
+    Case("boundary", advkit.Boundary(steps=40, init_samples=20), 0),
+    Case("boundary-targeted", advkit.Boundary(steps=40, init_samples=20), 0, targeted=True),
+    Case("hopskipjump", HSJ_SMALL, 0),
+    Case("hopskipjump-targeted", HSJ_SMALL, 0, targeted=True),
+    Case("one-pixel", advkit.OnePixel(pixels=2, population=20, generations=5), 0),
+    Case("square", advkit.Square(queries=60), 0),
+    Case("zoo", advkit.ZOO(steps=3, search_steps=2, coordinates=8), 0),
+]
+
+BLACK_BOX_THREATS: dict[str, ThreatModel] = {
+    "linf": Linf(0.1),
+    "l2-per-sample": L2(torch.linspace(0.0, 1.0, N)),
+    "l2-unbounded": L2(math.inf),
+}
+
+
+def black_box_table(f: Any) -> Any:
+    f = pytest.mark.parametrize("case", BLACK_BOX, ids=[c.name for c in BLACK_BOX])(f)
+    return pytest.mark.parametrize("threat_name", list(BLACK_BOX_THREATS))(f)
+
+
+@black_box_table
+def test_black_box_attack_invariants(batch: Batch, case: Case, threat_name: str) -> None:
+    """(1), (2), (3) queries within the budget and no gradient, (4) and (6)."""
+    threat = BLACK_BOX_THREATS[threat_name]
+    name = case.name.split("-")[0]
+    if name == "square" and not threat.bounded:
+        pytest.skip("Square is a fixed-ε attack")
+    if name == "zoo" and case.targeted:
+        pytest.skip("not in the table")
+    model = batch.model
+    model.conv.train()
+    flags = training_flags(model)
+    x_in, rng = batch.x.clone(), torch.get_rng_state()
+    oracle = advkit.LabelOnly(model, BUDGET) if case.method.needs == 0 else None
+    oracle = oracle or advkit.ScoreOnly(model, BUDGET)
+    target = batch.target if case.targeted else None
+
+    def go(b: Batch, th: ThreatModel, **kw: Any) -> AttackResult:
+        o = type(oracle)(b.model, BUDGET)
+        tgt = b.target if case.targeted else None
+        return advkit.attack(o, b.x, b.y, th, case.method, target=tgt, seed=3, **kw)
+
+    res = go(batch, threat)
+    assert torch.equal(batch.x, x_in) and torch.equal(torch.get_rng_state(), rng)
+    assert training_flags(model) == flags
+    assert all(p.grad is None for p in model.parameters())
+    model.conv.eval()
+
+    eps = eps_of(threat, N)
+    dist = lp_norm(threat, res.x_adv - batch.x)
+    assert bool((dist <= eps + TOL).all())
+    assert float(res.x_adv.min()) >= threat.lo - TOL and float(res.x_adv.max()) <= threat.hi + TOL
+    with torch.no_grad():
+        logits = model(res.x_adv)
+        needed = ~is_successful(model(batch.x), batch.y, target)
+    assert torch.equal(res.success, is_successful(logits, batch.y, target))
+    assert bool((res.queries <= BUDGET).all()) and bool((res.queries >= 1).all())
+    assert bool((res.gradient_calls == 0).all())
+    assert bool((res.distance[~needed] == 0).all())
+    if not case.targeted and not threat.bounded and name != "zoo":
+        assert bool(res.success[needed].any())  # the unbounded search breaks something
+
+    rows = torch.arange(6)
+    part = Batch(batch.model, batch.x[rows], batch.y[rows], batch.target[rows])
+    alone = go(part, threat.select(rows), index=rows)
+    torch.testing.assert_close(alone.x_adv, res.x_adv[rows], atol=1e-5, rtol=0)
+    assert torch.equal(alone.success, res.success[rows])
+    assert torch.equal(alone.queries, res.queries[rows])

@@ -13,14 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 from advkit.attacks.apgd import APGD, APGDT
+from advkit.attacks.boundary import Boundary
 from advkit.attacks.cw import CW
 from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.attacks.hopskipjump import HopSkipJump
 from advkit.attacks.jsma import JSMA
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.noise import RandomNoise
+from advkit.attacks.one_pixel import OnePixel
 from advkit.attacks.run import Attack
 from advkit.attacks.square import Square
 from advkit.attacks.zoo import ZOO
@@ -54,6 +57,9 @@ ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
     "apgd-t": (APGDT, "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"),
     "zoo": (ZOO, "minimal L2, score-only: ZOO-Adam, 128 coordinates/iter, search on c, 2017"),
     "square": (Square, "Square attack, score-only random search, 5000 queries, L∞/L2, 2020"),
+    "boundary": (Boundary, "minimal L2, label-only: Boundary random walk, Brendel et al. 2018"),
+    "hopskipjump": (HopSkipJump, "minimal L2/L∞, label-only: HopSkipJump, 64 iterations, 2020"),
+    "one-pixel": (OnePixel, "k-pixel (L0) change by differential evolution, label/score, Su 2019"),
     "cw": (CW, "minimal L2: Carlini-Wagner L2, tanh + Adam, search on c (9 × 1000), 2017"),
     "fgm-min": (_fgm_min, "minimal ε: FGM with a per-sample bisection on ε (11 runs)"),
     "bim-min": (_bim_min, "minimal ε: I-FGM (BIM, 50 steps) with a per-sample bisection on ε"),

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> None:
     """Print every name the other commands accept."""
     print("attacks:")
     for name, (_, doc) in ATTACKS.items():
-        print(f"  {name:10s} {doc}")
+        print(f"  {name:11s} {doc}")
     print("certifiers (advkit certify --method, advkit evaluate --certify):")
     for name, cls in CERTIFIERS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]

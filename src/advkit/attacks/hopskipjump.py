@@ -1,0 +1,208 @@
+"""HopSkipJump: a decision-based (label-only) minimal-distortion attack, L2 or L∞, by
+gradient-direction estimates at the decision boundary.
+
+From an adversarial start (uniform noise, bisected towards x0), each iteration t:
+
+1. estimates the direction of the boundary's normal at the current boundary point x_t
+   from B_t = min(``init_evals``·√t, ``max_evals``) label queries at x_t + δ_t u_b
+   (u_b random unit vectors, Gaussian for L2, uniform for L∞; δ_t = √d·θ·dist for L2,
+   d·θ·dist for L∞, 0.1 at the first iteration), with the mean of the ±1 answers
+   subtracted as a baseline; the step direction is v (L2) or sign(v) (L∞);
+2. jumps along it with step size dist/√t, halved until the point is adversarial
+   (geometric progression);
+3. bisects back towards x0 onto the boundary, to a tolerance θ = d^{-3/2} (L2) or
+   d^{-2} (L∞) (linear blend for L2, shrinking L∞ ball for L∞).
+
+All attacked images are handled together: one model call per estimate, per halving and
+per bisection step. Each sample stops after ``steps`` iterations or when its query cap
+(``queries`` and the oracle's budget) leaves no room for another estimate.
+
+Threat model: the attack minimizes the threat's norm when it is L∞ (the L∞ variant),
+L2 otherwise (``norm`` overrides); the threat's ε (``math.inf`` for none) caps what
+counts as a success. Needs :class:`~advkit.access.LabelOnly` access only.
+
+Paper: Chen, Jordan & Wainwright, "HopSkipJumpAttack: a query-efficient decision-based
+attack", IEEE S&P 2020.
+
+Example:
+    >>> import math, torch, advkit
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    >>> x, y = torch.rand(2, 1, 4, 4), torch.tensor([0, 1])
+    >>> hsj = advkit.HopSkipJump(steps=5, max_evals=50)
+    >>> res = advkit.attack(advkit.LabelOnly(model), x, y, advkit.L2(math.inf), hsj)
+    >>> res.x_adv.shape
+    torch.Size([2, 1, 4, 4])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from advkit.access import LABELS
+from advkit.attacks._engine import Problem
+from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, noise_start
+from advkit.attacks._minimal import Smallest, within_cap
+
+__all__ = ["HopSkipJump"]
+
+_HALVINGS = 25
+_CHUNK_ROWS = 20000
+
+
+@dataclass(frozen=True)
+class HopSkipJump:
+    """HopSkipJump (Chen et al. 2020), minimal L2 or L∞, label-only, batched over images.
+
+    Args:
+        steps: iterations per sample (default 64).
+        queries: maximum label queries per sample, all phases included (default 25000).
+        norm: ``"auto"`` (L∞ for an L∞ threat, else L2), ``"l2"`` or ``"linf"``.
+        init_evals: queries of the first gradient-direction estimate (default 100).
+        max_evals: the most queries of one estimate (default 10000).
+        gamma: sets the bisection tolerance θ = γ/d^{3/2} (L2) or γ/d² (L∞)
+            (default 1).
+        init_samples: uniform-noise draws to find a starting point (default 100).
+
+    Queries per sample: 1 + ≤ ``init_samples`` + per iteration B_t + ≤ 25 halvings +
+    bisection steps, capped at ``queries`` and the oracle's budget.
+    """
+
+    steps: int = 64
+    queries: int = 25000
+    norm: str = "auto"
+    init_evals: int = 100
+    max_evals: int = 10000
+    gamma: float = 1.0
+    init_samples: int = 100
+
+    name: ClassVar[str] = "hopskipjump"
+    needs: ClassVar[int] = LABELS
+    minimal: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.norm not in ("auto", "l2", "linf"):
+            raise ValueError(f"norm must be 'auto', 'l2' or 'linf', got {self.norm!r}")
+        if self.steps < 0 or self.queries < 1 or self.init_samples < 1:
+            raise ValueError("steps must be >= 0, queries and init_samples >= 1")
+        if not 1 <= self.init_evals <= self.max_evals:
+            raise ValueError("need 1 <= init_evals <= max_evals")
+        if not self.gamma > 0:
+            raise ValueError(f"gamma must be > 0, got {self.gamma}")
+
+    def _linf(self, problem: Problem) -> bool:
+        if self.norm == "auto":
+            return problem.threat.name == "linf"
+        return self.norm == "linf"
+
+    def run(self, problem: Problem) -> Tensor:
+        linf = self._linf(problem)
+        p = math.inf if linf else 2.0
+        d = problem.x0[0].numel()
+        theta = self.gamma / (d * d) if linf else self.gamma / d**1.5
+        lab = Labeler(problem, self.queries)
+        everyone = torch.arange(len(problem))
+        clean = lab.adversarial(problem.x0, everyone)
+        best = Smallest(problem.x0, clean)
+        gens = problem.generators(0)
+        x, found = noise_start(lab, gens, self.init_samples, clean)
+        pos = (found & ~clean).nonzero().squeeze(1)
+        if pos.numel() == 0:
+            return best.x
+        x = self._to_boundary(lab, x[pos], pos, theta, linf)
+        self._record(problem, best, pos, x, p)
+        for t in range(1, self.steps + 1):
+            evals = min(int(self.init_evals * math.sqrt(t)), self.max_evals)
+            room = lab.left[pos] >= evals + 2
+            if not room.all():
+                pos, x = pos[room], x[room]
+                if pos.numel() == 0:
+                    break
+            x0 = problem.x0[pos]
+            dist = flat_norm(x - x0, p)
+            if t == 1:
+                delta = torch.full_like(dist, 0.1 * (problem.threat.hi - problem.threat.lo))
+            else:
+                delta = (d if linf else math.sqrt(d)) * theta * dist
+            v = self._direction(lab, x, pos, delta, evals, [gens[i] for i in pos.tolist()], linf)
+            x = self._jump(lab, x, pos, v, dist / math.sqrt(t))
+            x = self._to_boundary(lab, x, pos, theta, linf)
+            self._record(problem, best, pos, x, p)
+        return best.x
+
+    def _record(self, problem: Problem, best: Smallest, pos: Tensor, x: Tensor, p: float) -> None:
+        ok = within_cap(problem.subset(pos), x)
+        best.update(pos, x, flat_norm(x - problem.x0[pos], p), ok)
+
+    def _to_boundary(
+        self, lab: Labeler, x: Tensor, pos: Tensor, theta: float, linf: bool
+    ) -> Tensor:
+        if linf:
+            dist = flat_norm(x - lab.problem.x0[pos], math.inf).double()
+            return bisect_to_boundary(lab, x, pos, torch.clamp(dist * theta, max=theta), linf)
+        return bisect_to_boundary(lab, x, pos, theta)
+
+    def _direction(
+        self,
+        lab: Labeler,
+        x: Tensor,
+        pos: Tensor,
+        delta: Tensor,
+        evals: int,
+        gens: list[torch.Generator],
+        linf: bool,
+    ) -> Tensor:
+        """The estimated step direction at boundary points x (M, ...), Monte Carlo with
+        ``evals`` label queries per sample and a mean baseline."""
+        threat = lab.problem.threat
+        m = x.shape[0]
+        shape = x.shape[1:]
+        per = max(_CHUNK_ROWS // evals, 1)
+        out = torch.empty_like(x)
+        for s in range(0, m, per):
+            idx = torch.arange(s, min(s + per, m))
+            draw = torch.stack(
+                [
+                    torch.rand((evals, *shape), generator=gens[i]) * 2 - 1
+                    if linf
+                    else torch.randn((evals, *shape), generator=gens[i])
+                    for i in idx.tolist()
+                ]
+            ).to(x.dtype)
+            u = draw / flat_norm(draw.flatten(0, 1), 2).reshape(len(idx), evals, *[1] * len(shape))
+            dl = delta[idx].to(x.dtype).reshape(-1, 1, *[1] * len(shape))
+            pert = threat.clip_box(x[idx, None] + dl * u)
+            u = (pert - x[idx, None]) / dl
+            adv = lab.adversarial(pert.flatten(0, 1), pos[idx].repeat_interleave(evals))
+            phi = adv.reshape(len(idx), evals).to(x.dtype) * 2 - 1
+            mean = phi.mean(dim=1, keepdim=True)
+            uniform = (mean.abs() == 1).to(x.dtype)  # all answers equal: no baseline
+            w = phi - (1 - uniform) * mean
+            v = (w.reshape(len(idx), evals, *[1] * len(shape)) * u).mean(dim=1)
+            out[idx] = v
+        if linf:
+            return out.sign()
+        return out / flat_norm(out, 2).clamp_min(1e-12).reshape(-1, *[1] * len(shape))
+
+    def _jump(self, lab: Labeler, x: Tensor, pos: Tensor, v: Tensor, step: Tensor) -> Tensor:
+        """x + ξ v with ξ halved from ``step`` until the point is adversarial (per sample);
+        a sample that finds none (or runs out of queries) stays at x."""
+        threat = lab.problem.threat
+        shape = (-1, *[1] * (x.dim() - 1))
+        xi = step.clone().double()
+        out = x.clone()
+        todo = torch.ones(x.shape[0], dtype=torch.bool)
+        for _ in range(_HALVINGS):
+            act = (todo & (lab.left[pos] > 0)).nonzero().squeeze(1)
+            if act.numel() == 0:
+                break
+            cand = threat.clip_box(x[act] + xi[act].reshape(shape).to(x.dtype) * v[act])
+            ok = lab.adversarial(cand, pos[act])
+            out[act[ok]] = cand[ok]
+            todo[act[ok]] = False
+            xi[act[~ok]] /= 2
+        return out
