@@ -21,14 +21,18 @@ from advkit.attacks import (
     Square,
     attack,
 )
+from advkit.attacks.detector_evasion import EvadeDetector
 from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.defenses import (
     TRADES,
     Distillation,
     EnsembleAdversarial,
     FastFGSM,
+    FeatureSqueezing,
     FGSMTraining,
     GradientNorm,
+    GradientNormDetector,
+    MinimalDistortionTraining,
     PGDTraining,
     Standard,
     adversarial_loss,
@@ -36,6 +40,7 @@ from advkit.defenses import (
 )
 from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
 from advkit.evaluate import Evaluation, evaluate
+from advkit.evaluate.detection import DetectionReport, evaluate_detector
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
 from advkit.threat import L1, L2, Linf, ThreatModel
@@ -64,17 +69,22 @@ __all__ = [
     "CertResult",
     "CrossEntropy",
     "DeepFool",
+    "DetectionReport",
     "Distillation",
     "DistortionReport",
     "EnsembleAdversarial",
+    "EvadeDetector",
     "Evaluation",
     "FGSMTraining",
     "FastFGSM",
+    "FeatureSqueezing",
     "GradientNorm",
+    "GradientNormDetector",
     "LabelOnly",
     "LinearExact",
     "Linf",
     "LogProbMargin",
+    "MinimalDistortionTraining",
     "MinimalEps",
     "PGDTraining",
     "ScoreOnly",
@@ -88,6 +98,7 @@ __all__ = [
     "certify",
     "distortion_report",
     "evaluate",
+    "evaluate_detector",
     "target_cases",
     "train",
 ]

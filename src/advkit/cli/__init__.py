@@ -16,6 +16,7 @@ Examples:
     advkit train --method pgd --eps 0.1 --epochs 20 --out results/digits-pgd.pt
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
+    advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
 """
 
@@ -25,13 +26,13 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, certify, evaluate, listing, train
+from advkit.cli import attack, certify, detect, evaluate, listing, train
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, attack, train, certify, listing]
+COMMANDS = [evaluate, attack, train, certify, detect, listing]
 
 
 def _parser() -> argparse.ArgumentParser:
