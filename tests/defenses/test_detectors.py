@@ -27,6 +27,8 @@ from advkit.defenses.detectors import Detector
 from advkit.defenses.transforms import BitDepth, MedianFilter
 from advkit.demo import demo_model, digits_cnn
 from advkit.evaluate.detection import evaluate_detector
+from advkit.models import load_model
+from conftest import require_shared
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -100,6 +102,26 @@ def test_gradient_norm_detector_catches_plain_attacks_not_adaptive(
     assert rows["adaptive"]["evasion"] >= 0.8
     assert rows["adaptive"]["detected"] == 0.0
     assert "evasion" in rep.table()
+
+
+@pytest.mark.slow
+def test_feature_squeezing_on_mnist_plain_detected_adaptive_evades() -> None:
+    """Xu et al.'s MNIST joint detector (1-bit depth, 2×2 median) on the natural LeNet5:
+    plain EAD examples are caught; the adaptive attack, through BPDA, gets past it."""
+    root = require_shared()
+    model = load_model("lenet5-natural")
+    x, y = load_dataset("mnist", split="test", data_dir=root / "datasets" / "mnist", limit=406)
+    det = FeatureSqueezing(model)
+    det.calibrate(x[6:], fpr=0.05)
+    assert det.false_positive_rate(x[6:]) <= 0.05
+    fast = {"steps": 60, "search_steps": 3, "initial_const": 0.1, "lr": 0.05}
+    adaptive = EvadeDetector(det, steps=60, search_steps=3, initial_const=1.0, lr=0.1)
+    attacks = {"ead": EAD(**fast), "adaptive": adaptive}
+    rep = evaluate_detector(model, det, (x[:6], y[:6]), attacks)
+    rows = {r["attack"]: r for r in rep.rows}
+    assert rep.correct == 6 and rows["ead"]["success"] == 1.0
+    assert rows["ead"]["detected"] >= 5 / 6
+    assert rows["adaptive"]["evasion"] >= 5 / 6
 
 
 def test_adaptive_attack_result_is_checked_and_leaves_inputs_alone(

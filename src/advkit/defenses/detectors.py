@@ -124,7 +124,7 @@ class Detector(nn.Module):
 
     def false_positive_rate(self, x_clean: Tensor, batch_size: int = 256) -> float:
         """Fraction of clean inputs flagged (measure it on data not used to calibrate)."""
-        return float(self.detect(x_clean, batch_size).float().mean())
+        return float(self.detect(x_clean, batch_size).double().mean())
 
 
 def _probabilities(model: nn.Module, x: Tensor) -> Tensor:
