@@ -29,14 +29,18 @@ from advkit.attacks import (
     attack,
     train_substitute,
 )
+from advkit.attacks.detector_evasion import EvadeDetector
 from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.defenses import (
     TRADES,
     Distillation,
     EnsembleAdversarial,
     FastFGSM,
+    FeatureSqueezing,
     FGSMTraining,
     GradientNorm,
+    GradientNormDetector,
+    MinimalDistortionTraining,
     PGDTraining,
     Standard,
     adversarial_loss,
@@ -44,6 +48,7 @@ from advkit.defenses import (
 )
 from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
 from advkit.evaluate import Evaluation, evaluate
+from advkit.evaluate.detection import DetectionReport, evaluate_detector
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
@@ -75,19 +80,24 @@ __all__ = [
     "CertResult",
     "CrossEntropy",
     "DeepFool",
+    "DetectionReport",
     "Distillation",
     "DistortionReport",
     "Ensemble",
     "EnsembleAdversarial",
+    "EvadeDetector",
     "Evaluation",
     "FGSMTraining",
     "FastFGSM",
+    "FeatureSqueezing",
     "GradientNorm",
+    "GradientNormDetector",
     "HopSkipJump",
     "LabelOnly",
     "LinearExact",
     "Linf",
     "LogProbMargin",
+    "MinimalDistortionTraining",
     "MinimalEps",
     "OnePixel",
     "PGDTraining",
@@ -104,6 +114,7 @@ __all__ = [
     "certify",
     "distortion_report",
     "evaluate",
+    "evaluate_detector",
     "target_cases",
     "train",
     "train_substitute",

@@ -17,6 +17,7 @@ Examples:
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
+    advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
 """
 
@@ -26,13 +27,13 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, certify, evaluate, listing, train, transfer
+from advkit.cli import attack, certify, detect, evaluate, listing, train, transfer
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, attack, train, certify, transfer, listing]
+COMMANDS = [evaluate, attack, train, certify, transfer, detect, listing]
 
 
 def _parser() -> argparse.ArgumentParser:

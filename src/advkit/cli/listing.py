@@ -1,4 +1,4 @@
-"""``advkit list``: attacks, suites, models and datasets."""
+"""``advkit list``: attacks, suites, models, training methods, detectors and datasets."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from advkit.attacks.catalog import ATTACKS
 from advkit.certify import CERTIFIERS
+from advkit.cli.detect import DETECTORS
 from advkit.cli.train import METHODS
 from advkit.data import DATASETS
 from advkit.evaluate.suites import SUITES
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace) -> None:
     print("training methods (advkit train --method):")
     for name, (_, doc) in METHODS.items():
         print(f"  {name:10s} {doc}")
+    print("detectors (advkit detect --detector):")
+    for name, doc in DETECTORS.items():
+        print(f"  {name:18s} {doc}")
     print("datasets:")
     for name, info in DATASETS.items():
         print(f"  {name:14s} {info.description}")

@@ -29,6 +29,7 @@ from advkit.defenses.training import (
     TRADES,
     FastFGSM,
     FGSMTraining,
+    MinimalDistortionTraining,
     PGDTraining,
     Standard,
     TrainingMethod,
@@ -50,6 +51,10 @@ METHODS: dict[str, tuple[Callable[[argparse.Namespace], TrainingMethod], str]] =
     "distill": (
         lambda a: Distillation(temperature=a.temperature),
         "cross-entropy at temperature T (the distillation teacher), Papernot et al. 2016",
+    ),
+    "joint": (
+        lambda a: MinimalDistortionTraining(),
+        "clean + C&W + EAD-L1 minimal-distortion examples, Sharma 2018 Table 7",
     ),
     "trades": (
         lambda a: TRADES(beta=a.beta, steps=a.steps),

@@ -4,12 +4,14 @@ Every defense here is meant to be evaluated with attacks that know about it (see
 ``advkit.attacks.adaptive`` and ``advkit.evaluate.sanity``).
 """
 
+from advkit.defenses.detectors import Detector, FeatureSqueezing, GradientNormDetector
 from advkit.defenses.regularizers import Distillation, EnsembleAdversarial, GradientNorm
 from advkit.defenses.trainer import train
 from advkit.defenses.training import (
     TRADES,
     FastFGSM,
     FGSMTraining,
+    MinimalDistortionTraining,
     PGDTraining,
     Standard,
     TrainingMethod,
@@ -18,11 +20,15 @@ from advkit.defenses.training import (
 
 __all__ = [
     "TRADES",
+    "Detector",
     "Distillation",
     "EnsembleAdversarial",
     "FGSMTraining",
     "FastFGSM",
+    "FeatureSqueezing",
     "GradientNorm",
+    "GradientNormDetector",
+    "MinimalDistortionTraining",
     "PGDTraining",
     "Standard",
     "TrainingMethod",

@@ -15,7 +15,8 @@ which do not kill training make adversarial learning stronger"), which costs at 
 k + 1 gradient calls per sample for PGD-k.
 
 Papers: Goodfellow et al. 2015 (FGSM training); Madry et al. 2018 (PGD training);
-Wong, Rice & Kolter 2020 (fast FGSM with random start); Zhang et al. 2019 (TRADES).
+Wong, Rice & Kolter 2020 (fast FGSM with random start); Zhang et al. 2019 (TRADES);
+Sharma 2018, Table 7 (joint training on EAD and C&W examples).
 
 Example:
     >>> import torch, advkit
@@ -28,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,14 +40,17 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advkit.attacks._engine import _mix
+from advkit.attacks.cw import CW
+from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import FGM, PGD
 from advkit.attacks.run import Attack, attack
-from advkit.threat import ThreatModel
+from advkit.threat import L2, ThreatModel
 
 __all__ = [
     "TRADES",
     "FGSMTraining",
     "FastFGSM",
+    "MinimalDistortionTraining",
     "PGDTraining",
     "Standard",
     "TrainingMethod",
@@ -293,3 +298,50 @@ class TRADES:
                     (g,) = torch.autograd.grad(kl, xg)
                 xa = threat.project(xa + alpha * threat.ascent(g, xa), x0)
         return xa.detach()
+
+
+_JOINT_ATTACKS: tuple[Attack, ...] = (
+    CW(steps=50, search_steps=3, initial_const=0.1),
+    EAD(rule="l1", steps=50, search_steps=3, initial_const=0.1),
+)
+
+
+@dataclass(frozen=True)
+class MinimalDistortionTraining:
+    """Training on minimal-distortion examples: clean + C&W + EAD (Sharma 2018, Table 7).
+
+    Each batch's examples are crafted by every attack in ``attacks`` with no distance
+    cap (``L2(inf)``: the attacks find the *least* distortion that fools the current
+    model), and the loss is the mean of the clean cross-entropy and the cross-entropy at
+    each attack's points. The default pairs C&W L2 with EAD (L1 rule), whose L1 examples
+    complement L2 ones in Sharma's experiments. The training threat is not used.
+
+    Args:
+        attacks: the minimal-distortion attacks (default short C&W and EAD-L1 runs:
+            3 values of c × 50 steps from c = 0.1).
+    """
+
+    attacks: tuple[Attack, ...] = _JOINT_ATTACKS
+
+    name: ClassVar[str] = "joint"
+    needs_threat: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if not self.attacks:
+            raise ValueError("MinimalDistortionTraining needs at least one attack")
+        for a in self.attacks:
+            if not getattr(a, "minimal", False):
+                raise ValueError(
+                    f"{type(a).__name__} is not a minimal-distortion attack; use CW, EAD, "
+                    "DeepFool, ... (or PGDTraining for attacks within a fixed ε)"
+                )
+
+    def loss(
+        self, model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel, index: Tensor, seed: int
+    ) -> Tensor:
+        free = L2(math.inf)
+        losses = [F.cross_entropy(model(x), y, reduction="none")]
+        for k, method in enumerate(self.attacks):
+            x_adv = adversarial_examples(model, x, y, free, method, seed=seed + k, index=index)
+            losses.append(F.cross_entropy(model(x_adv), y, reduction="none"))
+        return torch.stack(losses).mean(dim=0)
