@@ -24,6 +24,7 @@ from advkit.attacks import (
 from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.defenses import (
     TRADES,
+    CertifiedTraining,
     Distillation,
     EnsembleAdversarial,
     FastFGSM,
@@ -62,6 +63,7 @@ __all__ = [
     "AttackResult",
     "CWMargin",
     "CertResult",
+    "CertifiedTraining",
     "CrossEntropy",
     "DeepFool",
     "Distillation",
