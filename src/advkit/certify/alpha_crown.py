@@ -60,8 +60,8 @@ class AlphaCROWN:
         spec = task.spec
         k = spec.shape[1]
         slopes = {}
-        for r, (lo, hi) in pre.items():
-            a = relu_relaxation(lo, hi)[2]
+        for r in g.relus():
+            a = relu_relaxation(*pre[r])[2]
             slopes[r] = a[:, None].expand(-1, k, *a.shape[1:]).clone().requires_grad_(True)
         with torch.no_grad():
             best = backward_bound(g, out, spec, task.inputs, pre)

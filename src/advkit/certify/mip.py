@@ -86,6 +86,11 @@ class _Program:
                 assert node.op is not None
                 j = jac[i]
                 exprs.append((j @ m, j @ c + node.op.bias.detach().double().numpy().reshape(-1)))
+            elif node.kind == "maxpool":
+                raise TypeError(
+                    "MIP does not encode max pooling; certify this model with CROWN, "
+                    "AlphaCROWN or IBP"
+                )
             elif node.kind == "add":
                 (ma, ca), (mb, cb) = exprs[node.inputs[0]], exprs[node.inputs[1]]
                 width = max(ma.shape[1], mb.shape[1])

@@ -61,7 +61,7 @@ def margin_lower_bounds(
     graph = trace(model, x)
     inputs = InputSet(threat, x)
     boxes = ibp_bounds(graph, inputs)
-    relu_in = {r: boxes[graph.nodes[r].inputs[0]] for r in graph.relus()}
+    relu_in = {r: boxes[graph.nodes[r].inputs[0]] for r in graph.nonlinear()}
     out = len(graph.nodes) - 1
     with torch.no_grad():
         logits_k = graph.forward(x[:1]).shape[1]
