@@ -6,7 +6,8 @@ maximized (Xu et al. 2021, "Fast and complete: enabling complete neural network
 verification with rapid and massively parallel incomplete verifiers"). Slopes are kept per
 sample, per margin and per neuron, start from CROWN's choice, are updated with Adam and
 clipped to [0, 1]; the best bound seen for each margin is kept, so α-CROWN is never looser
-than CROWN. Pre-activation bounds are CROWN's (only the final bound is optimized).
+than CROWN. Pre-activation bounds are CROWN's (only the final bound is optimized); max
+pooling keeps its fixed DeepPoly relaxation.
 
 Defaults: 20 steps, learning rate 0.1.
 
