@@ -33,6 +33,7 @@ from advkit.attacks.detector_evasion import EvadeDetector
 from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
 from advkit.defenses import (
     TRADES,
+    CertifiedTraining,
     Distillation,
     EnsembleAdversarial,
     FastFGSM,
@@ -78,6 +79,7 @@ __all__ = [
     "Boundary",
     "CWMargin",
     "CertResult",
+    "CertifiedTraining",
     "CrossEntropy",
     "DeepFool",
     "DetectionReport",

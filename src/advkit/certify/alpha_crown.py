@@ -6,7 +6,8 @@ maximized (Xu et al. 2021, "Fast and complete: enabling complete neural network
 verification with rapid and massively parallel incomplete verifiers"). Slopes are kept per
 sample, per margin and per neuron, start from CROWN's choice, are updated with Adam and
 clipped to [0, 1]; the best bound seen for each margin is kept, so α-CROWN is never looser
-than CROWN. Pre-activation bounds are CROWN's (only the final bound is optimized).
+than CROWN. Pre-activation bounds are CROWN's (only the final bound is optimized); max
+pooling keeps its fixed DeepPoly relaxation.
 
 Defaults: 20 steps, learning rate 0.1.
 
@@ -60,8 +61,8 @@ class AlphaCROWN:
         spec = task.spec
         k = spec.shape[1]
         slopes = {}
-        for r, (lo, hi) in pre.items():
-            a = relu_relaxation(lo, hi)[2]
+        for r in g.relus():
+            a = relu_relaxation(*pre[r])[2]
             slopes[r] = a[:, None].expand(-1, k, *a.shape[1:]).clone().requires_grad_(True)
         with torch.no_grad():
             best = backward_bound(g, out, spec, task.inputs, pre)

@@ -11,6 +11,12 @@ input set Δ(x0) = {‖x − x0‖_p ≤ ε} ∩ [lo, hi].
   function backward, replacing each ReLU by a linear lower or upper bound chosen by the
   sign of its coefficient, and take the worst case of the final linear function of x over
   Δ(x0) through the threat's support function ε‖a‖_* (intersected with the box).
+- **Max pooling** y = max_{i ∈ W} x_i, given input bounds [l, u], is relaxed as in DeepPoly
+  (Singh et al. 2019, "An abstract domain for certifying neural networks"): the lower
+  bound y ≥ x_{i*} with i* the window's largest lower bound; the upper bound y = x_{i*}
+  when i* dominates (l_{i*} ≥ u_j for every other j in the window, then the max is exact),
+  else the constant y ≤ max_i u_i. Intervals pass through max pooling exactly (it is
+  monotone).
 
 Both are sound: the returned value is ≤ min over Δ(x0) of c·f(x).
 """
@@ -22,10 +28,17 @@ import math
 import torch
 from torch import Tensor
 
-from advkit.certify.graph import Graph
+from advkit.certify.graph import Graph, MaxPool
 from advkit.threat import Linf, ThreatModel
 
-__all__ = ["InputSet", "backward_bound", "crown_bounds", "ibp_bounds", "relu_relaxation"]
+__all__ = [
+    "InputSet",
+    "backward_bound",
+    "crown_bounds",
+    "ibp_bounds",
+    "maxpool_relaxation",
+    "relu_relaxation",
+]
 
 # floats of one backward chunk: samples × specifications × largest node size
 _CHUNK_FLOATS = 2**25
@@ -81,6 +94,10 @@ def ibp_bounds(graph: Graph, inputs: InputSet) -> list[tuple[Tensor, Tensor]]:
         elif node.kind == "relu":
             lo, hi = out[node.inputs[0]]
             out.append((lo.clamp_min(0), hi.clamp_min(0)))
+        elif node.kind == "maxpool":
+            assert node.pool is not None
+            lo, hi = out[node.inputs[0]]
+            out.append((node.pool.forward(lo), node.pool.forward(hi)))
         else:
             (la, ha), (lb, hb) = out[node.inputs[0]], out[node.inputs[1]]
             out.append((la + lb, ha + hb))
@@ -104,6 +121,26 @@ def relu_relaxation(lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor, Tensor, Ten
     return s, t, a, unstable
 
 
+def maxpool_relaxation(pool: MaxPool, lo: Tensor, hi: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Linear bounds of max pooling for inputs in [lo, hi] (N, C, H, W) (DeepPoly).
+
+    Returns:
+        ``(index, dominated, upper)``, each (N, C, L) over the L pooled outputs: the flat
+        H·W position i* of the window's largest lower bound (y ≥ x_{i*}); whether i*
+        dominates the window (then y ≤ x_{i*} too); the constant upper bound max u.
+    """
+    n, c, h, w = lo.shape
+    low = pool.windows(lo, float("-inf"))
+    high = pool.windows(hi, float("-inf"))
+    best = low.argmax(dim=2, keepdim=True)
+    others = high.scatter(2, best, float("-inf")).amax(dim=2, keepdim=True)
+    dominated = (low.gather(2, best) >= others).squeeze(2)
+    where = torch.arange(h * w, dtype=lo.dtype, device=lo.device).reshape(1, 1, h, w)
+    places = pool.windows(where, -1.0).expand(n, c, -1, -1)
+    index = places.gather(2, best).squeeze(2).long()
+    return index, dominated, high.amax(dim=2)
+
+
 def backward_bound(
     graph: Graph,
     start: int,
@@ -122,8 +159,8 @@ def backward_bound(
         spec: coefficients (N, K, *shape of node ``start``), or (1, K, ...) when
             shared by all samples.
         inputs: the input set.
-        bounds: interval bounds of the inputs of the ReLUs reached (by ReLU node index:
-            bounds of its input node).
+        bounds: interval bounds of the inputs of the ReLU and max-pooling nodes reached
+            (by the node's index: bounds of its input node).
         stop_at_relu: stop at the first ReLU outputs and use their interval bounds there
             (IBP's last affine segment, with the specification folded in).
         slopes: optional lower slopes in [0, 1] per ReLU node, (N, K, *shape), used on
@@ -137,13 +174,15 @@ def backward_bound(
         if a is None:
             continue
         node = graph.nodes[i]
-        if a.shape[0] != n and node.kind in ("input", "relu"):
+        if a.shape[0] != n and node.kind in ("input", "relu", "maxpool"):
             a = a.expand(n, *a.shape[1:])
         if node.kind == "input":
             total = total + inputs.minimum(a, torch.zeros_like(total))
             continue
-        if node.kind == "relu" and stop_at_relu:
-            lo, hi = bounds[i]  # of the ReLU's input; its output is their positive part
+        if node.kind in ("relu", "maxpool") and stop_at_relu:
+            lo, hi = bounds[i]  # of the node's input; map them to its output's interval
+            if node.pool is not None:
+                lo, hi = node.pool.forward(lo), node.pool.forward(hi)
             af = a.reshape(n, k, -1)
             lo_f, hi_f = lo.clamp_min(0).reshape(n, 1, -1), hi.clamp_min(0).reshape(n, 1, -1)
             total = total + (af.clamp_min(0) * lo_f + af.clamp_max(0) * hi_f).sum(-1)
@@ -162,6 +201,21 @@ def backward_bound(
             pos, neg = a.clamp_min(0), a.clamp_max(0)
             total = total + (neg * t).reshape(n, k, -1).sum(-1)
             passed = [pos * low + neg * s]
+        elif node.kind == "maxpool":
+            assert node.pool is not None
+            lo, hi = bounds[i]
+            index, dominated, upper = maxpool_relaxation(node.pool, lo, hi)
+            c, hw = lo.shape[1], lo[0, 0].numel()
+            af = a.reshape(n, k, c, -1)
+            pos, neg = af.clamp_min(0), af.clamp_max(0)
+            exact = dominated[:, None]
+            const = torch.where(exact, torch.zeros_like(neg), neg * upper[:, None])
+            total = total + const.reshape(n, k, -1).sum(-1)
+            to_x = pos + torch.where(exact, neg, torch.zeros_like(neg))
+            back = torch.zeros(n, k, c, hw, dtype=a.dtype, device=a.device).scatter_add(
+                3, index[:, None].expand(n, k, c, -1), to_x
+            )
+            passed = [back.reshape(n, k, *lo.shape[1:])]
         else:
             passed = [a, a]
         for src, g in zip(node.inputs, passed, strict=True):
@@ -205,7 +259,8 @@ def _tighten(
 
 
 def crown_bounds(graph: Graph, inputs: InputSet) -> dict[int, tuple[Tensor, Tensor]]:
-    """CROWN bounds on the input of every ReLU (keyed by the ReLU's node index).
+    """CROWN bounds on the input of every ReLU (keyed by the ReLU's node index), and the
+    interval bounds of every max-pooling node's input (keyed likewise).
 
     Intervals are propagated forward; at each ReLU the interval of its input is tightened
     by a backward pass that uses the bounds of earlier ReLUs (both bounds are sound, so
@@ -229,6 +284,10 @@ def crown_bounds(graph: Graph, inputs: InputSet) -> dict[int, tuple[Tensor, Tens
             out[i] = boxes[src]
             lo, hi = boxes[src]
             boxes.append((lo.clamp_min(0), hi.clamp_min(0)))
+        elif node.kind == "maxpool":
+            assert node.pool is not None
+            out[i] = lo, hi = boxes[node.inputs[0]]
+            boxes.append((node.pool.forward(lo), node.pool.forward(hi)))
         else:
             (la, ha), (lb, hb) = boxes[node.inputs[0]], boxes[node.inputs[1]]
             boxes.append((la + lb, ha + hb))

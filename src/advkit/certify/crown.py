@@ -11,7 +11,8 @@ network robustness certification with general activation functions"); the fixed-
 bound is of the same family as Wong & Kolter's dual bound (ICML 2018).
 
 Threat models: L∞, L2, L1. Networks: anything :func:`advkit.certify.graph.trace` accepts
-(Linear, Conv2d, ReLU, reshapes, BatchNorm, AvgPool, Normalize, residual additions).
+(Linear, Conv2d, ReLU, MaxPool2d, reshapes, BatchNorm, AvgPool, Normalize, residual
+additions); max pooling uses DeepPoly's relaxation (see :mod:`advkit.certify.bounds`).
 
 Example:
     >>> import torch, advkit

@@ -9,9 +9,10 @@ of three kinds:
   ``BatchNorm`` (eval), ``AvgPool2d``, advkit's ``Normalize``, ``Flatten``/``reshape``/
   ``view``, ``Identity`` and ``Dropout`` (eval);
 - ``relu``: ``nn.ReLU``, ``torch.relu``, ``F.relu``, ``Tensor.relu``;
+- ``maxpool``: ``nn.MaxPool2d``, ``F.max_pool2d`` (no dilation, no ceil mode);
 - ``add``: the sum of two nodes (residual connections).
 
-Anything else raises a ``TypeError`` naming the operation (e.g. max pooling). The ops
+Anything else raises a ``TypeError`` naming the operation. The ops
 hold the model's parameters themselves (not copies), so bounds are differentiable with
 respect to them (certified training).
 
@@ -36,11 +37,11 @@ from torch import Tensor, fx, nn
 
 from advkit.models.normalize import Normalize
 
-__all__ = ["Affine", "Graph", "Node", "trace"]
+__all__ = ["Affine", "Graph", "MaxPool", "Node", "trace"]
 
 SUPPORTED = (
-    "Linear, Conv2d, ReLU, Flatten/reshape/view, BatchNorm (eval), AvgPool2d, Normalize, "
-    "Identity, Dropout (eval) and the addition of two branches"
+    "Linear, Conv2d, ReLU, MaxPool2d, Flatten/reshape/view, BatchNorm (eval), AvgPool2d, "
+    "Normalize, Identity, Dropout (eval) and the addition of two branches"
 )
 
 
@@ -69,15 +70,59 @@ class Affine:
         self.bias = self.forward(torch.zeros(1, *self.in_shape, device=self.device))[0]
 
 
+@dataclass(frozen=True)
+class MaxPool:
+    """2-D max pooling over (kernel, stride, padding) windows, padding with −∞.
+
+    Attributes:
+        kernel, stride, padding: (height, width) pairs.
+        in_shape: per-sample input shape (C, H, W).
+    """
+
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    in_shape: tuple[int, ...]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """The pooled batch (M, C, H', W')."""
+        return F.max_pool2d(x, self.kernel, self.stride, self.padding)
+
+    def windows(self, v: Tensor, fill: float) -> Tensor:
+        """Each output's window of ``v`` (M, C, H, W) -> (M, C, kh·kw, H'·W')."""
+        m, c, h, w = v.shape
+        ph, pw = self.padding
+        padded = F.pad(v.reshape(m * c, 1, h, w), (pw, pw, ph, ph), value=fill)
+        cols = F.unfold(padded, self.kernel, stride=self.stride)
+        return cols.reshape(m, c, cols.shape[1], cols.shape[2])
+
+
+def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[-1]))
+
+
+def _maxpool(m: nn.MaxPool2d, in_shape: tuple[int, ...], name: str) -> MaxPool:
+    if len(in_shape) != 3:
+        raise TypeError(f"{name}: certifiers support MaxPool2d on (C, H, W) inputs only")
+    if _pair(m.dilation) != (1, 1) or m.ceil_mode or m.return_indices:
+        raise TypeError(
+            f"{name}: certifiers support MaxPool2d without dilation, ceil_mode or indices"
+        )
+    stride = m.stride if m.stride is not None else m.kernel_size
+    return MaxPool(_pair(m.kernel_size), _pair(stride), _pair(m.padding), in_shape)
+
+
 @dataclass(eq=False)
 class Node:
-    """One operation: ``kind`` is input/affine/relu/add; ``inputs`` index earlier nodes."""
+    """One operation: ``kind`` is input/affine/relu/maxpool/add; ``inputs`` index earlier
+    nodes; ``op`` is an affine node's map, ``pool`` a max-pooling node's windows."""
 
     name: str
     kind: str
     inputs: list[int]
     shape: tuple[int, ...]
     op: Affine | None = None
+    pool: MaxPool | None = None
 
 
 @dataclass(eq=False)
@@ -97,6 +142,9 @@ class Graph:
                 values.append(node.op.forward(values[node.inputs[0]]))
             elif node.kind == "relu":
                 values.append(values[node.inputs[0]].clamp_min(0))
+            elif node.kind == "maxpool":
+                assert node.pool is not None
+                values.append(node.pool.forward(values[node.inputs[0]]))
             else:
                 values.append(values[node.inputs[0]] + values[node.inputs[1]])
         return values[-1]
@@ -104,6 +152,10 @@ class Graph:
     def relus(self) -> list[int]:
         """Indices of the ReLU nodes."""
         return [i for i, n in enumerate(self.nodes) if n.kind == "relu"]
+
+    def nonlinear(self) -> list[int]:
+        """Indices of the ReLU and max-pooling nodes (those that need input bounds)."""
+        return [i for i, n in enumerate(self.nodes) if n.kind in ("relu", "maxpool")]
 
 
 class _Tracer(fx.Tracer):
@@ -220,6 +272,7 @@ def _module_op(
 
 
 _RELU_FUNCS = {torch.relu, F.relu}
+_MAXPOOL_FUNCS = {F.max_pool2d, torch.max_pool2d}
 _ADD_FUNCS = {operator.add, torch.add}
 _SHAPE_FUNCS = {torch.flatten, torch.reshape}
 _SHAPE_METHODS = {"flatten", "view", "reshape"}
@@ -248,10 +301,21 @@ def trace(model: nn.Module, example: Tensor) -> Graph:
     ex = example[:1].detach()
     values: list[Tensor] = []
 
-    def add(name: str, kind: str, inputs: list[int], op: Affine | None, value: Tensor) -> None:
+    def add(
+        name: str,
+        kind: str,
+        inputs: list[int],
+        op: Affine | None,
+        value: Tensor,
+        pool: MaxPool | None = None,
+    ) -> None:
         where[name] = len(nodes)
-        nodes.append(Node(name, kind, inputs, tuple(value.shape[1:]), op))
+        nodes.append(Node(name, kind, inputs, tuple(value.shape[1:]), op, pool))
         values.append(value)
+
+    def add_pool(name: str, src: int, m: nn.MaxPool2d) -> None:
+        pool = _maxpool(m, nodes[src].shape, name)
+        add(name, "maxpool", [src], None, pool.forward(values[src]), pool)
 
     def arg_node(a: object, what: str) -> int:
         if not isinstance(a, fx.Node) or a.name not in where:
@@ -273,6 +337,9 @@ def trace(model: nn.Module, example: Tensor) -> Graph:
         elif n.op == "call_module":
             src = arg_node(n.args[0], n.target)
             m = modules[n.target]
+            if isinstance(m, nn.MaxPool2d):
+                add_pool(n.name, src, m)
+                continue
             op = _module_op(m, nodes[src].shape, str(n.target), ex.device)
             if op == "relu":
                 add(n.name, "relu", [src], None, values[src].clamp_min(0))
@@ -285,6 +352,13 @@ def trace(model: nn.Module, example: Tensor) -> Graph:
             if tgt in _RELU_FUNCS or tgt in ("relu", "relu_"):
                 src = arg_node(n.args[0], label)
                 add(n.name, "relu", [src], None, values[src].clamp_min(0))
+            elif tgt in _MAXPOOL_FUNCS and n.op == "call_function":
+                src = arg_node(n.args[0], label)
+                try:
+                    m = nn.MaxPool2d(*n.args[1:], **n.kwargs)
+                except TypeError as err:
+                    raise TypeError(f"{n.name}: unsupported max_pool2d arguments: {err}") from err
+                add_pool(n.name, src, m)
             elif tgt in _ADD_FUNCS or tgt == "add":
                 a, b = arg_node(n.args[0], label), arg_node(n.args[1], label)
                 if nodes[a].shape != nodes[b].shape or n.kwargs:

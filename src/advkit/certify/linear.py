@@ -38,8 +38,8 @@ __all__ = ["LinearExact", "linear_min_distance"]
 def _require_linear(task_graph_relus: list[int]) -> None:
     if task_graph_relus:
         raise TypeError(
-            "LinearExact needs a model without ReLUs (an affine classifier); use CROWN, "
-            "AlphaCROWN or MIP for ReLU networks"
+            "LinearExact needs a model without ReLUs or max pooling (an affine classifier); "
+            "use CROWN, AlphaCROWN or MIP for ReLU networks"
         )
 
 
@@ -51,7 +51,7 @@ class LinearExact:
 
     def run(self, task: CertTask) -> CertOutput:
         """Exact lower bounds (N, K) of every margin z_y − z_j over Δ(x)."""
-        _require_linear(task.graph.relus())
+        _require_linear(task.graph.nonlinear())
         out = len(task.graph.nodes) - 1
         return CertOutput(backward_bound(task.graph, out, task.spec, task.inputs, {}))
 
@@ -69,7 +69,7 @@ def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatMo
         (N,) distances min_j max(m_j, 0) / ‖w_y − w_j‖_*.
     """
     graph = trace(model.eval(), x)
-    _require_linear(graph.relus())
+    _require_linear(graph.nonlinear())
     with torch.no_grad():
         logits = graph.forward(x)
     k = logits.shape[1]

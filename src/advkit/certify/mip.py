@@ -1,8 +1,8 @@
 """Exact verification of ReLU networks by mixed-integer linear programming.
 
 Problem solved: the exact worst-case margin min_{x ∈ Δ(x0)} z_y(x) − z_j(x) over an L∞
-ball ∩ box, and the exact minimal L∞ adversarial distance. Each unstable ReLU z = relu(h)
-with pre-activation bounds l < 0 < u becomes the big-M encoding with a binary a:
+or L1 ball ∩ box, and the exact minimal L∞ or L1 adversarial distance. Each unstable
+ReLU z = relu(h) with pre-activation bounds l < 0 < u becomes the big-M encoding with a binary a:
 z ≥ h, z ≥ 0, z ≤ u·a, z ≤ h − l(1 − a); stable ReLUs are fixed to 0 or to h (Tjeng,
 Xiao & Tedrake 2019, "Evaluating robustness of neural networks with mixed integer
 programming"). Bounds l, u come from CROWN, which also skips every class it already
@@ -12,7 +12,11 @@ Outcomes per sample: proved robust (every remaining MILP has a positive optimum)
 counterexample (re-checked by a forward pass in :func:`advkit.certify`), or, when the time
 limit hits, an honest "unknown" with the solver's proven dual bound as the lower bound.
 
-Defaults: ``time_limit=60`` seconds per sample. Threat models: L∞ only.
+The L1 ball is linear too: auxiliary variables u ≥ |x − x0| (two rows per pixel) and
+Σ u ≤ ε. L2 is refused: its ball is a second-order cone, so the problem would be a
+mixed-integer SOCP, which HiGHS does not solve (CROWN and α-CROWN bound L2).
+
+Defaults: ``time_limit=60`` seconds per sample. Threat models: L∞ and L1.
 
 Example:
     >>> import torch, advkit
@@ -29,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -40,7 +44,7 @@ from torch import Tensor, nn
 from advkit.certify.bounds import InputSet, backward_bound, crown_bounds
 from advkit.certify.graph import Graph, trace
 from advkit.certify.task import CertOutput, CertTask, margin_spec
-from advkit.threat import Linf
+from advkit.threat import L1, Linf, ThreatModel
 
 __all__ = ["MIP", "mip_min_distance"]
 
@@ -69,6 +73,7 @@ class _Program:
         lower: np.ndarray,
         upper: np.ndarray,
         with_radius: bool,
+        l1: tuple[np.ndarray, float] | None = None,
     ) -> None:
         d = lower.size
         self.d = d
@@ -77,6 +82,8 @@ class _Program:
         self.ub = list(upper) + ([np.inf] if with_radius else [])
         self.integer = [0] * self.nv
         self.rows: list[tuple[np.ndarray, float, float]] = []  # (coefficients, lo, hi)
+        if l1 is not None:
+            self._l1_ball(*l1, with_radius)
         exprs: list[tuple[np.ndarray, np.ndarray]] = []  # (M (size, nv_at_time), c)
         for i, node in enumerate(graph.nodes):
             if node.kind == "input":
@@ -86,6 +93,11 @@ class _Program:
                 assert node.op is not None
                 j = jac[i]
                 exprs.append((j @ m, j @ c + node.op.bias.detach().double().numpy().reshape(-1)))
+            elif node.kind == "maxpool":
+                raise TypeError(
+                    "MIP does not encode max pooling; certify this model with CROWN, "
+                    "AlphaCROWN or IBP"
+                )
             elif node.kind == "add":
                 (ma, ca), (mb, cb) = exprs[node.inputs[0]], exprs[node.inputs[1]]
                 width = max(ma.shape[1], mb.shape[1])
@@ -124,6 +136,25 @@ class _Program:
                 exprs.append((new_m, new_c))
         self.out_m, self.out_c = exprs[-1]
 
+    def _l1_ball(self, center: np.ndarray, eps: float, with_radius: bool) -> None:
+        """‖x − center‖₁ ≤ eps (or ≤ t): u ≥ |x − center| per coordinate, Σ u ≤ budget."""
+        d, base = self.d, self.nv
+        self.nv += d
+        self.lb += [0.0] * d
+        self.ub += [np.inf] * d
+        self.integer += [0] * d
+        for q in range(d):
+            for sign in (1.0, -1.0):  # ±(x_q − c_q) − u_q ≤ 0
+                row = np.zeros(self.nv)
+                row[q], row[base + q] = sign, -1.0
+                self.rows.append((row, -np.inf, sign * float(center[q])))
+        row = np.zeros(self.nv)
+        row[base:] = 1.0
+        if with_radius:  # the budget t, capped at eps (the bounds hold inside that ball)
+            row[d] = -1.0
+            self.ub[d] = float(eps)
+        self.rows.append((row, -np.inf, 0.0 if with_radius else float(eps)))
+
     def solve(
         self, obj: np.ndarray, extra: list[tuple[np.ndarray, float, float]], seconds: float
     ) -> tuple[str, float, np.ndarray | None]:
@@ -158,9 +189,21 @@ def _pad(m: np.ndarray, width: int) -> np.ndarray:
     return np.concatenate([m, np.zeros((m.shape[0], width - m.shape[1]))], axis=1)
 
 
+def _norm_of(threat: ThreatModel) -> str:
+    if isinstance(threat, Linf):
+        return "linf"
+    if isinstance(threat, L1):
+        return "l1"
+    raise ValueError(
+        f"MIP supports L∞ and L1 threats, not {type(threat).__name__}: an L2 ball makes the "
+        "problem a mixed-integer second-order-cone program, which HiGHS does not solve; "
+        "use CROWN or AlphaCROWN for L2"
+    )
+
+
 @dataclass(frozen=True)
 class MIP:
-    """Exact L∞ verification by MILP (HiGHS).
+    """Exact L∞ or L1 verification by MILP (HiGHS).
 
     Args:
         time_limit: seconds per sample over all its MILPs; past it the sample is
@@ -181,8 +224,8 @@ class MIP:
 
     def run(self, task: CertTask) -> CertOutput:
         """Exact (or solver-bounded) margins (N, K) and counterexamples."""
-        if not isinstance(task.threat, Linf):
-            raise ValueError("MIP supports the L∞ threat only; use CROWN for L2/L1")
+        norm = _norm_of(task.threat)
+        eps = task.threat.radius(task.x).reshape(task.x.shape[0], -1)[:, 0]
         g = task.graph
         pre = crown_bounds(g, task.inputs)
         spec = task.spec
@@ -203,6 +246,9 @@ class MIP:
                 task.inputs.lower[s].reshape(-1).double().numpy(),
                 task.inputs.upper[s].reshape(-1).double().numpy(),
                 with_radius=False,
+                l1=(task.x[s].reshape(-1).double().numpy(), float(eps[s]))
+                if norm == "l1"
+                else None,
             )
             order = torch.argsort(crown[s]).tolist()
             for j in order:
@@ -224,11 +270,17 @@ class MIP:
 
 
 def mip_min_distance(
-    model: nn.Module, x: Tensor, y: Tensor, eps_max: float, *, time_limit: float = 60.0
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    eps_max: float,
+    *,
+    time_limit: float = 60.0,
+    norm: Literal["linf", "l1"] = "linf",
 ) -> tuple[Tensor, Tensor]:
-    """The exact minimal L∞ distance at which the label changes (capped at ``eps_max``).
+    """The exact minimal L∞ (or L1) distance at which the label changes (≤ ``eps_max``).
 
-    Minimizes t subject to ‖x' − x‖∞ ≤ t ≤ eps_max, x' ∈ [0, 1] and z_j(x') ≥ z_y(x'),
+    Minimizes t subject to ‖x' − x‖ ≤ t ≤ eps_max, x' ∈ [0, 1] and z_j(x') ≥ z_y(x'),
     over the classes j, with ReLU bounds from CROWN at ``eps_max``.
 
     Args:
@@ -236,15 +288,18 @@ def mip_min_distance(
         x: inputs (N, ...) in [0, 1]; y: labels (N,).
         eps_max: the largest radius searched.
         time_limit: seconds per sample.
+        norm: ``"linf"`` (default) or ``"l1"`` (auxiliary variables u ≥ |x' − x|).
 
     Returns:
         ``(distance, x_adv)``: (N,) distances (``inf`` if robust up to ``eps_max``, NaN
         when the time limit hit first; 0 if already misclassified) and the (N, ...)
         minimizers (the clean input where there is none).
     """
+    if norm not in ("linf", "l1"):
+        raise ValueError(f"norm must be 'linf' or 'l1', got {norm!r}")
     model = model.eval()
     graph = trace(model, x)
-    threat = Linf(eps_max)
+    threat: ThreatModel = Linf(eps_max) if norm == "linf" else L1(eps_max)
     inputs = InputSet(threat, x)
     with torch.no_grad():
         pre = crown_bounds(graph, inputs)
@@ -270,11 +325,12 @@ def mip_min_distance(
             inputs.lower[s].reshape(-1).double().numpy(),
             inputs.upper[s].reshape(-1).double().numpy(),
             with_radius=True,
+            l1=(x[s].reshape(-1).double().numpy(), eps_max) if norm == "l1" else None,
         )
         x0 = x[s].reshape(-1).double().numpy()
         d = prog.d
         extra = []
-        for q in range(d):  # x_q − t ≤ x0_q and x_q + t ≥ x0_q
+        for q in range(d if norm == "linf" else 0):  # x_q − t ≤ x0_q and x_q + t ≥ x0_q
             row = np.zeros(d + 1)
             row[q], row[d] = 1.0, -1.0
             extra.append((row, -np.inf, x0[q]))

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -59,7 +61,7 @@ def margin_lower_bounds(
     graph = trace(model, x)
     inputs = InputSet(threat, x)
     boxes = ibp_bounds(graph, inputs)
-    relu_in = {r: boxes[graph.nodes[r].inputs[0]] for r in graph.relus()}
+    relu_in = {r: boxes[graph.nodes[r].inputs[0]] for r in graph.nonlinear()}
     out = len(graph.nodes) - 1
     with torch.no_grad():
         logits_k = graph.forward(x[:1]).shape[1]
@@ -79,8 +81,9 @@ def certified_loss(
     *,
     kappa: float = 0.5,
     beta: float = 0.0,
+    reduction: Literal["mean", "none"] = "mean",
 ) -> Tensor:
-    """κ·CE(model(x), y) + (1 − κ)·CE(−m, y), m the margin lower bounds (a scalar).
+    """κ·CE(model(x), y) + (1 − κ)·CE(−m, y), m the margin lower bounds.
 
     Args:
         model: the network being trained (its mode is left as it is; use layers that
@@ -90,12 +93,15 @@ def certified_loss(
         kappa: weight of the clean loss (ramp from 1 down to e.g. 0.5).
         beta: weight of CROWN-IBP against IBP bounds (1 → 0 during the ramp for
             CROWN-IBP; 0 for pure IBP).
+        reduction: ``"mean"`` (a scalar, default) or ``"none"`` (per sample, (N,)).
     """
     if not 0.0 <= kappa <= 1.0:
         raise ValueError(f"kappa must be in [0, 1], got {kappa}")
-    clean = F.cross_entropy(model(x), y)
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    clean = F.cross_entropy(model(x), y, reduction=reduction)
     if kappa >= 1.0:
         return clean
     lower = margin_lower_bounds(model, x, y, threat, beta)
     worst = -lower.scatter(1, y[:, None], 0.0)
-    return kappa * clean + (1 - kappa) * F.cross_entropy(worst, y)
+    return kappa * clean + (1 - kappa) * F.cross_entropy(worst, y, reduction=reduction)

@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> None:
     print("training methods (advkit train --method):")
     for name, (_, doc) in METHODS.items():
         print(f"  {name:10s} {doc}")
+    print("certified training (advkit train --certified):")
+    print("  ibp        interval bound propagation, Gowal et al. 2018 (ε and κ ramps)")
+    print("  crown-ibp  CROWN-IBP, Zhang et al. 2020 (β from 1 to 0 during the ramp)")
     print("detectors (advkit detect --detector):")
     for name, doc in DETECTORS.items():
         print(f"  {name:18s} {doc}")

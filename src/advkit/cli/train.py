@@ -6,6 +6,7 @@ it (``--resume`` continues an interrupted run) and the per-epoch history as JSON
 
 Examples:
     advkit train --method pgd --eps 0.1 --epochs 20 --out results/digits-pgd.pt
+    advkit train --certified crown-ibp --eps 0.1 --epochs 20 --out results/digits-crown-ibp.pt
     advkit train --method fast --dataset fashion-mnist --data-dir ~/fmnist --eps 0.1 \\
         --arch kw-small --epochs 10 --out results/fmnist-fast.pt
 """
@@ -23,6 +24,7 @@ from torch import nn
 
 from advkit.cli.common import THREATS
 from advkit.data import DATASETS, load_dataset
+from advkit.defenses.certified import BOUNDS, CertifiedTraining
 from advkit.defenses.regularizers import Distillation, GradientNorm
 from advkit.defenses.trainer import train
 from advkit.defenses.training import (
@@ -72,7 +74,18 @@ ARCHITECTURES: dict[str, tuple[Callable[[int, int], nn.Module], str]] = {
 def register(sub: Any) -> None:
     """Add the ``train`` subcommand to the subparsers ``sub``."""
     p = sub.add_parser("train", help="train a classifier (standard or adversarial training)")
-    p.add_argument("--method", default="pgd", choices=sorted(METHODS))
+    p.add_argument("--method", choices=sorted(METHODS), help="default: pgd")
+    p.add_argument(
+        "--certified",
+        choices=BOUNDS,
+        help="certified training (IBP, Gowal et al. 2018; CROWN-IBP, Zhang et al. 2020) "
+        "instead of --method; logs IBP/CROWN certified accuracy every epoch",
+    )
+    p.add_argument("--kappa", type=float, default=0.5, help="certified: final clean-loss weight κ")
+    p.add_argument(
+        "--warmup", type=float, help="certified: natural epochs before the ε ramp (10%%)"
+    )
+    p.add_argument("--ramp", type=float, help="certified: epochs of the ε/κ ramp (40%%)")
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     p.add_argument("--data-dir", help="local folder with the dataset files (no download)")
     p.add_argument("--n", type=int, help="train on the first N training samples only")
@@ -108,7 +121,17 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     with torch.random.fork_rng():
         torch.manual_seed(args.seed)
         model = ARCHITECTURES[arch][0](channels, size)
-    method = METHODS[args.method][0](args)
+    if args.certified is not None and args.method is not None:
+        raise ValueError("give either --method or --certified, not both")
+    method: TrainingMethod
+    if args.certified is not None:
+        name = f"certified-{args.certified}"
+        method = CertifiedTraining(
+            args.certified, kappa_final=args.kappa, warmup=args.warmup, ramp=args.ramp
+        )
+    else:
+        name = args.method or "pgd"
+        method = METHODS[name][0](args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     history = train(
@@ -127,7 +150,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     torch.save(model.state_dict(), out)
     record = {
-        "method": args.method,
+        "method": name,
         "dataset": args.dataset,
         "arch": arch,
         "threat": f"{args.norm} eps={args.eps}",
@@ -137,12 +160,24 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.json:
         print(json.dumps(record, indent=1))
     else:
-        print(f"method {args.method}  dataset {args.dataset}  arch {arch}  {record['threat']}")
-        print("epoch   loss     clean   robust(PGD-10)   seconds")
+        print(f"method {name}  dataset {args.dataset}  arch {arch}  {record['threat']}")
+        cert = bool(history) and "certified_accuracy" in history[0]
+        print(
+            "epoch   loss     clean   robust(PGD-10)   seconds"
+            + ("   ε now   certified (IBP / CROWN / either)" if cert else "")
+        )
         for h in history:
-            print(
+            line = (
                 f"{h['epoch']:5d}  {h['loss']:6.3f}  {100 * h['clean_accuracy']:6.2f}%  "
                 f"{100 * h['robust_accuracy']:6.2f}%          {h['seconds']:6.1f}"
             )
+            if cert:
+                line += (
+                    f"   {h.get('eps_scale', 1.0) * args.eps:.3f}   "
+                    f"{100 * h['ibp_certified_accuracy']:6.2f}% / "
+                    f"{100 * h['crown_certified_accuracy']:6.2f}% / "
+                    f"{100 * h['certified_accuracy']:6.2f}%"
+                )
+            print(line)
         print(f"\nweights written to {out} (checkpoint {out.with_suffix('.ckpt')})")
     return history

@@ -4,6 +4,7 @@ Every defense here is meant to be evaluated with attacks that know about it (see
 ``advkit.attacks.adaptive`` and ``advkit.evaluate.sanity``).
 """
 
+from advkit.defenses.certified import CertifiedTraining
 from advkit.defenses.detectors import Detector, FeatureSqueezing, GradientNormDetector
 from advkit.defenses.regularizers import Distillation, EnsembleAdversarial, GradientNorm
 from advkit.defenses.trainer import train
@@ -20,6 +21,7 @@ from advkit.defenses.training import (
 
 __all__ = [
     "TRADES",
+    "CertifiedTraining",
     "Detector",
     "Distillation",
     "EnsembleAdversarial",

@@ -36,7 +36,7 @@ from advkit.defenses.training import Standard, TrainingMethod, attacking
 from advkit.threat import Linf, ThreatModel
 from advkit.validate import check_batch
 
-__all__ = ["monitor", "train"]
+__all__ = ["certified_monitor", "monitor", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,22 @@ def monitor(
     return float(clean.float().mean()), float(robust.float().mean())
 
 
+def certified_monitor(
+    model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel
+) -> dict[str, float]:
+    """Certified accuracy on (x, y) by IBP, by CROWN and by either (both are sound)."""
+    from advkit.certify import CROWN, IBP, certify
+
+    with attacking(model):
+        ibp = certify(model, x, y, threat, IBP()).certified
+        crown = certify(model, x, y, threat, CROWN()).certified
+    return {
+        "ibp_certified_accuracy": float(ibp.float().mean()),
+        "crown_certified_accuracy": float(crown.float().mean()),
+        "certified_accuracy": float((ibp | crown).float().mean()),
+    }
+
+
 def train(
     model: nn.Module,
     data: tuple[Tensor, Tensor],
@@ -72,6 +88,7 @@ def train(
     checkpoint: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    certify_eval: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``model`` in place with ``method`` and return the per-epoch history.
 
@@ -79,8 +96,10 @@ def train(
         model: the classifier to train (returning logits); left in eval mode at the end.
         data: training inputs (N, ...) in the threat's box and labels (N,).
         method: a training method (:class:`Standard`, :class:`FGSMTraining`,
-            :class:`PGDTraining`, :class:`FastFGSM`, :class:`TRADES`, ...); default
-            standard training.
+            :class:`PGDTraining`, :class:`FastFGSM`, :class:`TRADES`,
+            :class:`CertifiedTraining`, ...); default standard training. A method with an
+            ``at(epoch, epochs)`` method (certified training) is positioned on its ε/κ
+            schedule before every step.
         threat: the perturbation set the method trains against (required by adversarial
             methods) and the monitor's threat; e.g. ``Linf(0.1)``.
         epochs: number of passes over the data (default 10).
@@ -93,10 +112,16 @@ def train(
         checkpoint: file written after every epoch (model, optimizer, epoch, history).
         resume: continue from ``checkpoint`` if it exists.
         progress: show a progress bar over the batches.
+        certify_eval: also log certified accuracy on ``eval_data`` at ``threat`` (IBP and
+            CROWN) every epoch; default on for certified training methods given
+            ``eval_data``.
 
     Returns:
-        One dict per epoch: ``epoch``, ``loss`` (mean training loss), ``seconds``, and with
-        ``eval_data`` ``clean_accuracy`` and ``robust_accuracy`` (PGD-10 at ``threat``).
+        One dict per epoch: ``epoch``, ``loss`` (mean training loss), ``seconds``, with
+        ``eval_data`` ``clean_accuracy`` and ``robust_accuracy`` (PGD-10 at ``threat``),
+        with ``certify_eval`` ``ibp_certified_accuracy``, ``crown_certified_accuracy`` and
+        ``certified_accuracy`` (certified by either), and for scheduled methods the
+        schedule at the epoch's end (``eps_scale``, ``kappa``, ``beta``).
     """
     method = method if method is not None else Standard()
     x, y = data
@@ -108,6 +133,10 @@ def train(
         raise ValueError("train needs one ε for all samples (a float), not a per-sample tensor")
     if epochs < 0 or batch_size < 1:
         raise ValueError("epochs must be >= 0 and batch_size >= 1")
+    if certify_eval is None:
+        certify_eval = bool(getattr(method, "certifies", False)) and eval_data is not None
+    if certify_eval and (eval_data is None or threat is None):
+        raise ValueError("certify_eval needs eval_data and a threat model")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
     y = y.long()
@@ -136,7 +165,8 @@ def train(
         )
         for start in bar:
             idx = order[start : start + batch_size]
-            losses = method.loss(model, x[idx], y[idx], watch, idx, _mix(seed, epoch, 1))
+            active = method.at(epoch + start / n, epochs) if hasattr(method, "at") else method
+            losses = active.loss(model, x[idx], y[idx], watch, idx, _mix(seed, epoch, 1))
             loss = losses.mean()
             opt.zero_grad()
             loss.backward()
@@ -150,9 +180,13 @@ def train(
             "loss": total / max(count, 1),
             "seconds": time.perf_counter() - t0,
         }
+        if hasattr(method, "at"):
+            record.update(method.at(epoch + 1, epochs).schedule())
         if eval_data is not None:
             clean, robust = monitor(model, eval_data[0], eval_data[1].long(), watch, seed)
             record["clean_accuracy"], record["robust_accuracy"] = clean, robust
+        if certify_eval and eval_data is not None:
+            record.update(certified_monitor(model, eval_data[0], eval_data[1].long(), watch))
         history.append(record)
         logger.info(
             "epoch %d: %s",
