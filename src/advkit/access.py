@@ -150,7 +150,7 @@ class Oracle:
                 raise QueryBudgetExceeded(
                     f"a query would exceed the per-sample budget of {self.budget}"
                 )
-            self.queries = used
+            self.queries.copy_(used)  # in place: wrappers (EOT) share this tensor
         else:
             self.queries.index_add_(0, rows, torch.ones_like(rows))
 

@@ -40,6 +40,9 @@ from advkit.objectives import Objective
 
 __all__ = ["BPDA", "EOT", "adapt"]
 
+_TRAITS = ("minimal", "norms")
+"""Attributes some attacks declare and callers read with getattr; wrappers forward them."""
+
 
 @dataclass(frozen=True)
 class BPDA:
@@ -57,6 +60,12 @@ class BPDA:
     def needs(self) -> int:
         return self.attack.needs
 
+    def __getattr__(self, name: str) -> object:
+        """Forward the wrapped attack's declared traits (``minimal``, ``norms``)."""
+        if name in _TRAITS:
+            return getattr(self.attack, name)
+        raise AttributeError(name)
+
     def run(self, problem: Problem) -> Tensor:
         with bpda():
             return self.attack.run(problem)
@@ -71,6 +80,9 @@ class _EOTWhiteBox(WhiteBox):
         self._checked = base._checked
         self.samples = samples
         self._average = True
+
+    def remaining(self, rows: Tensor) -> Tensor:
+        return _remaining_draws(self, self.samples, rows)
 
     def _forward(self, x: Tensor, rows: Tensor) -> Tensor:
         if not self._average:
@@ -106,6 +118,11 @@ class _EOTWhiteBox(WhiteBox):
         )
 
 
+def _remaining_draws(oracle: ScoreOnly, samples: int, rows: Tensor) -> Tensor:
+    """Evaluations left per sample when each costs ``samples`` queries."""
+    return ScoreOnly.remaining(oracle, rows) // samples
+
+
 class _EOTScores(ScoreOnly):
     """A score oracle averaging probabilities over ``samples`` draws."""
 
@@ -114,6 +131,9 @@ class _EOTScores(ScoreOnly):
         self.queries, self.gradient_calls = base.queries, base.gradient_calls
         self._checked = base._checked
         self.samples = samples
+
+    def remaining(self, rows: Tensor) -> Tensor:
+        return _remaining_draws(self, self.samples, rows)
 
     @torch.no_grad()
     def scores(self, x: Tensor, rows: Tensor) -> Tensor:
@@ -144,6 +164,12 @@ class EOT:
     @property
     def needs(self) -> int:
         return self.attack.needs
+
+    def __getattr__(self, name: str) -> object:
+        """Forward the wrapped attack's declared traits (``minimal``, ``norms``)."""
+        if name in _TRAITS:
+            return getattr(self.attack, name)
+        raise AttributeError(name)
 
     def run(self, problem: Problem) -> Tensor:
         oracle = problem.oracle

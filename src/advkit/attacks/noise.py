@@ -31,7 +31,8 @@ __all__ = ["RandomNoise"]
 class RandomNoise:
     """Up to ``samples`` uniform points of the ball per sample; the first success wins.
 
-    One query for the clean point, then one per draw, only on samples still unbroken.
+    One query for the clean point, then one per draw, only on samples still unbroken
+    and within the oracle's query budget.
 
     Args:
         samples: draws per sample (default 100).
@@ -61,7 +62,8 @@ class RandomNoise:
         done = broken(problem.x0, problem)
         gens = problem.generators(0)
         for _ in range(self.samples):
-            local = (~done).nonzero().squeeze(1)
+            room = oracle.remaining(problem.rows) >= 1
+            local = (~done & room).nonzero().squeeze(1)
             if local.numel() == 0:
                 break
             sub = problem.subset(local)

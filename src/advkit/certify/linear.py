@@ -27,6 +27,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from advkit.access import eval_mode
 from advkit.certify.bounds import backward_bound
 from advkit.certify.graph import trace
 from advkit.certify.task import CertOutput, CertTask, margin_spec
@@ -68,7 +69,8 @@ def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatMo
     Returns:
         (N,) distances min_j max(m_j, 0) / ‖w_y − w_j‖_*.
     """
-    graph = trace(model.eval(), x)
+    with eval_mode(model):
+        graph = trace(model, x)
     _require_linear(graph.nonlinear())
     with torch.no_grad():
         logits = graph.forward(x)

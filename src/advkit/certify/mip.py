@@ -41,6 +41,7 @@ from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 from torch import Tensor, nn
 
+from advkit.access import eval_mode
 from advkit.certify.bounds import InputSet, backward_bound, crown_bounds
 from advkit.certify.graph import Graph, trace
 from advkit.certify.task import CertOutput, CertTask, margin_spec
@@ -158,7 +159,12 @@ class _Program:
     def solve(
         self, obj: np.ndarray, extra: list[tuple[np.ndarray, float, float]], seconds: float
     ) -> tuple[str, float, np.ndarray | None]:
-        """Minimize obj·v; returns (status, value or dual bound, solution or None)."""
+        """Minimize obj·v; returns (status, proven lower bound, best solution or None).
+
+        The lower bound is the solver's dual bound, never the primal value: a MILP
+        "solved" within a relative gap has its true minimum anywhere in the gap, and a
+        certificate must not rest on the primal side. The gap is asked to be zero.
+        """
         coefs = [_pad(r[0][None], self.nv) for r in self.rows]
         coefs += [_pad(e[0][None], self.nv) for e in extra]
         lo = np.array([r[1] for r in self.rows] + [e[1] for e in extra])
@@ -169,18 +175,37 @@ class _Program:
             constraints=cons,
             integrality=np.array(self.integer),
             bounds=Bounds(np.array(self.lb), np.array(self.ub)),
-            options={"time_limit": max(seconds, 0.1), "disp": False},
+            options={"time_limit": max(seconds, 0.1), "disp": False, "mip_rel_gap": 0.0},
         )
-        if res.status == 0:
-            return "optimal", float(res.fun), res.x
         if res.status == 2:
             return "infeasible", math.inf, None
         bound = getattr(res, "mip_dual_bound", None)
-        return "limit", float(bound) if bound is not None else -math.inf, res.x
+        if res.status == 0:  # no dual bound means no binaries: an LP, solved exactly
+            return "optimal", float(res.fun if bound is None else min(bound, res.fun)), res.x
+        return "limit", -math.inf if bound is None else float(bound), res.x
 
     def output_row(self, coef: np.ndarray) -> tuple[np.ndarray, float]:
         """coef · logits as (row over variables, constant)."""
         return _pad((coef @ self.out_m)[None], self.nv)[0], float(coef @ self.out_c)
+
+
+BOUND_SLACK = 1e-5
+"""Relative widening of CROWN's float32 pre-activation bounds before they become big-M
+constants: bounds that round inward would cut true points out of the MILP."""
+
+
+def _padded_bounds(
+    pre: dict[int, tuple[Tensor, Tensor]], s: int
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Sample ``s``'s ReLU input bounds in float64, each widened by BOUND_SLACK·(1 + |b|)."""
+    out = {}
+    for r, (lo, hi) in pre.items():
+        lo64, hi64 = lo[s].reshape(-1).double().numpy(), hi[s].reshape(-1).double().numpy()
+        out[r] = (
+            lo64 - BOUND_SLACK * (1 + np.abs(lo64)),
+            hi64 + BOUND_SLACK * (1 + np.abs(hi64)),
+        )
+    return out
 
 
 def _pad(m: np.ndarray, width: int) -> np.ndarray:
@@ -235,10 +260,7 @@ class MIP:
         x_adv = task.x.clone()
         for s in range(task.x.shape[0]):
             deadline = time.perf_counter() + self.time_limit
-            rb = {
-                r: (lo[s].reshape(-1).double().numpy(), hi[s].reshape(-1).double().numpy())
-                for r, (lo, hi) in pre.items()
-            }
+            rb = _padded_bounds(pre, s)
             prog = _Program(
                 g,
                 jac,
@@ -258,7 +280,7 @@ class MIP:
                 status, val, sol = prog.solve(obj, [], deadline - time.perf_counter())
                 if status == "optimal":
                     lower[s, j] = val + const
-                    if val + const < 0 and sol is not None:
+                    if sol is not None and float(obj @ sol[: obj.size]) + const < 0:
                         x_adv[s] = torch.from_numpy(sol[: prog.d]).float().reshape(x_adv[s].shape)
                         if not self.exact_margins:
                             break
@@ -297,13 +319,13 @@ def mip_min_distance(
     """
     if norm not in ("linf", "l1"):
         raise ValueError(f"norm must be 'linf' or 'l1', got {norm!r}")
-    model = model.eval()
-    graph = trace(model, x)
+    with eval_mode(model), torch.no_grad():
+        graph = trace(model, x)
+        logits = model(x)
     threat: ThreatModel = Linf(eps_max) if norm == "linf" else L1(eps_max)
     inputs = InputSet(threat, x)
     with torch.no_grad():
         pre = crown_bounds(graph, inputs)
-        logits = model(x)
     k = logits.shape[1]
     spec = margin_spec(y, k)
     jac = _dense_jacobians(graph)
@@ -314,10 +336,7 @@ def mip_min_distance(
             dist[s] = 0.0
             continue
         deadline = time.perf_counter() + time_limit
-        rb = {
-            r: (lo[s].reshape(-1).double().numpy(), hi[s].reshape(-1).double().numpy())
-            for r, (lo, hi) in pre.items()
-        }
+        rb = _padded_bounds(pre, s)
         prog = _Program(
             graph,
             jac,
@@ -344,11 +363,11 @@ def mip_min_distance(
             if j == int(y[s]):
                 continue
             row, const = prog.output_row(spec[s, j].double().numpy())
-            status, val, sol = prog.solve(
+            status, _, sol = prog.solve(
                 obj, [*extra, (row, -np.inf, -const)], deadline - time.perf_counter()
             )
-            if status == "optimal" and val < best and sol is not None:
-                best = val
+            if status == "optimal" and sol is not None and sol[d] < best:
+                best = float(sol[d])
                 x_adv[s] = torch.from_numpy(sol[:d]).float().reshape(x[s].shape)
             elif status == "limit":
                 best = math.nan

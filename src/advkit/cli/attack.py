@@ -11,9 +11,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from advkit.access import eval_mode
+from advkit.attacks.adaptive import adapt
 from advkit.attacks.catalog import ATTACKS, make_attack
-from advkit.attacks.run import attack
-from advkit.cli.common import add_common, model_and_data, threat_of
+from advkit.cli.common import add_common, attack_batches, model_and_data, threat_of
 from advkit.distortion import DistortionReport, distortion_of, target_cases
 
 __all__ = ["register", "run"]
@@ -46,20 +47,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threat = threat_of(args)
     model, x, y, info = model_and_data(args)
     method = make_attack(args.attack, steps=args.steps, restarts=args.restarts)
-    parts = []
-    index = torch.arange(x.shape[0])
-    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="attack"):
-        sl = slice(start, start + args.batch_size)
-        parts.append(attack(model, x[sl], y[sl], threat, method, seed=args.seed, index=index[sl]))
-    fields = {
-        "x_adv": torch.cat([r.x_adv for r in parts]),
-        "x": x,
-        "y": y,
-        "success": torch.cat([r.success for r in parts]),
-        "distance": torch.cat([r.distance for r in parts]),
-        "queries": torch.cat([r.queries for r in parts]),
-        "gradient_calls": torch.cat([r.gradient_calls for r in parts]),
-    }
+    fields = {**attack_batches(args, model, x, y, threat, method), "x": x, "y": y}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
@@ -88,7 +76,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary["distortion"] = rep.to_dict()
         tables.append(rep.table("untargeted"))
         if args.cases:
-            cases = _target_cases(args, model, x, y, threat, method, index)
+            cases = _target_cases(args, model, x, y, threat, adapt(model, method))
             summary["target_cases"] = {k: r.to_dict() for k, r in cases.items()}
             tables += [r.table(f"{k} case") for k, r in cases.items()]
     if args.json:
@@ -109,10 +97,10 @@ def _target_cases(
     y: torch.Tensor,
     threat: Any,
     method: Any,
-    index: torch.Tensor,
 ) -> dict[str, DistortionReport]:
     """Best/average/worst-case reports over every incorrect label, batch by batch."""
-    with torch.no_grad():
+    index = torch.arange(x.shape[0])
+    with eval_mode(model), torch.no_grad():
         num_classes = int(model(x[:1]).shape[1])
     parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="cases"):

@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
+from advkit.access import eval_mode
 from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.attacks.gradient import FGM
 from advkit.attacks.noise import RandomNoise
-from advkit.attacks.run import attack
 from advkit.certify import CERTIFIERS
 from advkit.cli.certify import make_certifier
-from advkit.cli.common import add_common, floats, model_and_data, threat_of
+from advkit.cli.common import add_common, attack_batches, floats, model_and_data, threat_of
 from advkit.defenses.transforms import mark_random
 from advkit.distortion import distortion_of
 from advkit.evaluate.report import Evaluation
@@ -143,16 +142,9 @@ def _run_minimal(
 ) -> dict[str, Any]:
     """One minimal-distortion attack: distortion report and the curve from its distances."""
     method = make_attack(args.minimal)
-    index = torch.arange(x.shape[0])
-    xs, succ, dist = [], [], []
-    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="attack"):
-        sl = slice(start, start + args.batch_size)
-        res = attack(model, x[sl], y[sl], threat, method, seed=args.seed, index=index[sl])
-        xs.append(res.x_adv)
-        succ.append(res.success)
-        dist.append(res.distance)
-    x_adv, success, distance = torch.cat(xs), torch.cat(succ), torch.cat(dist)
-    with torch.no_grad():
+    found = attack_batches(args, model, x, y, threat, method)
+    x_adv, success, distance = found["x_adv"], found["success"], found["distance"]
+    with eval_mode(model), torch.no_grad():
         pred = torch.cat(
             [
                 model(x[i : i + args.batch_size]).argmax(dim=1)

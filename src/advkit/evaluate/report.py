@@ -45,7 +45,7 @@ class Evaluation:
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
     adaptive: str = "none"
-    masking: list[dict[str, str]] = field(default_factory=list)
+    masking: list[dict[str, Any]] = field(default_factory=list)
 
     def broken_by(self, eps: float | None = None) -> dict[str, int]:
         """How many samples each attack broke first (and how many were already wrong)."""

@@ -26,7 +26,7 @@ from advkit.attacks.adaptive import adapt
 from advkit.attacks.run import attack
 from advkit.defenses.transforms import is_random, needs_bpda
 from advkit.evaluate.report import Evaluation
-from advkit.evaluate.sanity import check_gradient_masking
+from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
@@ -149,16 +149,17 @@ def evaluate(
         raise ValueError("evaluate needs one ε for all samples; use eps_curve for several")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    attacks = get_suite(suite, threat.name)
-    if adaptive:
-        attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     eps_list = sorted({float(threat.eps), *(float(e) for e in eps_curve)})
     if eps_list[0] < 0:
         raise ValueError("every ε must be >= 0")
     y = y.long()
     n = x.shape[0]
     with eval_mode(model):
-        check_labels(y, check_model_accepts(model, x))
+        classes = check_model_accepts(model, x)
+    check_labels(y, classes)
+    attacks = get_suite(suite, threat.name, classes)
+    if adaptive:
+        attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     db = None
     if store is not None:
         config = {
@@ -200,6 +201,8 @@ def evaluate(
                     )
                     if db is not None:
                         db.save(e, idx, recs)
+                if previous is not None:  # records stored by a run with other ε values
+                    recs = _carry(previous, recs)
                 for i, rec in zip(idx, recs, strict=True):
                     samples[e].append({"index": i, **rec})
                 previous = recs
@@ -209,9 +212,9 @@ def evaluate(
         if db is not None:
             db.close()
     main = float(threat.eps)
-    curve = [(e, sum(r["robust"] for r in samples[e]) / n) for e in eps_list]
     masking = []
     if checks:
+        curve = [(e, sum(r["robust"] for r in samples[e]) / n) for e in eps_list]
         robust = torch.tensor([bool(r["robust"]) for r in samples[main]])
         flags = check_gradient_masking(
             model,
@@ -225,6 +228,8 @@ def evaluate(
             seed=seed,
         )
         masking = [f.to_dict() for f in flags]
+        _count_check_breaks(flags, samples, main)
+    curve = [(e, sum(r["robust"] for r in samples[e]) / n) for e in eps_list]
     clean_acc = sum(r["label"] == r["clean_pred"] for r in samples[main]) / n
     return Evaluation(
         threat=threat.describe(),
@@ -240,6 +245,36 @@ def evaluate(
         adaptive=_adaptive_label(model, adaptive, eot_samples),
         masking=masking,
     )
+
+
+def _carry(smaller: list[dict[str, Any]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``recs`` with every sample broken at a smaller ε also broken here (same example).
+
+    Records computed in this run already carry it; records read back from a store written
+    with another list of ε may not, and the curve must stay monotone.
+    """
+    return [
+        {**r, "robust": False, "broken_by": p["broken_by"], "distance": p["distance"]}
+        if r["robust"] and not p["robust"]
+        else r
+        for p, r in zip(smaller, recs, strict=True)
+    ]
+
+
+def _count_check_breaks(
+    flags: list[MaskingFlag], samples: dict[float, list[dict[str, Any]]], main: float
+) -> None:
+    """Samples a masking check broke (FGSM, random noise) count as broken at ε ≥ main.
+
+    The check's example is a valid adversarial example in the main ball, hence in every
+    larger one; leaving such samples robust would report a defense as stronger than the
+    attacks showed it to be.
+    """
+    for flag in flags:
+        for i, d in zip(flag.samples, flag.distances, strict=True):
+            for e, recs in samples.items():
+                if e >= main and recs[i]["robust"]:
+                    recs[i].update(robust=False, broken_by=f"check:{flag.check}", distance=d)
 
 
 def _adaptive_label(model: nn.Module, adaptive: bool, eot_samples: int) -> str:

@@ -58,8 +58,15 @@ def sandwich(
     Raises:
         RuntimeError: a sample is both certified and attacked (a soundness bug).
     """
+    if x.shape[0] != ev.n or any(
+        r["index"] != i for recs in ev.samples.values() for i, r in enumerate(recs)
+    ):
+        raise ValueError(
+            f"the evaluation covers {ev.n} samples in order, but {x.shape[0]} inputs were "
+            "given: pass the same (x, y) the evaluation ran on"
+        )
     rows = []
-    for eps, robust_acc in ev.curve:
+    for eps, _ in ev.curve:
         res = certify(model, x, y, threat.with_eps(eps), method, batch_size=batch_size)
         records = ev.samples[eps]
         status = []
@@ -76,7 +83,9 @@ def sandwich(
             {
                 "eps": eps,
                 "certified_accuracy": status.count("certified") / n,
-                "robust_accuracy": robust_acc,
+                # not broken by the evaluation's attacks nor by the certifier's verified
+                # counterexamples: the tighter empirical upper bound
+                "robust_accuracy": (n - status.count("attacked")) / n,
                 "certified": status.count("certified"),
                 "attacked": status.count("attacked"),
                 "unknown": status.count("unknown"),

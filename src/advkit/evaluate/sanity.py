@@ -30,6 +30,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -57,13 +58,18 @@ class MaskingFlag:
         check: the check's name (see the module docstring).
         message: what was observed, with counts.
         remedy: the adaptive attack to run (``advkit evaluate --adaptive`` runs it).
+        samples: indices of the samples the check found adversarial examples for (FGSM,
+            random noise); :func:`advkit.evaluate` counts them as broken.
+        distances: the distance of each of those examples, in the threat's norm.
     """
 
     check: str
     message: str
     remedy: str
+    samples: tuple[int, ...] = ()
+    distances: tuple[float, ...] = ()
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -176,36 +182,47 @@ def check_gradient_masking(
                 )
             )
 
-    def broken(method: Attack, idx: Tensor, th: ThreatModel) -> Tensor:
+    def run(method: Attack, idx: Tensor, th: ThreatModel) -> tuple[Tensor, Tensor]:
+        """(indices of ``idx`` the attack broke, their distances)."""
         if idx.numel() == 0:
-            return torch.zeros(0, dtype=torch.bool)
+            return idx, torch.zeros(0)
         m = adapt(model, method, eot_samples) if adaptive else method
-        return attack(model, x[idx], y[idx], th, m, seed=seed, index=idx).success
+        res = attack(model, x[idx], y[idx], th, m, seed=seed, index=idx)
+        return idx[res.success], res.distance[res.success]
+
+    def broken(method: Attack, idx: Tensor, th: ThreatModel) -> Tensor:
+        return run(method, idx, th)[0]
 
     if robust is None:
         with eval_mode(model), torch.no_grad():
             robust = model(x).argmax(1) == y
         rows = robust.nonzero().squeeze(1)
-        robust[rows[broken(PGD(steps=20, restarts=1), rows, threat)]] = False
+        robust[broken(PGD(steps=20, restarts=1), rows, threat)] = False
     rows = robust.nonzero().squeeze(1)
 
-    n_fgsm = int(broken(FGM(), rows, threat).sum())
-    if n_fgsm:
+    hit, dist = run(FGM(), rows, threat)
+    if hit.numel():
         flags.append(
             MaskingFlag(
                 "single-step-stronger",
-                f"FGSM broke {n_fgsm} samples the iterative suite left robust",
+                f"FGSM broke {hit.numel()} samples the iterative suite left robust "
+                "(counted as broken)",
                 "--adaptive (adds FGSM and random noise to the cascade); BPDA/EOT",
+                tuple(hit.tolist()),
+                tuple(dist.tolist()),
             )
         )
-    n_noise = int(broken(RandomNoise(samples=20), rows[:limit], threat).sum())
-    if n_noise:
+    left = rows[~torch.isin(rows, hit)][:limit]
+    hit, dist = run(RandomNoise(samples=20), left, threat)
+    if hit.numel():
         flags.append(
             MaskingFlag(
                 "noise-stronger",
-                f"random points of the ball broke {n_noise} samples the white-box suite "
-                "left robust",
+                f"random points of the ball broke {hit.numel()} samples the white-box suite "
+                "left robust (counted as broken)",
                 "--adaptive (adds random noise to the cascade); a black-box attack; BPDA/EOT",
+                tuple(hit.tolist()),
+                tuple(dist.tolist()),
             )
         )
     some = rows[: min(limit, 32)]
@@ -213,7 +230,7 @@ def check_gradient_masking(
         whole = threat.with_eps(
             float(threat.hi - threat.lo) * (1.0 if threat.p == float("inf") else x[0].numel())
         )
-        n_unb = int(broken(PGD(steps=50, restarts=1), some, whole).sum())
+        n_unb = broken(PGD(steps=50, restarts=1), some, whole).numel()
         if n_unb < 0.9 * some.numel():
             flags.append(
                 MaskingFlag(

@@ -37,16 +37,20 @@ SUITES: dict[str, Callable[[], Suite]] = {
 }
 
 
-def get_suite(suite: str | Suite, norm: str | None = None) -> Suite:
+def get_suite(suite: str | Suite, norm: str | None = None, classes: int | None = None) -> Suite:
     """A suite by name, or a user-given list of (name, attack) pairs.
 
     With ``norm`` (a threat model's name such as ``"l1"``), a named suite leaves out the
     attacks that do not handle that norm (they declare the norms they attack in ``norms``).
+    With ``classes`` below 4, it leaves out APGD-T, whose targeted DLR loss needs 4 classes
+    (APGD-CE and Square still run).
     """
     if isinstance(suite, str):
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")
         named = SUITES[suite]()
+        if classes is not None and classes < 4:
+            named = [(n, a) for n, a in named if not isinstance(a, APGDT)]
         if norm is None:
             return named
         return [(n, a) for n, a in named if norm in getattr(a, "norms", (norm,))]
