@@ -63,10 +63,14 @@ class QueryBudgetExceeded(RuntimeError):
 
 
 @contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put ``model`` in eval mode; restore each module's ``.training`` flag afterwards."""
+def eval_mode(model: nn.Module, *, warn: bool = True) -> Iterator[None]:
+    """Put ``model`` in eval mode; restore each module's ``.training`` flag afterwards.
+
+    ``warn`` (default True) warns when the model arrives in training mode; training loops
+    that switch to eval mode on purpose to craft examples turn it off.
+    """
     flags = [(m, m.training) for m in model.modules()]
-    if model.training:
+    if warn and model.training:
         warnings.warn(
             "the model is in training mode; advkit evaluates it in eval mode (dropout off, "
             "batch-norm running statistics) and restores the mode afterwards. Call "
@@ -94,7 +98,8 @@ def _check_output(out: Tensor, n: int) -> None:
         )
 
 
-def _looks_like_probabilities(out: Tensor) -> bool:
+def looks_like_probabilities(out: Tensor) -> bool:
+    """True when every row of ``out`` lies in [0, 1] and sums to 1 (within 1e-3)."""
     if out.shape[1] < 2:
         return False
     in_unit = bool(((out >= 0) & (out <= 1)).all())
@@ -160,7 +165,7 @@ class Oracle:
         _check_output(out, x.shape[0])
         if not self._checked:
             self._checked = True
-            if _looks_like_probabilities(out.detach()):
+            if looks_like_probabilities(out.detach()):
                 raise ValueError(
                     "the model returns probabilities (rows in [0, 1] summing to 1) but "
                     "advkit needs logits: remove the final softmax layer (gradients of "

@@ -25,6 +25,11 @@ __all__ = ["Smallest", "check_search", "search_c", "start_smallest", "within_cap
 _BIG = 1e10
 
 
+TANH_SHRINK = 0.999999
+"""x0 is scaled by this before atanh in the change of variables, so pixels at exactly the
+box edge stay finite (Carlini & Wagner's reference code does the same)."""
+
+
 def check_search(search_steps: int, steps: int, initial_const: float) -> None:
     """Validate the common options of attacks that search on c."""
     if search_steps < 1:
@@ -40,6 +45,14 @@ def within_cap(problem: Problem, x: Tensor) -> Tensor:
     eps = problem.threat.radius(problem.x0).reshape(-1)
     dist = problem.threat.norm(x - problem.x0)
     return dist <= eps * (1 + 1e-6) + 1e-7
+
+
+def still_improving(loss: Tensor, prev: Tensor, act: Tensor) -> Tensor:
+    """Abort-early test of C&W and EAD: positions in ``act`` whose loss fell by at least
+    0.01% since the last check (``prev`` is updated in place)."""
+    stalled = loss > prev[act] * 0.9999
+    prev[act] = loss
+    return (~stalled).nonzero().squeeze(1)
 
 
 class Smallest:

@@ -10,7 +10,7 @@
   success on the average logits. Score-based attacks see averaged scores.
 
 Both wrap an attack config and keep its access level; queries and gradient calls are
-counted per draw (EOT with 10 samples costs 10 gradient calls per step).
+counted per draw (EOT with 20 samples costs 20 gradient calls per step).
 
 :func:`adapt` chooses the wrappers a model needs; :func:`advkit.evaluate` applies it
 automatically.
@@ -38,7 +38,10 @@ from advkit.attacks.run import Attack
 from advkit.defenses.transforms import bpda, is_random, needs_bpda
 from advkit.objectives import Objective
 
-__all__ = ["BPDA", "EOT", "adapt"]
+__all__ = ["BPDA", "EOT", "EOT_SAMPLES", "adapt"]
+
+EOT_SAMPLES = 20
+"""Default draws per EOT evaluation (AutoAttack uses 20 for randomized defenses)."""
 
 _TRAITS = ("minimal", "norms")
 """Attributes some attacks declare and callers read with getattr; wrappers forward them."""
@@ -149,11 +152,12 @@ class EOT:
 
     Args:
         attack: the attack to run.
-        samples: draws per evaluation (default 10).
+        samples: draws per evaluation (default 20, as AutoAttack's version for
+            randomized defenses).
     """
 
     attack: Attack
-    samples: int = 10
+    samples: int = EOT_SAMPLES
 
     name: ClassVar[str] = "eot"
 
@@ -182,7 +186,7 @@ class EOT:
         return self.attack.run(replace(problem, oracle=wrapped))
 
 
-def adapt(model: nn.Module, method: Attack, eot_samples: int = 10) -> Attack:
+def adapt(model: nn.Module, method: Attack, eot_samples: int = EOT_SAMPLES) -> Attack:
     """``method`` wrapped in what ``model`` needs: BPDA for non-differentiable advkit
     transforms, EOT for random ones (or modules marked random); unchanged otherwise."""
     out = method

@@ -39,12 +39,18 @@ from torch import Tensor
 
 from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, check_search, search_c, start_smallest, within_cap
+from advkit.attacks._minimal import (
+    TANH_SHRINK,
+    Smallest,
+    check_search,
+    search_c,
+    start_smallest,
+    still_improving,
+    within_cap,
+)
 from advkit.objectives import CWMargin, is_successful
 
 __all__ = ["CW", "cw_loss"]
-
-_TANH_SHRINK = 0.999999
 
 
 def _flat_sq(d: Tensor) -> Tensor:
@@ -86,7 +92,7 @@ def adam_round(
     x0 = sub.x0
     half = (hi - lo) / 2
     cc = c.to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
-    w = torch.atanh(((x0 - lo) / half - 1) * _TANH_SHRINK) if tanh else x0.clone()
+    w = torch.atanh(((x0 - lo) / half - 1) * TANH_SHRINK) if tanh else x0.clone()
     m, v = torch.zeros_like(w), torch.zeros_like(w)
     objective = CWMargin(kappa=kappa)
     n = x0.shape[0]
@@ -119,12 +125,10 @@ def adam_round(
         w[act] = step if tanh else step.clamp(lo, hi)
         if abort_early and it % check == 0:
             loss = l2sq + beta * l1 - c.to(x0.dtype)[act] * marg
-            stalled = loss > prev[act] * 0.9999
-            prev[act] = loss
-            if stalled.any():
-                keep = (~stalled).nonzero().squeeze(1)
-                if keep.numel() == 0:
-                    break
+            keep = still_improving(loss, prev, act)
+            if keep.numel() == 0:
+                break
+            if keep.numel() < act.numel():
                 act = act[keep]
                 part = part.subset(keep)
     return succeeded

@@ -50,14 +50,12 @@ from torch import Tensor, nn
 
 from advkit.access import WHITE_BOX, WhiteBox
 from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, check_search, search_c, within_cap
+from advkit.attacks._minimal import TANH_SHRINK, Smallest, check_search, search_c, within_cap
 from advkit.defenses.detectors import Detector
 from advkit.defenses.transforms import bpda
 from advkit.objectives import CWMargin, is_successful
 
 __all__ = ["EvadeDetector", "EvasionLoss", "Guarded"]
-
-_TANH_SHRINK = 0.999999
 
 
 class Guarded(nn.Module):
@@ -185,7 +183,7 @@ class EvadeDetector:
         x0 = sub.x0
         half = (hi - lo) / 2
         cc = c.to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
-        w = torch.atanh(((x0 - lo) / half - 1) * _TANH_SHRINK) if self.tanh else x0.clone()
+        w = torch.atanh(((x0 - lo) / half - 1) * TANH_SHRINK) if self.tanh else x0.clone()
         m, v = torch.zeros_like(w), torch.zeros_like(w)
         objective = EvasionLoss(self.kappa, self.weight, self.ratio)
         succeeded = torch.zeros(x0.shape[0], dtype=torch.bool)

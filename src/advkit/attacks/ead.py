@@ -41,7 +41,14 @@ from torch import Tensor
 
 from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, check_search, search_c, start_smallest, within_cap
+from advkit.attacks._minimal import (
+    Smallest,
+    check_search,
+    search_c,
+    start_smallest,
+    still_improving,
+    within_cap,
+)
 from advkit.attacks.cw import adam_round
 from advkit.objectives import CWMargin, is_successful
 
@@ -117,12 +124,10 @@ def _fista_round(
         succeeded[act] |= ok
         if abort_early and k % check == 0:
             loss = -ca * marg + beta * l1 + l2sq
-            stalled = loss > prev[act] * 0.9999
-            prev[act] = loss
-            if stalled.any():
-                keep = (~stalled).nonzero().squeeze(1)
-                if keep.numel() == 0:
-                    break
+            keep = still_improving(loss, prev, act)
+            if keep.numel() == 0:
+                break
+            if keep.numel() < act.numel():
                 act = act[keep]
                 part = part.subset(keep)
     return succeeded

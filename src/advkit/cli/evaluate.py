@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from advkit.access import eval_mode
+from advkit.attacks.adaptive import EOT_SAMPLES
 from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.attacks.gradient import FGM
 from advkit.attacks.noise import RandomNoise
@@ -56,7 +57,9 @@ def register(sub: Any) -> None:
         "attacks they name (FGSM and random noise added to the cascade, EOT for a "
         "non-deterministic model) and report that result",
     )
-    ev.add_argument("--eot-samples", type=int, default=10, help="draws per EOT evaluation")
+    ev.add_argument(
+        "--eot-samples", type=int, default=EOT_SAMPLES, help="draws per EOT evaluation (20)"
+    )
     ev.add_argument(
         "--certify",
         choices=sorted(CERTIFIERS),

@@ -30,8 +30,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Protocol
 
@@ -39,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from advkit.access import eval_mode
 from advkit.attacks._engine import _mix
 from advkit.attacks.cw import CW
 from advkit.attacks.ead import EAD
@@ -60,16 +60,9 @@ __all__ = [
 ]
 
 
-@contextmanager
-def attacking(model: nn.Module) -> Iterator[None]:
+def attacking(model: nn.Module) -> AbstractContextManager[None]:
     """Eval mode while an attack runs inside training; each ``.training`` flag restored."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
+    return eval_mode(model, warn=False)
 
 
 def adversarial_examples(

@@ -29,7 +29,7 @@ class Evaluation:
             broken_by: "clean", an attack name or None, distance, queries, gradient_calls).
         seconds: wall time of this call (excluding records read back from a store).
         info: free-form context (model, dataset, seed).
-        adaptive: the adaptive wrappers the attacks ran in ("bpda", "eot(10)", "none", or
+        adaptive: the adaptive wrappers the attacks ran in ("bpda", "eot(20)", "none", or
             "off ..." when turned off).
         masking: gradient-masking flags (check, message, remedy); empty when none.
     """

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from advkit.access import eval_mode
-from advkit.attacks.adaptive import adapt
+from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
 from advkit.defenses.transforms import is_random, needs_bpda
 from advkit.evaluate.report import Evaluation
@@ -106,7 +106,7 @@ def evaluate(
     progress: bool = True,
     info: dict[str, Any] | None = None,
     adaptive: bool = True,
-    eot_samples: int = 10,
+    eot_samples: int = EOT_SAMPLES,
     checks: bool = True,
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
@@ -126,7 +126,7 @@ def evaluate(
             contains non-differentiable advkit transforms, EOT when it contains random
             ones or modules marked random (:mod:`advkit.attacks.adaptive`). Turn off only
             to show how a defense fools plain attacks; the result records the choice.
-        eot_samples: draws per EOT evaluation (default 10).
+        eot_samples: draws per EOT evaluation (default 20, as AutoAttack's rand version).
         checks: run the gradient-masking checks (:mod:`advkit.evaluate.sanity`) at the
             main ε and record their flags in the result (default True).
 
@@ -164,7 +164,9 @@ def evaluate(
     if store is not None:
         config = {
             "model": fingerprint(model),
-            "data": hashlib.sha256(x.numpy().tobytes() + y.numpy().tobytes()).hexdigest()[:16],
+            "data": hashlib.sha256(
+                x.cpu().numpy().tobytes() + y.cpu().numpy().tobytes()
+            ).hexdigest()[:16],
             "threat": repr(threat.with_eps(0.0)),  # norm, box and options; ε keys rows
             "suite": [f"{name}={method!r}" for name, method in attacks],
             "seed": seed,

@@ -35,8 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from advkit.access import eval_mode
-from advkit.attacks.adaptive import adapt
+from advkit.access import eval_mode, looks_like_probabilities
+from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.gradient import FGM, PGD
 from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import Attack, attack
@@ -90,7 +90,7 @@ def check_gradient_masking(
     robust: Tensor | None = None,
     curve: list[tuple[float, float]] | None = None,
     adaptive: bool = True,
-    eot_samples: int = 10,
+    eot_samples: int = EOT_SAMPLES,
     seed: int = 0,
     limit: int = 64,
 ) -> list[MaskingFlag]:
@@ -116,7 +116,7 @@ def check_gradient_masking(
     with eval_mode(model), torch.no_grad():
         out = model(x[:limit])
         again = model(x[:limit])
-    if bool(((out >= 0) & (out <= 1)).all()) and bool(((out.sum(1) - 1).abs() < 1e-3).all()):
+    if looks_like_probabilities(out):
         flags.append(
             MaskingFlag(
                 "probabilities",
