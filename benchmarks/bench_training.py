@@ -19,8 +19,10 @@ import os
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 
 import advkit
 from advkit.data import load_dataset
@@ -44,35 +46,56 @@ def main() -> None:
     x, y = load_dataset("fashion-mnist", split="train", data_dir=args.data_dir, limit=args.train_n)
     xt, yt = load_dataset("fashion-mnist", split="test", data_dir=args.data_dir, limit=args.test_n)
     threat = advkit.Linf(args.eps)
-    methods = {
+    methods: dict[str, Any] = {
         "standard": advkit.Standard(),
         "fgsm": advkit.FGSMTraining(),
         "fast": advkit.FastFGSM(),
         "pgd": advkit.PGDTraining(steps=7),
         "trades": advkit.TRADES(steps=7),
+        "gradnorm": advkit.GradientNorm(),
+        "distill": advkit.Distillation(temperature=20.0),  # the teacher; student below
+        "ensemble": None,  # built from the standard model once it is trained
     }
-    rows = []
-    for name in args.methods.split(","):
+    trained: dict[str, nn.Module] = {}
+
+    def fit(method: Any) -> tuple[nn.Module, list[dict[str, Any]]]:
         with torch.random.fork_rng():
             torch.manual_seed(0)
             model = kw_small(1, 28)
-        t0 = time.perf_counter()
         hist = advkit.train(
             model,
             (x, y),
-            methods[name],
+            method,
             threat,
             epochs=args.epochs,
             batch_size=128,
             lr=1e-3,
             progress=False,
         )
+        return model, hist
+
+    rows = []
+    for name in args.methods.split(","):
+        t0 = time.perf_counter()
+        method = methods[name]
+        if name == "ensemble":  # Tramèr et al.: examples transferred from a fixed model
+            static = trained["standard"] if "standard" in trained else fit(advkit.Standard())[0]
+            method = advkit.EnsembleAdversarial(static=(static.eval(),))
+        model, hist = fit(method)
+        if name == "distill":  # defensive distillation: student on the teacher's soft labels
+            student = advkit.Distillation(teacher=model.eval(), temperature=20.0)
+            model, hist = fit(student)
+            method = student
+        trained[name] = model
         train_s = time.perf_counter() - t0
         ev = advkit.evaluate(model, (xt, yt), threat, "standard", progress=False)
         rows.append(
             {
                 "method": name,
-                "config": repr(methods[name]),
+                "config": {
+                    "distill": "Distillation(T=20): teacher, then student on its soft labels",
+                    "ensemble": "EnsembleAdversarial(static=(the standard model,))",
+                }.get(name, repr(method)),
                 "clean_accuracy": ev.clean_accuracy,
                 "robust_accuracy": ev.robust_accuracy,
                 "seconds_per_epoch": train_s / max(args.epochs, 1),

@@ -11,6 +11,7 @@ from advkit.attacks.jsma import JSMA
 from advkit.attacks.lbfgs import LBFGS
 from advkit.attacks.minimal_eps import MinimalEps
 from advkit.attacks.one_pixel import OnePixel
+from advkit.attacks.reparameterize import Reparameterize
 from advkit.attacks.run import Attack, attack
 from advkit.attacks.square import Square
 from advkit.attacks.transfer import Ensemble, Substitute, Transfer, train_substitute
@@ -34,6 +35,7 @@ __all__ = [
     "HopSkipJump",
     "MinimalEps",
     "OnePixel",
+    "Reparameterize",
     "Square",
     "Substitute",
     "Transfer",

@@ -38,7 +38,7 @@ from advkit.attacks.run import Attack
 from advkit.defenses.transforms import bpda, is_random, needs_bpda
 from advkit.objectives import Objective
 
-__all__ = ["BPDA", "EOT", "EOT_SAMPLES", "adapt"]
+__all__ = ["BPDA", "EOT", "EOT_SAMPLES", "AttackWrapper", "adapt"]
 
 EOT_SAMPLES = 20
 """Default draws per EOT evaluation (AutoAttack uses 20 for randomized defenses)."""
@@ -47,8 +47,24 @@ _TRAITS = ("minimal", "norms")
 """Attributes some attacks declare and callers read with getattr; wrappers forward them."""
 
 
+class AttackWrapper:
+    """Base of attacks that run another attack (``self.attack``) differently: they keep its
+    access level and forward the traits callers read with getattr (``minimal``, ``norms``)."""
+
+    attack: Attack
+
+    @property
+    def needs(self) -> int:
+        return self.attack.needs
+
+    def __getattr__(self, name: str) -> object:
+        if name in _TRAITS:
+            return getattr(self.attack, name)
+        raise AttributeError(name)
+
+
 @dataclass(frozen=True)
-class BPDA:
+class BPDA(AttackWrapper):
     """Run ``attack`` with BPDA on every non-differentiable advkit transform.
 
     Args:
@@ -58,16 +74,6 @@ class BPDA:
     attack: Attack
 
     name: ClassVar[str] = "bpda"
-
-    @property
-    def needs(self) -> int:
-        return self.attack.needs
-
-    def __getattr__(self, name: str) -> object:
-        """Forward the wrapped attack's declared traits (``minimal``, ``norms``)."""
-        if name in _TRAITS:
-            return getattr(self.attack, name)
-        raise AttributeError(name)
 
     def run(self, problem: Problem) -> Tensor:
         with bpda():
@@ -147,7 +153,7 @@ class _EOTScores(ScoreOnly):
 
 
 @dataclass(frozen=True)
-class EOT:
+class EOT(AttackWrapper):
     """Run ``attack`` on the expectation over the model's randomness (``samples`` draws).
 
     Args:
@@ -164,16 +170,6 @@ class EOT:
     def __post_init__(self) -> None:
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
-
-    @property
-    def needs(self) -> int:
-        return self.attack.needs
-
-    def __getattr__(self, name: str) -> object:
-        """Forward the wrapped attack's declared traits (``minimal``, ``norms``)."""
-        if name in _TRAITS:
-            return getattr(self.attack, name)
-        raise AttributeError(name)
 
     def run(self, problem: Problem) -> Tensor:
         oracle = problem.oracle
