@@ -113,9 +113,10 @@ def test_logit_scores_give_the_same_attack() -> None:
 
 @pytest.mark.slow
 def test_square_breaks_natural_lenet5_at_eps_03() -> None:
-    """Natural LeNet5, L∞ ε = 0.3, 10 MNIST test images: Square succeeds on ≥ 95%."""
+    """Natural LeNet5, L∞ ε = 0.3, 100 MNIST test images: Square succeeds on ≥ 95%
+    (measured: 100%, median 33 queries, at most 278)."""
     shared = require_shared()
-    x, y = load_dataset("mnist", data_dir=shared / "datasets" / "mnist", limit=10)
+    x, y = load_dataset("mnist", data_dir=shared / "datasets" / "mnist", limit=100)
     model = load_model("lenet5-natural")
     res = advkit.attack(ScoreOnly(model, budget=5000), x, y, Linf(0.3), Square())
     assert res.success_rate >= 0.95
