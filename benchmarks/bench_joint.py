@@ -15,6 +15,7 @@ network; advkit's training method crafts them on the current model for every bat
 Example:
     python benchmarks/bench_joint.py --train-n 5000 --epochs 2 --test-n 100 \\
         --out benchmarks/joint.json
+    python benchmarks/bench_joint.py --methods "C&W,EAD + C&W" --out benchmarks/joint_cw.json
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def main() -> None:
     p.add_argument("--test-n", type=int, default=100)
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--methods", default="none,EAD,C&W,EAD + C&W", help="comma-separated")
     p.add_argument("--out", default="benchmarks/joint.json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -67,7 +69,8 @@ def main() -> None:
     }
     attacks = {"C&W (L2)": CW(), "EAD (L1 rule)": EAD(rule="l1")}
     rows = []
-    for name, method in methods.items():
+    for name in args.methods.split(","):
+        method = methods[name]
         with torch.random.fork_rng():
             torch.manual_seed(0)
             model = kw_small(1, 28)
