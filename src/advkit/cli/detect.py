@@ -33,6 +33,11 @@ from advkit.evaluate.detection import evaluate_detector
 
 __all__ = ["DETECTORS", "register", "run"]
 
+# The adaptive attack's Adam step at the CLI's short 6 × 200 schedule: at 0.01 (C&W's
+# default, tuned for 9 × 1000) it evaded feature squeezing on only 74% of 19 MNIST
+# examples of the natural LeNet5, at 0.1 on all of them.
+ADAPTIVE_LR = 0.1
+
 DETECTORS = {
     "feature-squeezing": "max L1 distance of softmax outputs after squeezing, Xu et al. 2018",
     "gradient-norm": "norm of the input gradient of the loss at the prediction, Finlay & Oberman",
@@ -61,7 +66,12 @@ def register(sub: Any) -> None:
     p.add_argument("--steps", type=int, default=200, help="optimizer steps per value of c")
     p.add_argument("--search-steps", type=int, default=6, help="values of c per sample")
     p.add_argument("--initial-const", type=float, default=0.1, help="first value of c")
-    p.add_argument("--lr", type=float, default=0.01, help="optimizer learning rate")
+    p.add_argument(
+        "--lr",
+        type=float,
+        help="optimizer learning rate (default: 0.01 for plain C&W and EAD, 0.1 for the "
+        "adaptive attack, which at 0.01 evaded only 74%% of 19 MNIST examples)",
+    )
     p.add_argument("--out", help="JSON result file")
     p.set_defaults(func=run)
 
@@ -95,15 +105,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     detector.calibrate(xc, fpr=args.fpr)
     eps = math.inf if args.eps is None else args.eps
     threat = THREATS[args.norm if args.eps is not None else "l2"](eps)
-    search = {
+    search: dict[str, Any] = {
         "steps": args.steps,
         "search_steps": args.search_steps,
         "initial_const": args.initial_const,
-        "lr": args.lr,
     }
-    attacks: dict[str, Attack] = {"C&W (k=0)": CW(**search), "EAD (k=0)": EAD(**search)}
+    plain = search if args.lr is None else {**search, "lr": args.lr}
+    attacks: dict[str, Attack] = {"C&W (k=0)": CW(**plain), "EAD (k=0)": EAD(**plain)}
+    lr = ADAPTIVE_LR if args.lr is None else args.lr
     for k in args.kappa:
-        attacks[f"adaptive C&W (k={k:g})"] = EvadeDetector(detector, kappa=k, **search)
+        attacks[f"adaptive C&W (k={k:g})"] = EvadeDetector(detector, kappa=k, lr=lr, **search)
     report = evaluate_detector(model, detector, (xe, ye), attacks, threat=threat, seed=args.seed)
     record = {**info, "calibrated_on": int(xc.shape[0]), "threat": repr(threat), **report.as_dict()}
     if args.out:
