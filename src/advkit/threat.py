@@ -36,6 +36,17 @@ def _flat(t: Tensor) -> Tensor:
     return t.reshape(t.shape[0], -1)
 
 
+def _unblocked(g: Tensor, x: Tensor | None, lo: float, hi: float) -> Tensor:
+    """``g`` flattened (N, D), zero where a step along it would leave the box [lo, hi] at
+    ``x`` (sparse steps then spend their budget on coordinates that can move)."""
+    flat = _flat(g)
+    if x is None:
+        return flat
+    xf = _flat(x)
+    blocked = ((xf >= hi) & (flat > 0)) | ((xf <= lo) & (flat < 0))
+    return flat.masked_fill(blocked, 0.0)
+
+
 def _per_sample(v: Tensor, like: Tensor) -> Tensor:
     """Reshape a (N,) tensor so it broadcasts against ``like`` of shape (N, ...)."""
     return v.reshape(-1, *([1] * (like.dim() - 1)))
@@ -309,11 +320,7 @@ class L1(ThreatModel):
         return clipped
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
-        flat = _flat(g)
-        if x is not None:
-            xf = _flat(x)
-            blocked = ((xf >= self.hi) & (flat > 0)) | ((xf <= self.lo) & (flat < 0))
-            flat = flat.masked_fill(blocked, 0.0)
+        flat = _unblocked(g, x, self.lo, self.hi)
         a = flat.abs()
         d = a.shape[1]
         k = max(1, round((1.0 - self.sparsity) * d))
@@ -403,11 +410,7 @@ class L0(ThreatModel):
         return torch.where(keep, clipped, torch.zeros_like(clipped))
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
-        flat = _flat(g)
-        if x is not None:
-            xf = _flat(x)
-            blocked = ((xf >= self.hi) & (flat > 0)) | ((xf <= self.lo) & (flat < 0))
-            flat = flat.masked_fill(blocked, 0.0)
+        flat = _unblocked(g, x, self.lo, self.hi)
         k = self.counts(g)
         a = flat.abs()
         order = a.argsort(dim=1, descending=True, stable=True)
