@@ -46,6 +46,18 @@ class TinyCNN(nn.Module):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
+class NoBackward(torch.autograd.Function):
+    """Identity whose backward raises: put after a model whose access must stay gradient-free."""
+
+    @staticmethod
+    def forward(ctx: object, z: torch.Tensor) -> torch.Tensor:
+        return z.clone()
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("backward must never run for score-only or label-only access")
+
+
 @pytest.fixture
 def tiny_cnn() -> nn.Module:
     torch.manual_seed(0)

@@ -26,6 +26,7 @@ from advkit.access import (
     as_oracle,
 )
 from advkit.objectives import CWMargin
+from conftest import NoBackward
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -197,16 +198,6 @@ def test_invalid_budget_and_model() -> None:
 # ----- no autograd graph for score/label access --------------------------------------------
 
 
-class _NoBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: object, x: Tensor) -> Tensor:
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx: object, grad: Tensor) -> Tensor:
-        raise RuntimeError("backward must never run for score-only access")
-
-
 class NoBackwardModel(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -215,7 +206,7 @@ class NoBackwardModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         self.grad_mode_seen.append(torch.is_grad_enabled())
-        return _NoBackward.apply(self.lin(x))
+        return NoBackward.apply(self.lin(x))
 
 
 @pytest.mark.parametrize(("cls", "method"), [(ScoreOnly, "scores"), (LabelOnly, "labels")])

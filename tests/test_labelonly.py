@@ -14,19 +14,9 @@ from advkit import L2, Boundary, HopSkipJump, LabelOnly, Linf, OnePixel, ScoreOn
 from advkit.access import AccessError
 from advkit.data import load_dataset
 from advkit.models import load_model
-from conftest import TinyCNN, linear_min_distance, linear_model, require_shared
+from conftest import NoBackward, TinyCNN, linear_min_distance, linear_model, require_shared
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-class _NoBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: object, z: Tensor) -> Tensor:
-        return z.clone()
-
-    @staticmethod
-    def backward(ctx: object, grad: Tensor) -> Tensor:
-        raise RuntimeError("backward must never run for label/score access")
 
 
 class Counting(nn.Module):
@@ -42,7 +32,7 @@ class Counting(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         self.grad_mode.add(torch.is_grad_enabled())
         self.rows += x.shape[0]
-        return _NoBackward.apply(self.inner(x))
+        return NoBackward.apply(self.inner(x))
 
 
 def _images() -> tuple[nn.Module, Tensor, Tensor]:

@@ -14,19 +14,9 @@ from advkit import L1, L2, LabelOnly, Linf, ScoreOnly, Square
 from advkit.access import AccessError
 from advkit.data import load_dataset
 from advkit.models import load_model
-from conftest import TinyCNN, require_shared
+from conftest import NoBackward, TinyCNN, require_shared
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-class _NoBackward(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: object, z: Tensor) -> Tensor:
-        return z.clone()
-
-    @staticmethod
-    def backward(ctx: object, grad: Tensor) -> Tensor:
-        raise RuntimeError("backward must never run for score-only access")
 
 
 class Counting(nn.Module):
@@ -47,7 +37,7 @@ class Counting(nn.Module):
         # a row belongs to the clean sample it is closest to (perturbations are small)
         d = torch.cdist(x.flatten(1), self.x0.flatten(1))
         self.rows.update(d.argmin(dim=1).tolist())
-        return _NoBackward.apply(self.net(x))
+        return NoBackward.apply(self.net(x))
 
 
 def _batch() -> tuple[Tensor, Tensor]:

@@ -9,14 +9,16 @@ of the oracle's remaining budget and the attack's ``queries``) and never asks mo
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from advkit.access import LabelOnly
 from advkit.attacks._engine import Problem
+from advkit.attacks._minimal import Smallest
 
-__all__ = ["Labeler", "bisect_to_boundary", "flat_norm", "noise_start"]
+__all__ = ["LabelStart", "Labeler", "bisect_to_boundary", "flat_norm", "label_start"]
 
 
 def flat_norm(d: Tensor, p: float) -> Tensor:
@@ -58,7 +60,38 @@ class Labeler:
         return pred == p.target[pos]
 
 
-def noise_start(
+class LabelStart(NamedTuple):
+    """Where a decision-based attack starts (see :func:`label_start`)."""
+
+    lab: Labeler
+    best: Smallest
+    gens: list[torch.Generator]
+    x: Tensor
+    pos: Tensor
+
+
+def label_start(problem: Problem, cap: int, tries: int) -> LabelStart:
+    """The common opening of Boundary and HopSkipJump.
+
+    Labels the clean points (those already adversarial are kept as found, at distance 0),
+    then draws up to ``tries`` uniform noise images per remaining sample until one is
+    adversarial.
+
+    Returns:
+        the :class:`Labeler` (cap ``cap``), the per-sample best so far, the samples'
+        generators, the adversarial starts ``x`` (M, ...) and the indices ``pos`` (M,) of
+        the samples they belong to (not adversarial when clean, noise found one).
+    """
+    lab = Labeler(problem, cap)
+    clean = lab.adversarial(problem.x0, torch.arange(len(problem)))
+    best = Smallest(problem.x0, clean)
+    gens = problem.generators(0)
+    x, found = _noise_start(lab, gens, tries, clean)
+    pos = (found & ~clean).nonzero().squeeze(1)
+    return LabelStart(lab, best, gens, x[pos], pos)
+
+
+def _noise_start(
     lab: Labeler, gens: list[torch.Generator], tries: int, done: Tensor
 ) -> tuple[Tensor, Tensor]:
     """Uniform noise in the box until it is adversarial (``tries`` draws per sample).

@@ -38,7 +38,7 @@ from torch import Tensor
 
 from advkit.access import LABELS
 from advkit.attacks._engine import Problem
-from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, noise_start
+from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, label_start
 from advkit.attacks._minimal import Smallest, within_cap
 
 __all__ = ["Boundary"]
@@ -98,16 +98,9 @@ class Boundary:
             raise ValueError("init_tol must be in (0, 1) and convergence > 0")
 
     def run(self, problem: Problem) -> Tensor:
-        lab = Labeler(problem, self.queries)
-        everyone = torch.arange(len(problem))
-        clean = lab.adversarial(problem.x0, everyone)
-        best = Smallest(problem.x0, clean)
-        gens = problem.generators(0)
-        x, found = noise_start(lab, gens, self.init_samples, clean)
-        start = (found & ~clean).nonzero().squeeze(1)
+        lab, best, gens, x, start = label_start(problem, self.queries, self.init_samples)
         if start.numel() == 0:
             return best.x
-        x = x[start]
         x = bisect_to_boundary(lab, x, start, self.init_tol)
         self._walk(problem, lab, best, start, x, [gens[i] for i in start.tolist()])
         return best.x

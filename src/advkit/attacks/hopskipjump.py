@@ -45,7 +45,7 @@ from torch import Tensor
 
 from advkit.access import LABELS
 from advkit.attacks._engine import Problem
-from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, noise_start
+from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, label_start
 from advkit.attacks._minimal import Smallest, within_cap
 
 __all__ = ["HopSkipJump"]
@@ -104,16 +104,10 @@ class HopSkipJump:
         p = math.inf if linf else 2.0
         d = problem.x0[0].numel()
         theta = self.gamma / (d * d) if linf else self.gamma / d**1.5
-        lab = Labeler(problem, self.queries)
-        everyone = torch.arange(len(problem))
-        clean = lab.adversarial(problem.x0, everyone)
-        best = Smallest(problem.x0, clean)
-        gens = problem.generators(0)
-        x, found = noise_start(lab, gens, self.init_samples, clean)
-        pos = (found & ~clean).nonzero().squeeze(1)
+        lab, best, gens, x, pos = label_start(problem, self.queries, self.init_samples)
         if pos.numel() == 0:
             return best.x
-        x = self._to_boundary(lab, x[pos], pos, theta, linf)
+        x = self._to_boundary(lab, x, pos, theta, linf)
         self._record(problem, best, pos, x, p)
         for t in range(1, self.steps + 1):
             evals = min(int(self.init_evals * math.sqrt(t)), self.max_evals)
