@@ -416,7 +416,7 @@ BLACK_BOX = [
     Case("boundary-targeted", advkit.Boundary(steps=40, init_samples=20), 0, targeted=True),
     Case("hopskipjump", HSJ_SMALL, 0),
     Case("hopskipjump-targeted", HSJ_SMALL, 0, targeted=True),
-    Case("one-pixel", advkit.OnePixel(pixels=2, population=20, generations=5), 0),
+    Case("one-pixel", advkit.OnePixel(pixels=2, population=20, generations=8), 0),
     Case("square", advkit.Square(queries=60), 0),
     Case("zoo", advkit.ZOO(steps=3, search_steps=2, coordinates=8), 0),
 ]
@@ -446,7 +446,8 @@ def test_black_box_attack_invariants(batch: Batch, case: Case, threat_name: str)
     model.conv.train()
     flags = training_flags(model)
     x_in, rng = batch.x.clone(), torch.get_rng_state()
-    oracle = advkit.LabelOnly(model, BUDGET) if case.method.needs == 0 else None
+    labels_only = case.method.describe().access == advkit.access.Access.LABELS
+    oracle = advkit.LabelOnly(model, BUDGET) if labels_only else None
     oracle = oracle or advkit.ScoreOnly(model, BUDGET)
     target = batch.target if case.targeted else None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import IntEnum
 from typing import ClassVar, Self
 
 import torch
@@ -40,6 +41,7 @@ __all__ = [
     "LABELS",
     "SCORES",
     "WHITE_BOX",
+    "Access",
     "AccessError",
     "LabelOnly",
     "Oracle",
@@ -50,7 +52,16 @@ __all__ = [
     "eval_mode",
 ]
 
-LABELS, SCORES, WHITE_BOX = 0, 1, 2
+
+class Access(IntEnum):
+    """Access levels, ordered: a richer oracle serves an attack that needs less."""
+
+    LABELS = 0
+    SCORES = 1
+    WHITE_BOX = 2
+
+
+LABELS, SCORES, WHITE_BOX = Access.LABELS, Access.SCORES, Access.WHITE_BOX
 _LEVEL_NAMES = {LABELS: "LabelOnly", SCORES: "ScoreOnly", WHITE_BOX: "WhiteBox"}
 
 
@@ -115,7 +126,7 @@ class Oracle:
         budget: maximum number of evaluated rows per sample (None: unlimited).
     """
 
-    level: ClassVar[int]
+    level: ClassVar[Access]
 
     def __init__(self, model: nn.Module, budget: int | None = None) -> None:
         if not isinstance(model, nn.Module):
@@ -255,7 +266,7 @@ class WhiteBox(ScoreOnly):
         return logits.detach(), loss.detach(), grad
 
 
-def as_oracle(model: nn.Module | Oracle, needs: int, n: int) -> Oracle:
+def as_oracle(model: nn.Module | Oracle, needs: Access, n: int) -> Oracle:
     """Wrap ``model`` for an attack needing access level ``needs``, with fresh counters.
 
     A bare ``nn.Module`` is white-box. An :class:`Oracle` must be at least as rich as the

@@ -85,7 +85,7 @@ def label_start(problem: Problem, cap: int, tries: int) -> LabelStart:
     lab = Labeler(problem, cap)
     clean = lab.adversarial(problem.x0, torch.arange(len(problem)))
     best = Smallest(problem.x0, clean)
-    gens = problem.generators(0)
+    gens = problem.generators("label-start")
     x, found = _noise_start(lab, gens, tries, clean)
     pos = (found & ~clean).nonzero().squeeze(1)
     return LabelStart(lab, best, gens, x[pos], pos)

@@ -27,15 +27,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import ClassVar, cast
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from advkit.access import ScoreOnly, WhiteBox
 from advkit.attacks._engine import Problem
-from advkit.attacks.run import Attack
 from advkit.defenses.transforms import bpda, is_random, needs_bpda
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import Objective
 
 __all__ = ["BPDA", "EOT", "EOT_SAMPLES", "AttackWrapper", "adapt"]
@@ -43,24 +43,15 @@ __all__ = ["BPDA", "EOT", "EOT_SAMPLES", "AttackWrapper", "adapt"]
 EOT_SAMPLES = 20
 """Default draws per EOT evaluation (AutoAttack uses 20 for randomized defenses)."""
 
-_TRAITS = ("minimal", "norms")
-"""Attributes some attacks declare and callers read with getattr; wrappers forward them."""
 
-
-class AttackWrapper:
+class AttackWrapper(Attack):
     """Base of attacks that run another attack (``self.attack``) differently: they keep its
-    access level and forward the traits callers read with getattr (``minimal``, ``norms``)."""
+    metadata (access level, norms, minimal or not)."""
 
     attack: Attack
 
-    @property
-    def needs(self) -> int:
-        return self.attack.needs
-
-    def __getattr__(self, name: str) -> object:
-        if name in _TRAITS:
-            return getattr(self.attack, name)
-        raise AttributeError(name)
+    def describe(self) -> AttackInfo:
+        return self.attack.describe()
 
 
 @dataclass(frozen=True)
@@ -72,8 +63,6 @@ class BPDA(AttackWrapper):
     """
 
     attack: Attack
-
-    name: ClassVar[str] = "bpda"
 
     def run(self, problem: Problem) -> Tensor:
         with bpda():
@@ -164,8 +153,6 @@ class EOT(AttackWrapper):
 
     attack: Attack
     samples: int = EOT_SAMPLES
-
-    name: ClassVar[str] = "eot"
 
     def __post_init__(self) -> None:
         if self.samples < 1:

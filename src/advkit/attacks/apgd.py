@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
-from advkit.attacks._engine import BestSoFar, Problem, evaluate_start, with_restarts
-from advkit.objectives import DLR, CrossEntropy, Objective, is_successful
+from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Preset, Problem, Round
+from advkit.objectives import DLR, CrossEntropy, Objective
 from advkit.targets import top_others
 
-__all__ = ["APGD", "APGDT", "checkpoints"]
+__all__ = ["APGD", "APGDT", "PRESETS", "checkpoints"]
 
 MOMENTUM = 0.75
 RHO = 0.75
@@ -52,83 +50,99 @@ def checkpoints(steps: int) -> list[int]:
     return [w for w in ws if w > 0]
 
 
-def run_apgd(
-    problem: Problem,
-    best: BestSoFar,
-    local: Tensor,
-    *,
-    steps: int,
-    start: Tensor,
-    objective: Objective,
-    target: Tensor | None,
-) -> None:
-    """One APGD run on positions ``local`` of ``problem`` (steps + 1 gradient calls).
+@dataclass
+class APGDState:
+    """One APGD round's per-sample state (Croce & Hein 2020, Algorithm 1)."""
 
-    ``target`` (for ``local``) feeds the objective; success is judged by the problem's own
-    goal (misclassification, or its target when the problem is targeted). The state holds
-    only the samples still attacked, so a step indexes nothing unless a sample dropped out.
+    x: Tensor
+    x_prev: Tensor
+    grad: Tensor
+    eta: Tensor
+    x_max: Tensor
+    f_max: Tensor
+    g_max: Tensor
+    f_prev: Tensor
+    increases: Tensor
+    f_max_at_ckpt: Tensor
+    reduced_at_ckpt: Tensor
+    target: Tensor | None
+    ckpts: frozenset[int]
+    prev_ckpt: int = 0
+
+
+class AutoPGD(FixedEpsAttack[APGDState]):
+    """The APGD loop (steps + 1 gradient calls per round): momentum steps, and step-size
+    halving at the checkpoints, restarting from the best point.
+
+    ``target_of`` gives the objective's target for a round's rows; success is judged by
+    the problem's own goal.
     """
-    sub = problem.subset(local)
-    eta = 2.0 * sub.threat.radius(sub.x0)
-    ckpts = set(checkpoints(steps))
-    prev_ckpt = 0
 
-    x = start.clone()
-    logits, loss, grad = sub.value_and_grad(x, objective, target)
-    succ = is_successful(logits, sub.y, sub.target)
-    best.update(local, x, loss, succ)
+    def target_of(self, rnd: Round) -> Tensor | None:
+        return rnd.problem.target
 
-    x_max, f_max, g_max = x.clone(), loss.clone(), grad.clone()
-    f_prev = loss
-    increases = torch.zeros(len(sub))
-    f_max_at_ckpt = loss.clone()
-    reduced_at_ckpt = torch.zeros(len(sub), dtype=torch.bool)
-    x_prev = x
+    def init(self, rnd: Round) -> tuple[APGDState, Evaluation]:
+        p = rnd.problem
+        x = p.threat.sample(p.x0, p.generators(*self.stream(rnd)))
+        target = self.target_of(rnd)
+        logits, loss, grad = p.value_and_grad(x, self.objective(), target)
+        state = APGDState(
+            x=x,
+            x_prev=x,
+            grad=grad,
+            eta=2.0 * p.threat.radius(p.x0),
+            x_max=x.clone(),
+            f_max=loss.clone(),
+            g_max=grad.clone(),
+            f_prev=loss,
+            increases=torch.zeros_like(loss),
+            f_max_at_ckpt=loss.clone(),
+            reduced_at_ckpt=torch.zeros_like(loss, dtype=torch.bool),
+            target=target,
+            ckpts=frozenset(checkpoints(self.steps)),
+        )
+        return state, Evaluation(x, loss, p.successful(logits))
 
-    for k in range(1, steps + 1):
-        if succ.any():
-            keep = (~succ).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                return
-            sub, local = sub.subset(keep), local[keep]
-            target = None if target is None else target[keep]
-            x, x_prev, grad, eta, x_max, f_max, g_max = (
-                t[keep] for t in (x, x_prev, grad, eta, x_max, f_max, g_max)
-            )
-            f_prev, increases, f_max_at_ckpt, reduced_at_ckpt = (
-                t[keep] for t in (f_prev, increases, f_max_at_ckpt, reduced_at_ckpt)
-            )
+    def stream(self, rnd: Round) -> tuple[str, int]:
+        """The named random stream of the round's random start."""
+        return "start", rnd.index
 
-        threat, x0 = sub.threat, sub.x0
-        z = threat.project(x + eta * threat.ascent(grad, x), x0)
+    def step(self, rnd: Round, s: APGDState, k: int) -> Evaluation:
+        p = rnd.problem
+        threat, x0 = p.threat, p.x0
+        z = threat.project(s.x + s.eta * threat.ascent(s.grad, s.x), x0)
         a = 1.0 if k == 1 else MOMENTUM
-        x_prev, x = x, threat.project(x + a * (z - x) + (1 - a) * (x - x_prev), x0)
+        x = threat.project(s.x + a * (z - s.x) + (1 - a) * (s.x - s.x_prev), x0)
+        logits, loss, grad = p.value_and_grad(x, self.objective(), s.target)
+        s.x_prev, s.x, s.grad = s.x, x, grad
+        s.increases += (loss > s.f_prev).to(s.increases.dtype)
+        s.f_prev = loss
+        improved = loss > s.f_max
+        s.x_max[improved] = x[improved]
+        s.f_max[improved] = loss[improved]
+        s.g_max[improved] = grad[improved]
+        if k in s.ckpts:
+            self._checkpoint(s, k)
+        return Evaluation(x, loss, p.successful(logits))
 
-        logits, loss, grad = sub.value_and_grad(x, objective, target)
-        succ = is_successful(logits, sub.y, sub.target)
-        best.update(local, x, loss, succ)
-
-        increases += (loss > f_prev).float()
-        f_prev = loss
-        improved = loss > f_max
-        x_max[improved] = x[improved]
-        f_max[improved] = loss[improved]
-        g_max[improved] = grad[improved]
-
-        if k in ckpts:
-            osc = increases < RHO * (k - prev_ckpt)
-            stalled = ~reduced_at_ckpt & (f_max <= f_max_at_ckpt)
-            reduce = osc | stalled
-            reduced_at_ckpt = reduce
-            f_max_at_ckpt = f_max.clone()
-            increases.zero_()
-            prev_ckpt = k
-            eta[reduce] /= 2.0
-            x[reduce], grad[reduce] = x_max[reduce], g_max[reduce]
+    @staticmethod
+    def _checkpoint(s: APGDState, k: int) -> None:
+        """Halve the step where progress stalled, and restart those rows from their best."""
+        osc = s.increases < RHO * (k - s.prev_ckpt)
+        stalled = ~s.reduced_at_ckpt & (s.f_max <= s.f_max_at_ckpt)
+        reduce = osc | stalled
+        s.reduced_at_ckpt = reduce
+        s.f_max_at_ckpt = s.f_max.clone()
+        s.increases.zero_()
+        s.prev_ckpt = k
+        s.eta[reduce] /= 2.0
+        rows = reduce.reshape(-1, *([1] * (s.x.dim() - 1)))
+        s.x = torch.where(rows, s.x_max, s.x)
+        s.grad = torch.where(rows, s.g_max, s.grad)
 
 
 @dataclass(frozen=True)
-class APGD:
+class APGD(AutoPGD):
     """Auto-PGD on one objective, with random start and restarts on unbroken samples.
 
     Args:
@@ -139,39 +153,30 @@ class APGD:
             :class:`~advkit.objectives.DLR`.
     """
 
+    info = AttackInfo("apgd", "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020")
+
     steps: int = 100
     restarts: int = 1
     loss: Objective = field(default_factory=CrossEntropy)
-
-    name: ClassVar[str] = "apgd"
-    needs: ClassVar[int] = WHITE_BOX
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.restarts < 1:
             raise ValueError("steps and restarts must be >= 1")
 
-    def run(self, problem: Problem) -> Tensor:
-        best = evaluate_start(problem, self.loss)
-
-        def once(problem: Problem, best: BestSoFar, local: Tensor, restart: int) -> None:
-            sub = problem.subset(local)
-            start = sub.threat.sample(sub.x0, sub.generators(restart))
-            run_apgd(
-                problem,
-                best,
-                local,
-                steps=self.steps,
-                start=start,
-                objective=self.loss,
-                target=sub.target,
-            )
-
-        with_restarts(problem, best, self.restarts, once)
-        return best.x
+    def rounds(self, context: object) -> int:
+        return self.restarts
 
 
 @dataclass(frozen=True)
-class APGDT:
+class Ranked:
+    """APGD-T's run-wide context: the clean logits and each sample's target classes."""
+
+    clean: Tensor
+    ranked: Tensor
+
+
+@dataclass(frozen=True)
+class APGDT(AutoPGD):
     """Targeted APGD with the DLR loss over the most likely wrong classes (APGD-T).
 
     For each of the ``target_classes`` highest-scoring wrong classes of the clean input
@@ -184,44 +189,51 @@ class APGDT:
         restarts: restarts per target class (default 1).
     """
 
+    info = AttackInfo(
+        "apgd-t", "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"
+    )
+
     steps: int = 100
     target_classes: int = 9
     restarts: int = 1
-
-    name: ClassVar[str] = "apgd-t"
-    needs: ClassVar[int] = WHITE_BOX
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.restarts < 1 or self.target_classes < 1:
             raise ValueError("steps, restarts and target_classes must be >= 1")
 
-    def run(self, problem: Problem) -> Tensor:
+    def objective(self) -> Objective:
+        return DLR()
+
+    def prepare(self, problem: Problem) -> Ranked:
         if problem.target is not None:
             raise ValueError(
                 "APGDT chooses its own target classes and succeeds on any "
                 "misclassification; for a given target use APGD(loss=DLR()) with target="
             )
-        dlr = DLR()
-        clean = problem.white_box.logits(problem.x0, problem.rows)
-        best = BestSoFar(problem.x0, is_successful(clean, problem.y), torch.zeros(len(problem)))
+        clean = problem.logits(problem.x0)
         k = min(self.target_classes, clean.shape[1] - 1)
-        ranked = top_others(clean, problem.y, k)
-        for t in range(k):
+        return Ranked(clean, top_others(clean, problem.y, k))
 
-            def once(
-                problem: Problem, best: BestSoFar, local: Tensor, restart: int, t: int = t
-            ) -> None:
-                sub = problem.subset(local)
-                start = sub.threat.sample(sub.x0, sub.generators(1000 * (t + 1) + restart))
-                run_apgd(
-                    problem,
-                    best,
-                    local,
-                    steps=self.steps,
-                    start=start,
-                    objective=dlr,
-                    target=ranked[local, t],
-                )
+    def begin(self, problem: Problem, context: Ranked) -> Best:
+        zeros = torch.zeros(len(problem), device=problem.x0.device)
+        return Best.maximizing(problem.x0, problem.successful(context.clean), zeros)
 
-            with_restarts(problem, best, self.restarts, once)
-        return best.x
+    def rounds(self, context: Ranked) -> int:
+        return context.ranked.shape[1] * self.restarts
+
+    def stream(self, rnd: Round) -> tuple[str, int]:
+        return "target-start", rnd.index
+
+    def target_of(self, rnd: Round) -> Tensor:
+        return rnd.context.ranked[rnd.local, rnd.index // self.restarts]
+
+
+PRESETS = (
+    Preset(
+        "apgd-dlr",
+        "Auto-PGD with the DLR loss, 100 steps, Croce & Hein 2020",
+        APGD,
+        {"loss": DLR()},
+    ),
+)
+"""Named configurations in the attack table."""

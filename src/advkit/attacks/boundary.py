@@ -31,15 +31,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import LABELS
+from advkit.access import Access
 from advkit.attacks._engine import Problem
 from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, label_start
 from advkit.attacks._minimal import Smallest, within_cap
+from advkit.engine import Attack, AttackInfo
 
 __all__ = ["Boundary"]
 
@@ -54,7 +54,7 @@ def _rate(hist: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Boundary:
+class Boundary(Attack):
     """Boundary attack (Brendel et al. 2018), minimal L2, label-only, batched over images.
 
     Args:
@@ -83,9 +83,12 @@ class Boundary:
     init_samples: int = 100
     init_tol: float = 1e-3
 
-    name: ClassVar[str] = "boundary"
-    needs: ClassVar[int] = LABELS
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "boundary",
+        "minimal L2, label-only: Boundary random walk, Brendel et al. 2018",
+        Access.LABELS,
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.queries < 1 or self.init_samples < 1:

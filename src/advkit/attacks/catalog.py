@@ -1,4 +1,10 @@
-"""Attacks by name, for the command line and listings.
+"""The attack table, built from the metadata every attack declares.
+
+Every module of :mod:`advkit.attacks` is imported; every attack class that declares
+``info`` (an :class:`~advkit.engine.AttackInfo`) with ``listed=True`` is a row, and so is
+every :class:`~advkit.engine.Preset` in a module's ``PRESETS``. The command line's
+choices, ``advkit list``, the evaluation suites and the invariant test table read this
+table: adding an attack is one file.
 
 Example:
     >>> from advkit.attacks.catalog import make_attack
@@ -8,79 +14,47 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import importlib
+import pkgutil
+from types import ModuleType
 from typing import Any
 
-from advkit.attacks.apgd import APGD, APGDT
-from advkit.attacks.boundary import Boundary
-from advkit.attacks.cw import CW
-from advkit.attacks.deepfool import DeepFool
-from advkit.attacks.ead import EAD
-from advkit.attacks.gradient import BIM, FGM, PGD
-from advkit.attacks.hopskipjump import HopSkipJump
-from advkit.attacks.jsma import JSMA
-from advkit.attacks.lbfgs import LBFGS
-from advkit.attacks.minimal_eps import MinimalEps
-from advkit.attacks.noise import RandomNoise
-from advkit.attacks.one_pixel import OnePixel
-from advkit.attacks.run import Attack
-from advkit.attacks.square import Square
-from advkit.attacks.zoo import ZOO
-from advkit.objectives import DLR
+import advkit.attacks
+from advkit.engine import Attack, Entry, Preset
 
 __all__ = ["ATTACKS", "make_attack"]
 
 
-def _apgd_dlr(**kw: Any) -> APGD:
-    return APGD(loss=DLR(), **kw)
+def _rows(module: ModuleType) -> list[Entry]:
+    rows = []
+    for value in vars(module).values():
+        own = isinstance(value, type) and value.__module__ == module.__name__
+        if own and issubclass(value, Attack) and "info" in value.__dict__:
+            info = value.__dict__["info"]
+            if info.listed:
+                rows.append(Entry(info, value))
+    presets: tuple[Preset, ...] = getattr(module, "PRESETS", ())
+    return rows + [p.entry() for p in presets]
 
 
-def _fgm_min(**kw: Any) -> MinimalEps:
-    return MinimalEps(FGM(), **kw)
+def _build() -> dict[str, Entry]:
+    table: dict[str, Entry] = {}
+    for mod in pkgutil.iter_modules(advkit.attacks.__path__):
+        module = importlib.import_module(f"advkit.attacks.{mod.name}")
+        for row in _rows(module):
+            if row.info.name in table:
+                raise RuntimeError(f"two attacks are named {row.info.name!r}")
+            table[row.info.name] = row
+    return dict(sorted(table.items()))
 
 
-def _bim_min(**kw: Any) -> MinimalEps:
-    return MinimalEps(BIM(), **kw)
-
-
-def _pgd_min(**kw: Any) -> MinimalEps:
-    return MinimalEps(PGD(), **kw)
-
-
-ATTACKS: dict[str, tuple[Callable[..., Attack], str]] = {
-    "fgm": (FGM, "fast gradient method: one ε step (FGSM under L∞), Goodfellow et al. 2015"),
-    "bim": (BIM, "basic iterative method / I-FGM, 50 steps from x0, Kurakin et al. 2017"),
-    "pgd": (PGD, "PGD, 50 steps, 3 random restarts on unbroken points, Madry et al. 2018"),
-    "apgd": (APGD, "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020"),
-    "apgd-dlr": (_apgd_dlr, "Auto-PGD with the DLR loss, 100 steps, Croce & Hein 2020"),
-    "apgd-t": (APGDT, "targeted APGD-DLR over the 9 most likely wrong classes, Croce & Hein"),
-    "zoo": (ZOO, "minimal L2, score-only: ZOO-Adam, 128 coordinates/iter, search on c, 2017"),
-    "square": (Square, "Square attack, score-only random search, 5000 queries, L∞/L2, 2020"),
-    "boundary": (Boundary, "minimal L2, label-only: Boundary random walk, Brendel et al. 2018"),
-    "hopskipjump": (HopSkipJump, "minimal L2/L∞, label-only: HopSkipJump, 64 iterations, 2020"),
-    "one-pixel": (OnePixel, "k-pixel (L0) change by differential evolution, label/score, Su 2019"),
-    "cw": (CW, "minimal L2: Carlini-Wagner L2, tanh + Adam, search on c (9 × 1000), 2017"),
-    "fgm-min": (_fgm_min, "minimal ε: FGM with a per-sample bisection on ε (11 runs)"),
-    "bim-min": (_bim_min, "minimal ε: I-FGM (BIM, 50 steps) with a per-sample bisection on ε"),
-    "pgd-min": (_pgd_min, "minimal ε: PGD (50 steps × 3) with a per-sample bisection on ε"),
-    "deepfool": (DeepFool, "minimal L2/L∞: DeepFool, top-10 classes, overshoot 0.02, 2016"),
-    "lbfgs": (LBFGS, "minimal L2: box-constrained L-BFGS on L2² + c·CE (scipy), Szegedy 2014"),
-    "ead": (EAD, "minimal elastic net: EAD, FISTA + shrinkage, β=1e-3, EN rule, Chen et al. 2018"),
-    "jsma": (JSMA, "minimal L0: Jacobian saliency map over feature pairs, θ=+1, Papernot 2016"),
-    "noise": (RandomNoise, "uniform random points of the ball, 100 per sample (label access)"),
-}
+ATTACKS: dict[str, Entry] = _build()
+"""Every listed attack and preset, by name."""
 
 
 def make_attack(name: str, **overrides: Any) -> Attack:
     """Build a named attack; ``None`` overrides are ignored, unknown ones are errors."""
     if name not in ATTACKS:
         raise ValueError(f"unknown attack {name!r}; choose one of {sorted(ATTACKS)}")
-    factory = ATTACKS[name][0]
-    given = {k: v for k, v in overrides.items() if v is not None}
-    default = factory()
-    fields = {f.name for f in dataclasses.fields(default)}  # type: ignore[arg-type]
-    unknown = sorted(set(given) - fields)
-    if unknown:
-        raise ValueError(f"attack {name!r} takes no option {', '.join(unknown)}")
-    return dataclasses.replace(default, **given)  # type: ignore[type-var]
+    attack: Attack = ATTACKS[name].make(**overrides)
+    return attack

@@ -32,12 +32,10 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import (
     TANH_SHRINK,
@@ -48,6 +46,7 @@ from advkit.attacks._minimal import (
     still_improving,
     within_cap,
 )
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import CWMargin, is_successful
 
 __all__ = ["CW", "cw_loss"]
@@ -135,7 +134,7 @@ def adam_round(
 
 
 @dataclass(frozen=True)
-class CW:
+class CW(Attack):
     """Carlini-Wagner L2 attack (minimal distortion, white-box).
 
     Args:
@@ -160,9 +159,11 @@ class CW:
     abort_early: bool = True
     tanh: bool = True
 
-    name: ClassVar[str] = "cw"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "cw",
+        "minimal L2: Carlini-Wagner L2, tanh + Adam, search on c (9 × 1000), 2017",
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import is_successful
 
 __all__ = ["DeepFool"]
@@ -52,7 +51,7 @@ class _LogitGap:
 
 
 @dataclass(frozen=True)
-class DeepFool:
+class DeepFool(Attack):
     """DeepFool, L2 or L∞ by the threat model (minimal distortion, white-box).
 
     Args:
@@ -67,9 +66,12 @@ class DeepFool:
     overshoot: float = 0.02
     candidates: int = 10
 
-    name: ClassVar[str] = "deepfool"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "deepfool",
+        "minimal L2/L∞: DeepFool, top-10 classes, overshoot 0.02, 2016",
+        norms=("l2", "linf"),
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         if self.steps < 1:

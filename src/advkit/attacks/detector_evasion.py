@@ -43,16 +43,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
-from advkit.access import WHITE_BOX, WhiteBox
+from advkit.access import WhiteBox
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import TANH_SHRINK, Smallest, check_search, search_c, within_cap
 from advkit.defenses.detectors import Detector
 from advkit.defenses.transforms import bpda
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import CWMargin, is_successful
 
 __all__ = ["EvadeDetector", "EvasionLoss", "Guarded"]
@@ -107,7 +107,7 @@ def _flat_sq(d: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True, eq=False)
-class EvadeDetector:
+class EvadeDetector(Attack):
     """C&W-style attack on model + detector (white-box, adaptive to the detector).
 
     Args:
@@ -135,9 +135,12 @@ class EvadeDetector:
     lr: float = 0.01
     tanh: bool = True
 
-    name: ClassVar[str] = "evade-detector"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "evade-detector",
+        "minimal L2 evading a detector: C&W-style Adam on the guarded model, Carlini & Wagner 2017",
+        minimal=True,
+        listed=False,
+    )
 
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)

@@ -34,12 +34,11 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import (
     Smallest,
@@ -50,6 +49,7 @@ from advkit.attacks._minimal import (
     within_cap,
 )
 from advkit.attacks.cw import adam_round
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import CWMargin, is_successful
 
 __all__ = ["EAD", "ead_loss", "shrink"]
@@ -134,7 +134,7 @@ def _fista_round(
 
 
 @dataclass(frozen=True)
-class EAD:
+class EAD(Attack):
     """Elastic-net attack (minimal L1/elastic-net distortion, white-box).
 
     Args:
@@ -162,9 +162,11 @@ class EAD:
     abort_early: bool = True
     optimizer: Literal["fista", "tanh-adam"] = "fista"
 
-    name: ClassVar[str] = "ead"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "ead",
+        "minimal elastic net: EAD, FISTA + shrinkage, β=1e-3, EN rule, Chen et al. 2018",
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)

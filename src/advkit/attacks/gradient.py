@@ -20,15 +20,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
-from advkit.attacks._engine import BestSoFar, Problem, evaluate_start, with_restarts
-from advkit.objectives import CrossEntropy, Objective, is_successful
+from advkit.engine import AttackInfo, Evaluation, FixedEpsAttack, Round
+from advkit.objectives import CrossEntropy, Objective
 
-__all__ = ["BIM", "FGM", "PGD"]
+__all__ = ["BIM", "FGM", "PGD", "ProjectedAscent"]
 
 
 def _check_steps(steps: int, restarts: int = 1) -> None:
@@ -38,46 +36,53 @@ def _check_steps(steps: int, restarts: int = 1) -> None:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
 
 
-def iterate(
-    problem: Problem,
-    best: BestSoFar,
-    local: Tensor,
-    *,
-    steps: int,
-    rel_step: float,
-    start: Tensor,
-    objective: Objective,
-) -> None:
-    """Projected steepest ascent from ``start`` on positions ``local`` of ``problem``.
+@dataclass
+class AscentState:
+    """The iterate, its gradient and each sample's step size."""
 
-    Each sample leaves the loop as soon as it is successful; every iterate updates the
-    per-sample best. The last iterate is evaluated with a forward pass only. The loop keeps
-    only the samples still attacked, so a step indexes nothing unless a sample dropped out.
+    x: Tensor
+    grad: Tensor
+    alpha: Tensor
+
+
+class ProjectedAscent(FixedEpsAttack[AscentState]):
+    """Projected steepest ascent: the loop of FGM, BIM and PGD.
+
+    A round starts at :meth:`start` and takes ``steps`` steps of size ``rel_step · ε``
+    along the threat's steepest-ascent direction, projecting onto the ball and the box;
+    the last iterate is evaluated with a forward pass only (``steps`` gradient calls).
     """
-    sub = problem.subset(local)
-    x = start.clone()
-    alpha = sub.threat.radius(sub.x0) * rel_step
-    for _ in range(steps):
-        logits, loss, g = sub.value_and_grad(x, objective, sub.target)
-        succ = is_successful(logits, sub.y, sub.target)
-        best.update(local, x, loss, succ)
-        if succ.any():
-            keep = (~succ).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                return
-            sub, local, x, g, alpha = sub.subset(keep), local[keep], x[keep], g[keep], alpha[keep]
-        x = sub.threat.project(x + alpha * sub.threat.ascent(g, x), sub.x0)
-    logits = sub.white_box.logits(x, sub.rows)
-    best.update(
-        local,
-        x,
-        objective(logits, sub.y, sub.target),
-        is_successful(logits, sub.y, sub.target),
-    )
+
+    loss: Objective
+
+    def relative_step(self) -> float:
+        """Step size as a fraction of ε."""
+        return 1.0
+
+    def start(self, rnd: Round) -> Tensor:
+        """The round's first iterate (default: the clean points)."""
+        return rnd.problem.x0.clone()
+
+    def init(self, rnd: Round) -> tuple[AscentState, Evaluation]:
+        p = rnd.problem
+        x = self.start(rnd)
+        logits, loss, grad = p.value_and_grad(x, self.loss, p.target)
+        alpha = p.threat.radius(p.x0) * self.relative_step()
+        return AscentState(x, grad, alpha), Evaluation(x, loss, p.successful(logits))
+
+    def step(self, rnd: Round, state: AscentState, k: int) -> Evaluation:
+        p = rnd.problem
+        ascent = p.threat.ascent(state.grad, state.x)
+        x = p.threat.project(state.x + state.alpha * ascent, p.x0)
+        if k == self.iterations(rnd):
+            return self.evaluate(rnd, x)
+        logits, loss, state.grad = p.value_and_grad(x, self.loss, p.target)
+        state.x = x
+        return Evaluation(x, loss, p.successful(logits))
 
 
 @dataclass(frozen=True)
-class FGM:
+class FGM(ProjectedAscent):
     """Fast gradient method: one step of size ε along the steepest-ascent direction.
 
     With an L∞ threat this is FGSM (Goodfellow et al. 2015). One gradient call per sample.
@@ -86,29 +91,18 @@ class FGM:
         loss: the objective to maximize (default cross-entropy).
     """
 
+    info = AttackInfo(
+        "fgm", "fast gradient method: one ε step (FGSM under L∞), Goodfellow et al. 2015"
+    )
+
     loss: Objective = field(default_factory=CrossEntropy)
 
-    name: ClassVar[str] = "fgm"
-    needs: ClassVar[int] = WHITE_BOX
-
-    def run(self, problem: Problem) -> Tensor:
-        best = evaluate_start(problem, self.loss)
-        local = (~best.success).nonzero().squeeze(1)
-        if local.numel():
-            iterate(
-                problem,
-                best,
-                local,
-                steps=1,
-                rel_step=1.0,
-                start=problem.x0[local],
-                objective=self.loss,
-            )
-        return best.x
+    def iterations(self, rnd: Round) -> int:
+        return 1
 
 
 @dataclass(frozen=True)
-class BIM:
+class BIM(ProjectedAscent):
     """Basic iterative method / I-FGM (Kurakin et al. 2017): iterated FGM from x0.
 
     Args:
@@ -118,34 +112,23 @@ class BIM:
         loss: the objective to maximize (default cross-entropy).
     """
 
+    info = AttackInfo(
+        "bim", "basic iterative method / I-FGM, 50 steps from x0, Kurakin et al. 2017"
+    )
+
     steps: int = 50
     rel_step: float | None = None
     loss: Objective = field(default_factory=CrossEntropy)
 
-    name: ClassVar[str] = "bim"
-    needs: ClassVar[int] = WHITE_BOX
-
     def __post_init__(self) -> None:
         _check_steps(self.steps)
 
-    def run(self, problem: Problem) -> Tensor:
-        best = evaluate_start(problem, self.loss)
-        local = (~best.success).nonzero().squeeze(1)
-        if local.numel():
-            iterate(
-                problem,
-                best,
-                local,
-                steps=self.steps,
-                rel_step=self.rel_step or 2.5 / self.steps,
-                start=problem.x0[local],
-                objective=self.loss,
-            )
-        return best.x
+    def relative_step(self) -> float:
+        return self.rel_step or 2.5 / self.steps
 
 
 @dataclass(frozen=True)
-class PGD:
+class PGD(ProjectedAscent):
     """Projected gradient descent with random start and restarts (Madry et al. 2018).
 
     Each restart starts from a uniform random point of the ball and runs only on samples
@@ -158,33 +141,24 @@ class PGD:
         loss: the objective to maximize (default cross-entropy).
     """
 
+    info = AttackInfo(
+        "pgd", "PGD, 50 steps, 3 random restarts on unbroken points, Madry et al. 2018"
+    )
+
     steps: int = 50
     restarts: int = 3
     rel_step: float | None = None
     loss: Objective = field(default_factory=CrossEntropy)
 
-    name: ClassVar[str] = "pgd"
-    needs: ClassVar[int] = WHITE_BOX
-
     def __post_init__(self) -> None:
         _check_steps(self.steps, self.restarts)
 
-    def run(self, problem: Problem) -> Tensor:
-        best = evaluate_start(problem, self.loss)
-        rel_step = self.rel_step or 2.5 / self.steps
+    def rounds(self, context: object) -> int:
+        return self.restarts
 
-        def once(problem: Problem, best: BestSoFar, local: Tensor, restart: int) -> None:
-            sub = problem.subset(local)
-            start = sub.threat.sample(sub.x0, sub.generators(restart))
-            iterate(
-                problem,
-                best,
-                local,
-                steps=self.steps,
-                rel_step=rel_step,
-                start=start,
-                objective=self.loss,
-            )
+    def relative_step(self) -> float:
+        return self.rel_step or 2.5 / self.steps
 
-        with_restarts(problem, best, self.restarts, once)
-        return best.x
+    def start(self, rnd: Round) -> Tensor:
+        p = rnd.problem
+        return p.threat.sample(p.x0, p.generators("start", rnd.index))

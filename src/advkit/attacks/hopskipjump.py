@@ -38,15 +38,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import LABELS
+from advkit.access import Access
 from advkit.attacks._engine import Problem
 from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, label_start
 from advkit.attacks._minimal import Smallest, within_cap
+from advkit.engine import Attack, AttackInfo
 
 __all__ = ["HopSkipJump"]
 
@@ -55,7 +55,7 @@ _CHUNK_ROWS = 20000
 
 
 @dataclass(frozen=True)
-class HopSkipJump:
+class HopSkipJump(Attack):
     """HopSkipJump (Chen et al. 2020), minimal L2 or L∞, label-only, batched over images.
 
     Args:
@@ -80,9 +80,12 @@ class HopSkipJump:
     gamma: float = 1.0
     init_samples: int = 100
 
-    name: ClassVar[str] = "hopskipjump"
-    needs: ClassVar[int] = LABELS
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "hopskipjump",
+        "minimal L2/L∞, label-only: HopSkipJump, 64 iterations, 2020",
+        Access.LABELS,
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         if self.norm not in ("auto", "l2", "linf"):

@@ -40,14 +40,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import Smallest, start_smallest
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import is_successful
 from advkit.targets import top_others
 
@@ -132,7 +131,7 @@ def saliency_pairs(
 
 
 @dataclass(frozen=True)
-class JSMA:
+class JSMA(Attack):
     """Jacobian-based saliency map attack (minimal L0, white-box).
 
     Args:
@@ -151,9 +150,12 @@ class JSMA:
     gamma: float = 1.0
     candidates: int = 1
 
-    name: ClassVar[str] = "jsma"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "jsma",
+        "minimal L0: Jacobian saliency map over feature pairs, θ=+1, Papernot 2016",
+        norms=("l0",),
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         if not (-1.0 <= self.theta <= 1.0) or self.theta == 0:

@@ -24,16 +24,15 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import Smallest, check_search, search_c, start_smallest, within_cap
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import CrossEntropy, is_successful
 
 __all__ = ["LBFGS"]
@@ -67,7 +66,7 @@ def _solve(one: Problem, c: float, steps: int) -> Tensor:
 
 
 @dataclass(frozen=True)
-class LBFGS:
+class LBFGS(Attack):
     """Szegedy et al.'s box-constrained L-BFGS attack (minimal L2, white-box).
 
     Args:
@@ -83,9 +82,11 @@ class LBFGS:
     search_steps: int = 8
     initial_const: float = 1e-2
 
-    name: ClassVar[str] = "lbfgs"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "lbfgs",
+        "minimal L2: box-constrained L-BFGS on L2² + c·CE (scipy), Szegedy 2014",
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)

@@ -23,19 +23,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import WHITE_BOX
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import Smallest, start_smallest
-from advkit.attacks.gradient import BIM
-from advkit.attacks.run import Attack
+from advkit.attacks.gradient import BIM, FGM, PGD
+from advkit.engine import Attack, AttackInfo, Preset
 from advkit.objectives import is_successful
 
-__all__ = ["MinimalEps"]
+__all__ = ["PRESETS", "MinimalEps"]
 
 
 def _diameter(problem: Problem) -> float:
@@ -49,7 +47,7 @@ def _diameter(problem: Problem) -> float:
 
 
 @dataclass(frozen=True)
-class MinimalEps:
+class MinimalEps(Attack):
     """Per-sample geometric bisection on ε around a fixed-ε attack.
 
     Args:
@@ -65,20 +63,27 @@ class MinimalEps:
     search_steps: int = 10
     min_ratio: float = 1e-4
 
-    name: ClassVar[str] = "minimal-eps"
-    needs: ClassVar[int] = WHITE_BOX
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "minimal-eps",
+        "minimal ε: a fixed-ε attack with a per-sample bisection on ε",
+        minimal=True,
+        listed=False,
+    )
 
     def __post_init__(self) -> None:
         if self.search_steps < 0:
             raise ValueError(f"search_steps must be >= 0, got {self.search_steps}")
         if not 0 < self.min_ratio < 1:
             raise ValueError(f"min_ratio must be in (0, 1), got {self.min_ratio}")
-        if getattr(self.attack, "minimal", False):
+        if self.attack.describe().minimal:
             raise ValueError(
                 f"{type(self.attack).__name__} is already a minimal-distortion attack; "
                 "MinimalEps wraps fixed-ε attacks such as FGM, BIM or PGD"
             )
+
+    def describe(self) -> AttackInfo:
+        inner = self.attack.describe()
+        return replace(self.info, access=inner.access, norms=inner.norms)
 
     def _try(self, problem: Problem, best: Smallest, local: Tensor, eps: Tensor) -> Tensor:
         """Run the attack on positions ``local`` with per-sample ``eps``; (M,) success."""
@@ -108,3 +113,26 @@ class MinimalEps:
             upper = torch.where(ok, mid, upper)
             lower = torch.where(ok, lower, mid)
         return best.x
+
+
+PRESETS = (
+    Preset(
+        "fgm-min",
+        "minimal ε: FGM with a per-sample bisection on ε (11 runs)",
+        MinimalEps,
+        {"attack": FGM()},
+    ),
+    Preset(
+        "bim-min",
+        "minimal ε: I-FGM (BIM, 50 steps) with a per-sample bisection on ε",
+        MinimalEps,
+        {"attack": BIM()},
+    ),
+    Preset(
+        "pgd-min",
+        "minimal ε: PGD (50 steps × 3) with a per-sample bisection on ε",
+        MinimalEps,
+        {"attack": PGD()},
+    ),
+)
+"""Named configurations in the attack table."""

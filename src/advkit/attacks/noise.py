@@ -17,18 +17,18 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 from torch import Tensor
 
-from advkit.access import LABELS, LabelOnly
+from advkit.access import Access, LabelOnly
 from advkit.attacks._engine import Problem
+from advkit.engine import Attack, AttackInfo
 
 __all__ = ["RandomNoise"]
 
 
 @dataclass(frozen=True)
-class RandomNoise:
+class RandomNoise(Attack):
     """Up to ``samples`` uniform points of the ball per sample; the first success wins.
 
     One query for the clean point, then one per draw, only on samples still unbroken
@@ -40,8 +40,9 @@ class RandomNoise:
 
     samples: int = 100
 
-    name: ClassVar[str] = "noise"
-    needs: ClassVar[int] = LABELS
+    info = AttackInfo(
+        "noise", "uniform random points of the ball, 100 per sample (label access)", Access.LABELS
+    )
 
     def __post_init__(self) -> None:
         if self.samples < 1:
@@ -60,7 +61,7 @@ class RandomNoise:
 
         best = problem.x0.clone()
         done = broken(problem.x0, problem)
-        gens = problem.generators(0)
+        gens = problem.generators("noise")
         for _ in range(self.samples):
             room = oracle.remaining(problem.rows) >= 1
             local = (~done & room).nonzero().squeeze(1)

@@ -33,22 +33,22 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import LABELS, ScoreOnly
+from advkit.access import Access, ScoreOnly
 from advkit.attacks._engine import BestSoFar, Problem
 from advkit.attacks._labels import Labeler
 from advkit.attacks._scores import log_probs, score_margin
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import is_successful
 
 __all__ = ["OnePixel"]
 
 
 @dataclass(frozen=True)
-class OnePixel:
+class OnePixel(Attack):
     """Few-pixel attack by differential evolution (Su et al. 2019), label or score access.
 
     Args:
@@ -68,9 +68,12 @@ class OnePixel:
     generations: int = 100
     scale: float = 0.5
 
-    name: ClassVar[str] = "one-pixel"
-    needs: ClassVar[int] = LABELS
-    minimal: ClassVar[bool] = True  # its budget is k pixels: eps=inf is allowed
+    info = AttackInfo(
+        "one-pixel",
+        "k-pixel (L0) change by differential evolution, label/score, Su 2019",
+        Access.LABELS,
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         if self.pixels < 1 or self.population < 4 or self.generations < 0:
@@ -91,7 +94,7 @@ class OnePixel:
         everyone = torch.arange(n)
         fit0, ok0 = self._fitness(lab, x0, everyone)
         best = BestSoFar(x0, ok0, -fit0)
-        gens = problem.generators(0)
+        gens = problem.generators("population")
         lo, hi = problem.threat.lo, problem.threat.hi
         low = torch.tensor([0.0, 0.0] + [lo] * c)
         high = torch.tensor([h - 1e-6, w - 1e-6] + [hi] * c)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import ClassVar
 
 from torch import Tensor
 
@@ -101,8 +100,6 @@ class Reparameterize(AttackWrapper):
 
     attack: Attack
     h: Callable[[Tensor], Tensor]
-
-    name: ClassVar[str] = "reparameterize"
 
     def run(self, problem: Problem) -> Tensor:
         oracle = problem.oracle

@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol
-
 import torch
 from torch import Tensor, nn
 
 from advkit.access import Oracle, as_oracle
-from advkit.attacks._engine import Problem
+from advkit.engine import Attack, Problem
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
 from advkit.threat import ThreatModel
 from advkit.validate import check_batch, check_labels, check_model_accepts
 
-__all__ = ["Attack", "attack"]
+__all__ = ["Attack", "attack", "check_norm"]
+
+_PRETTY = {"linf": "L∞", "l2": "L2", "l1": "L1", "l0": "L0"}
 
 
-class Attack(Protocol):
-    """An attack configuration: a frozen dataclass with no model inside."""
-
-    name: ClassVar[str]
-    needs: ClassVar[int]
-    # minimal-distortion attacks (``minimal = True``) accept eps=inf and search for the
-    # least distance; the others maximize a loss within a fixed ε
-
-    def run(self, problem: Problem) -> Tensor: ...
+def check_norm(method: Attack, threat: ThreatModel) -> None:
+    """Refuse a threat model whose norm the attack does not declare in ``info.norms``."""
+    norms = method.describe().norms
+    if threat.name in norms:
+        return
+    name, pretty = type(method).__name__, [_PRETTY[n] for n in norms]
+    if len(pretty) == 1:
+        msg = f"{name} is an {pretty[0]} attack (it attacks {pretty[0]} threats only)"
+    else:
+        msg = f"{name} attacks {' and '.join(pretty)} threats only; use {' or '.join(pretty)}"
+    raise ValueError(f"{msg}, not {_PRETTY.get(threat.name, threat.name)}")
 
 
 def attack(
@@ -67,7 +69,9 @@ def attack(
         torch.Size([4, 1, 8, 8])
     """
     check_batch(x, y, target, lo=threat.lo, hi=threat.hi)
-    if not threat.bounded and not getattr(method, "minimal", False):
+    info = method.describe()
+    check_norm(method, threat)
+    if not threat.bounded and not info.minimal:
         raise ValueError(
             f"{type(method).__name__} needs a finite eps; eps=inf is only for "
             "minimal-distortion attacks (CW, EAD, DeepFool, MinimalEps, ...)"
@@ -78,7 +82,7 @@ def attack(
         index = torch.arange(n)
     elif index.shape != (n,):
         raise ValueError(f"index must have shape ({n},), got {tuple(index.shape)}")
-    oracle = as_oracle(model, method.needs, n)
+    oracle = as_oracle(model, info.access, n)
     x0 = x.detach().clone()
     y = y.detach().long()
     tgt = None if target is None else target.detach().long()

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 from torch import Tensor
 
-from advkit.access import SCORES
+from advkit.access import Access
 from advkit.attacks._engine import BestSoFar, Problem
 from advkit.attacks._scores import log_probs, score_margin, score_start
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import is_successful
 
 __all__ = ["Square"]
@@ -88,7 +88,7 @@ def _sum_hw(t: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class Square:
+class Square(Attack):
     """Square attack (Andriushchenko et al. 2020) for L∞ or L2 threats, score-only.
 
     Args:
@@ -103,9 +103,12 @@ class Square:
     queries: int = 5000
     p_init: float = 0.8
 
-    name: ClassVar[str] = "square"
-    needs: ClassVar[int] = SCORES
-    norms: ClassVar[tuple[str, ...]] = ("linf", "l2")
+    info = AttackInfo(
+        "square",
+        "Square attack, score-only random search, 5000 queries, L∞/L2, 2020",
+        Access.SCORES,
+        norms=("linf", "l2"),
+    )
 
     def __post_init__(self) -> None:
         if self.queries < 2:
@@ -114,11 +117,6 @@ class Square:
             raise ValueError(f"p_init must be in (0, 1], got {self.p_init}")
 
     def run(self, problem: Problem) -> Tensor:
-        if problem.threat.name not in self.norms:
-            raise ValueError(
-                f"Square attacks L∞ and L2 threats, got {problem.threat.name}; "
-                "use advkit.Linf or advkit.L2"
-            )
         if problem.x0.dim() != 4:
             raise ValueError(
                 "Square needs image inputs of shape (N, C, H, W), got shape "
@@ -136,7 +134,7 @@ class Square:
         n, c, h, w = problem.x0.shape
         l2 = problem.threat.name == "l2"
         iters = int(left.max())
-        gens = problem.generators(0)
+        gens = problem.generators("squares")
         # per-sample uniforms for every iteration: window corners (two windows for L2),
         # channel signs, and for L2 a transpose bit
         k = (4 + c + 1) if l2 else (2 + c)

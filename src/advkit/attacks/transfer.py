@@ -30,15 +30,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advkit.access import LABELS, LabelOnly, WhiteBox
+from advkit.access import Access, LabelOnly, WhiteBox
 from advkit.attacks._engine import Problem
-from advkit.attacks.run import Attack
+from advkit.engine import Attack, AttackInfo
 
 __all__ = ["Ensemble", "Substitute", "Transfer", "train_substitute"]
 
@@ -73,7 +72,7 @@ class Ensemble(nn.Module):
 
 
 @dataclass(frozen=True)
-class Transfer:
+class Transfer(Attack):
     """No-box transfer: ``attack`` run white-box on an ensemble of ``sources``.
 
     Args:
@@ -90,8 +89,12 @@ class Transfer:
     attack: Attack
     combine: str = "logits"
 
-    name: ClassVar[str] = "transfer"
-    needs: ClassVar[int] = LABELS
+    info = AttackInfo(
+        "transfer",
+        "no-box transfer: attack a substitute model, replay its examples on the target",
+        Access.LABELS,
+        listed=False,
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.sources, tuple) or not all(
@@ -103,9 +106,9 @@ class Transfer:
         if self.combine not in _COMBINE:
             raise ValueError(f"combine must be one of {_COMBINE}, got {self.combine!r}")
 
-    @property
-    def minimal(self) -> bool:
-        return bool(getattr(self.attack, "minimal", False))
+    def describe(self) -> AttackInfo:
+        inner = self.attack.describe()
+        return replace(self.info, minimal=inner.minimal, norms=inner.norms)
 
     def run(self, problem: Problem) -> Tensor:
         ensemble = Ensemble(self.sources, self.combine)

@@ -38,16 +38,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from advkit.access import SCORES
+from advkit.access import Access
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import Smallest, check_search, search_c, within_cap
 from advkit.attacks._scores import log_probs, score_margin, score_start
+from advkit.engine import Attack, AttackInfo
 from advkit.objectives import is_successful
 
 __all__ = ["ZOO", "coordinate_derivatives"]
@@ -60,7 +60,7 @@ def coordinate_derivatives(f0: Tensor, fp: Tensor, fm: Tensor, h: float) -> tupl
 
 
 @dataclass(frozen=True)
-class ZOO:
+class ZOO(Attack):
     """ZOO-Adam / ZOO-Newton (Chen et al. 2017), minimal L2, score-only.
 
     Args:
@@ -102,9 +102,12 @@ class ZOO:
     importance: bool = False
     importance_every: int = 10
 
-    name: ClassVar[str] = "zoo"
-    needs: ClassVar[int] = SCORES
-    minimal: ClassVar[bool] = True
+    info = AttackInfo(
+        "zoo",
+        "minimal L2, score-only: ZOO-Adam, 128 coordinates/iter, search on c, 2017",
+        Access.SCORES,
+        minimal=True,
+    )
 
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)
@@ -186,7 +189,7 @@ class ZOO:
         adam_m = torch.zeros(n, m, dtype=x0.dtype)
         adam_v = torch.zeros(n, m, dtype=x0.dtype)
         adam_t = torch.zeros(n, m, dtype=x0.dtype)
-        gens = sub.generators(round_no)
+        gens = sub.generators("coordinates", round_no)
         succeeded = torch.zeros(n, dtype=torch.bool)
         best_obj = torch.full((n,), torch.inf, dtype=torch.float64)
         stale = torch.zeros(n, dtype=torch.long)

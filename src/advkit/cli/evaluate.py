@@ -29,7 +29,7 @@ from advkit.store import StoreMismatch
 __all__ = ["DEMO_CURVE", "register", "run"]
 
 DEMO_CURVE = (0.02, 0.05, 0.2)
-MINIMAL = sorted(n for n, (f, _) in ATTACKS.items() if getattr(f(), "minimal", False))
+MINIMAL = sorted(n for n, entry in ATTACKS.items() if entry.info.minimal)
 
 
 def register(sub: Any) -> None:

@@ -26,8 +26,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> None:
     """Print every name the other commands accept."""
     print("attacks:")
-    for name, (_, doc) in ATTACKS.items():
-        print(f"  {name:11s} {doc}")
+    for name, entry in ATTACKS.items():
+        print(f"  {name:11s} {entry.info.summary}")
     print("certifiers (advkit certify --method, advkit evaluate --certify):")
     for name, cls in CERTIFIERS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advkit.attacks._engine import _mix
 from advkit.attacks.gradient import FGM
 from advkit.attacks.run import attack
 from advkit.defenses.training import attacking
+from advkit.engine.rng import mix
 from advkit.threat import ThreatModel
 
 __all__ = ["Distillation", "EnsembleAdversarial", "GradientNorm"]
@@ -123,7 +123,7 @@ class EnsembleAdversarial:
 
     def source(self, index: Tensor, seed: int) -> int:
         """Which model crafts this batch's examples: 0 is the trained model itself."""
-        return _mix(seed, int(index[0])) % (len(self.static) + 1)
+        return mix(seed, int(index[0])) % (len(self.static) + 1)
 
     def loss(
         self, model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel, index: Tensor, seed: int

@@ -30,9 +30,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from advkit.attacks._engine import _mix
 from advkit.attacks.gradient import PGD
 from advkit.defenses.training import Standard, TrainingMethod, attacking
+from advkit.engine.rng import mix
 from advkit.threat import Linf, ThreatModel
 from advkit.validate import check_batch
 
@@ -154,7 +154,7 @@ def train(
     n = x.shape[0]
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(_mix(seed, epoch)))
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(mix(seed, epoch)))
         model.train()
         total, count = 0.0, 0
         bar = tqdm(
@@ -166,7 +166,7 @@ def train(
         for start in bar:
             idx = order[start : start + batch_size]
             active = method.at(epoch + start / n, epochs) if hasattr(method, "at") else method
-            losses = active.loss(model, x[idx], y[idx], watch, idx, _mix(seed, epoch, 1))
+            losses = active.loss(model, x[idx], y[idx], watch, idx, mix(seed, epoch, 1))
             loss = losses.mean()
             opt.zero_grad()
             loss.backward()

@@ -39,11 +39,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
-from advkit.attacks._engine import _mix
 from advkit.attacks.cw import CW
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import FGM, PGD
 from advkit.attacks.run import Attack, attack
+from advkit.engine.rng import mix
 from advkit.threat import L2, ThreatModel
 
 __all__ = [
@@ -270,7 +270,7 @@ class TRADES:
         x0 = x.detach()
         noise = torch.stack(
             [
-                torch.randn(x0[0].shape, generator=torch.Generator().manual_seed(_mix(seed, k)))
+                torch.randn(x0[0].shape, generator=torch.Generator().manual_seed(mix(seed, k)))
                 for k in index.tolist()
             ]
         ).to(x0)
@@ -325,7 +325,7 @@ class MinimalDistortionTraining:
         if not self.attacks:
             raise ValueError("MinimalDistortionTraining needs at least one attack")
         for a in self.attacks:
-            if not getattr(a, "minimal", False):
+            if not a.describe().minimal:
                 raise ValueError(
                     f"{type(a).__name__} is not a minimal-distortion attack; use CW, EAD, "
                     "DeepFool, ... (or PGDTraining for attacks within a fixed ε)"

@@ -41,7 +41,7 @@ def get_suite(suite: str | Suite, norm: str | None = None, classes: int | None =
     """A suite by name, or a user-given list of (name, attack) pairs.
 
     With ``norm`` (a threat model's name such as ``"l1"``), a named suite leaves out the
-    attacks that do not handle that norm (they declare the norms they attack in ``norms``).
+    attacks that do not handle that norm (as declared in their ``info.norms``).
     With ``classes`` below 4, it leaves out APGD-T, whose targeted DLR loss needs 4 classes
     (APGD-CE and Square still run).
     """
@@ -53,7 +53,7 @@ def get_suite(suite: str | Suite, norm: str | None = None, classes: int | None =
             named = [(n, a) for n, a in named if not isinstance(a, APGDT)]
         if norm is None:
             return named
-        return [(n, a) for n, a in named if norm in getattr(a, "norms", (norm,))]
+        return [(n, a) for n, a in named if a.describe().supports(norm)]
     if not suite:
         raise ValueError("an attack suite needs at least one attack")
     names = [name for name, _ in suite]

@@ -1,0 +1,112 @@
+"""The problem an attack solves: one call's inputs, restricted to some rows of the batch.
+
+Attacks receive a :class:`Problem` from :func:`advkit.attack` and never see the caller's
+tensors. Restricting a problem to a subset of its rows (``subset``) keeps each row's
+position in the caller's batch (``rows``, for the per-sample counters) and its global key
+(``keys``, for its random streams), so a sample's result does not depend on its batch.
+
+Example:
+    >>> import torch
+    >>> from advkit.access import WhiteBox
+    >>> from advkit.engine import Problem
+    >>> from advkit.threat import Linf
+    >>> oracle = WhiteBox(torch.nn.Linear(4, 3)).fresh(3)
+    >>> p = Problem(oracle, torch.rand(3, 4), torch.tensor([0, 1, 2]), None, Linf(0.1),
+    ...             torch.arange(3), torch.tensor([10, 11, 12]), seed=0)
+    >>> p.subset(torch.tensor([2])).keys.tolist()
+    [12]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from advkit.access import Oracle, ScoreOnly, WhiteBox
+from advkit.engine.rng import generators, stream
+from advkit.objectives import Objective, is_successful
+from advkit.threat import ThreatModel
+
+__all__ = ["Problem"]
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One attack call's inputs, restricted to some rows of the caller's batch.
+
+    Attributes:
+        oracle: the access to the model, with counters over the caller's whole batch.
+        x0: clean inputs of these rows.
+        y: true labels.
+        target: target labels, or None when the goal is misclassification.
+        threat: the threat model (per-sample ε already restricted to these rows).
+        rows: positions of these samples in the caller's batch (for the counters).
+        keys: global sample keys (dataset indices) for the random streams.
+        seed: the run's seed.
+    """
+
+    oracle: Oracle
+    x0: Tensor
+    y: Tensor
+    target: Tensor | None
+    threat: ThreatModel
+    rows: Tensor
+    keys: Tensor
+    seed: int
+
+    def __len__(self) -> int:
+        return self.x0.shape[0]
+
+    @property
+    def white_box(self) -> WhiteBox:
+        """The oracle, checked to give gradients."""
+        if not isinstance(self.oracle, WhiteBox):
+            raise TypeError("this attack step needs white-box access")
+        return self.oracle
+
+    @property
+    def score_oracle(self) -> ScoreOnly:
+        """The oracle, checked to give scores."""
+        if not isinstance(self.oracle, ScoreOnly):
+            raise TypeError("this attack step needs score access")
+        return self.oracle
+
+    def subset(self, local: Tensor) -> Problem:
+        """The problem restricted to positions ``local`` of this problem."""
+        return replace(
+            self,
+            x0=self.x0[local],
+            y=self.y[local],
+            target=None if self.target is None else self.target[local],
+            threat=self.threat.select(local),
+            rows=self.rows[local],
+            keys=self.keys[local],
+        )
+
+    def with_target(self, target: Tensor | None) -> Problem:
+        """The same problem with another goal (a target per row, or misclassification)."""
+        return replace(self, target=target)
+
+    def with_oracle(self, oracle: Oracle) -> Problem:
+        """The same problem seen through another oracle (a view of the same counters)."""
+        return replace(self, oracle=oracle)
+
+    def generators(self, name: str, *index: int) -> list[torch.Generator]:
+        """One generator per row for the named stream, seeded by (seed, key, name, index)."""
+        return generators(self.seed, self.keys, stream(name, *index))
+
+    def logits(self, x: Tensor) -> Tensor:
+        """White-box logits at x (one row per sample of this problem), without a graph."""
+        return self.white_box.logits(x, self.rows)
+
+    def value_and_grad(
+        self, x: Tensor, objective: Objective, target: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits, loss and input gradient at x (one row per sample of this problem)."""
+        return self.white_box.value_and_grad(x, self.y, target, objective, self.rows)
+
+    def successful(self, logits: Tensor) -> Tensor:
+        """(N,) bool: the goal (misclassification or the target) is met by these logits."""
+        return is_successful(logits, self.y, self.target)
