@@ -1,0 +1,67 @@
+"""The ℓ∞ and ℓ2 balls."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from advkit.threat.base import ThreatModel, _bisect, _per_sample
+
+__all__ = ["L2", "Linf"]
+
+
+@dataclass(frozen=True, eq=False)
+class Linf(ThreatModel):
+    """ℓ∞ ball: every coordinate moves by at most ε (FGSM/PGD's classic setting)."""
+
+    p: ClassVar[float] = math.inf
+    name: ClassVar[str] = "linf"
+
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        e = eps[:, None]
+        return torch.maximum(torch.minimum(z, e), -e).clamp(lo, hi)
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        return g.sign()
+
+    def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
+        return torch.rand(d, generator=g) * 2 - 1
+
+
+@dataclass(frozen=True, eq=False)
+class L2(ThreatModel):
+    """ℓ2 ball: the perturbation's Euclidean length is at most ε."""
+
+    p: ClassVar[float] = 2.0
+    name: ClassVar[str] = "l2"
+
+    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+        # KKT: δ(t) = clip(t·z, lo, hi) for t = 1/(1+λ) ∈ (0, 1]; ‖δ(t)‖ grows with t.
+        # t = ε/‖z‖ is feasible (clipping only shortens), and exact if the box is slack.
+        clipped = z.clamp(lo, hi)
+        outside = clipped.norm(dim=1) > eps
+        if not outside.any():
+            return clipped
+        zo, lo_o, hi_o, e = z[outside], lo[outside], hi[outside], eps[outside]
+        t_ok = e / zo.norm(dim=1)
+        t = _bisect(
+            lambda t: (t[:, None] * zo).clamp(lo_o, hi_o).norm(dim=1),
+            t_ok,
+            torch.ones_like(t_ok),
+            e,
+        )
+        clipped[outside] = (t[:, None] * zo).clamp(lo_o, hi_o)
+        return clipped
+
+    def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
+        n = _per_sample(self.norm(g), g).clamp_min(1e-12)
+        return g / n
+
+    def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
+        v = torch.randn(d, generator=g)
+        r = torch.rand(1, generator=g) ** (1.0 / d)
+        return v / v.norm().clamp_min(1e-12) * r
