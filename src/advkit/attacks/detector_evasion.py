@@ -85,8 +85,9 @@ class EvadeDetector:
     """C&W-style attack on model + detector (white-box, adaptive to the detector).
 
     Args:
-        detector: a calibrated detector guarding the attacked model (its ``model`` must be
-            the model passed to :func:`advkit.attack`).
+        detector: a calibrated detector guarding the attacked model
+            (:class:`advkit.traits.DetectorLike`, e.g. ``FeatureSqueezing(model)``); its
+            ``model`` must be the model passed to :func:`advkit.attack`.
         kappa: confidence κ ≥ 0 of the margin term (default 0).
         weight: weight w of the detector term relative to the margin (default 1).
         ratio: aim for a score below ``ratio`` × threshold (default 0.9).
@@ -117,7 +118,8 @@ class EvadeDetector:
         check_search(self.search_steps, self.steps, self.initial_const)
         if not isinstance(self.detector, DetectorLike):
             raise TypeError(
-                f"detector must be an advkit Detector, got {type(self.detector).__name__}"
+                "detector must be an advkit Detector (e.g. FeatureSqueezing(model)) or declare "
+                f"advkit.traits.DetectorLike, got {type(self.detector).__name__}"
             )
         if not self.detector.calibrated:
             raise ValueError("calibrate the detector first: detector.calibrate(x_clean)")
