@@ -12,8 +12,9 @@ from torch import Tensor, nn
 
 import advkit
 from advkit import cli
-from advkit.defenses.transforms import JPEG, mark_random
+from advkit.defenses.transforms import JPEG
 from advkit.evaluate.sanity import check_gradient_masking
+from advkit.traits import mark_random
 from conftest import TinyCNN
 
 

@@ -19,12 +19,9 @@ from advkit.defenses.transforms import (
     NonLocalMeans,
     RandomResizePad,
     TVDenoise,
-    bpda,
-    is_random,
-    mark_random,
-    needs_bpda,
 )
 from advkit.models import load_model
+from advkit.traits import bpda, is_random, mark_random, needs_bpda
 from conftest import TinyCNN, require_shared
 
 TRANSFORMS = [

@@ -2,18 +2,20 @@
 
 - :class:`BPDA` (Backward Pass Differentiable Approximation, Athalye, Carlini & Wagner
   2018): the forward pass goes through the real transform, the backward pass through a
-  differentiable approximation (identity by default; see
-  :class:`~advkit.defenses.transforms.InputTransform`).
+  differentiable approximation the layer declares (identity by default; see
+  :mod:`advkit.traits`).
 - :class:`EOT` (Expectation over Transformation, Athalye et al. 2018): every model
   evaluation is averaged over ``samples`` draws of the model's randomness: the attack
   ascends the expected loss (average of the per-draw losses and gradients) and judges
   success on the average logits. Score-based attacks see averaged scores.
 
-Both wrap an attack config and keep its access level; queries and gradient calls are
-counted per draw (EOT with 20 samples costs 20 gradient calls per step).
+Both wrap an attack config and keep its access level; they run it on the oracle seen
+through a view (:class:`~advkit.access.BPDAView`, :class:`~advkit.access.EOTView`).
+Queries and gradient calls are counted per draw (EOT with 20 samples costs 20 gradient
+calls per step).
 
-:func:`adapt` chooses the wrappers a model needs; :func:`advkit.evaluate` applies it
-automatically.
+:func:`adapt` chooses the wrappers a model needs from its declared traits;
+:func:`advkit.evaluate` applies it automatically.
 
 Example:
     >>> import torch, advkit
@@ -29,14 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import cast
 
-import torch
 from torch import Tensor, nn
 
-from advkit.access import ScoreOnly, WhiteBox
+from advkit.access import BPDAView, EOTView, ScoreOnly
 from advkit.attacks._engine import Problem
-from advkit.defenses.transforms import bpda, is_random, needs_bpda
 from advkit.engine import Attack, AttackInfo
-from advkit.objectives import Objective
+from advkit.traits import is_random, needs_bpda
 
 __all__ = ["BPDA", "EOT", "EOT_SAMPLES", "AttackWrapper", "adapt"]
 
@@ -56,7 +56,7 @@ class AttackWrapper(Attack):
 
 @dataclass(frozen=True)
 class BPDA(AttackWrapper):
-    """Run ``attack`` with BPDA on every non-differentiable advkit transform.
+    """Run ``attack`` with BPDA on every non-differentiable layer of the model.
 
     Args:
         attack: the attack to run (any gradient attack).
@@ -65,85 +65,16 @@ class BPDA(AttackWrapper):
     attack: Attack
 
     def run(self, problem: Problem) -> Tensor:
-        with bpda():
-            return self.attack.run(problem)
-
-
-class _EOTWhiteBox(WhiteBox):
-    """A white-box oracle averaging over ``samples`` forward passes of a random model."""
-
-    def __init__(self, base: WhiteBox, samples: int) -> None:
-        super().__init__(base.model, base.budget)
-        self.queries, self.gradient_calls = base.queries, base.gradient_calls
-        self._checked = base._checked
-        self.samples = samples
-        self._average = True
-
-    def remaining(self, rows: Tensor) -> Tensor:
-        return _remaining_draws(self, self.samples, rows)
-
-    def _forward(self, x: Tensor, rows: Tensor) -> Tensor:
-        if not self._average:
-            return super()._forward(x, rows)
-        n = self.samples
-        out = super()._forward(x.repeat(n, *([1] * (x.dim() - 1))), rows.repeat(n))
-        return out.reshape(n, x.shape[0], -1).mean(dim=0)
-
-    def value_and_grad(
-        self,
-        x: Tensor,
-        y: Tensor,
-        target: Tensor | None,
-        objective: Objective,
-        rows: Tensor,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        n, m = self.samples, x.shape[0]
-        self._average = False
-        try:
-            logits, loss, grad = super().value_and_grad(
-                x.repeat(n, *([1] * (x.dim() - 1))),
-                y.repeat(n),
-                None if target is None else target.repeat(n),
-                objective,
-                rows.repeat(n),
-            )
-        finally:
-            self._average = True
-        return (
-            logits.reshape(n, m, -1).mean(dim=0),
-            loss.reshape(n, m).mean(dim=0),
-            grad.reshape(n, *x.shape).mean(dim=0),
-        )
-
-
-def _remaining_draws(oracle: ScoreOnly, samples: int, rows: Tensor) -> Tensor:
-    """Evaluations left per sample when each costs ``samples`` queries."""
-    return ScoreOnly.remaining(oracle, rows) // samples
-
-
-class _EOTScores(ScoreOnly):
-    """A score oracle averaging probabilities over ``samples`` draws."""
-
-    def __init__(self, base: ScoreOnly, samples: int) -> None:
-        super().__init__(base.model, base.budget, logits=base.expose_logits)
-        self.queries, self.gradient_calls = base.queries, base.gradient_calls
-        self._checked = base._checked
-        self.samples = samples
-
-    def remaining(self, rows: Tensor) -> Tensor:
-        return _remaining_draws(self, self.samples, rows)
-
-    @torch.no_grad()
-    def scores(self, x: Tensor, rows: Tensor) -> Tensor:
-        n = self.samples
-        out = self._forward(x.repeat(n, *([1] * (x.dim() - 1))), rows.repeat(n))
-        out = out if self.expose_logits else out.softmax(dim=1)
-        return out.reshape(n, x.shape[0], -1).mean(dim=0)
+        oracle = problem.oracle.through(BPDAView())
+        return self.attack.run(replace(problem, oracle=oracle))
 
 
 @dataclass(frozen=True)
 class EOT(AttackWrapper):
     """Run ``attack`` on the expectation over the model's randomness (``samples`` draws).
+
+    White-box attacks ascend the average of the per-draw losses and gradients and judge
+    success on the average logits; score-based attacks see averaged scores.
 
     Args:
         attack: the attack to run.
@@ -159,19 +90,15 @@ class EOT(AttackWrapper):
             raise ValueError(f"samples must be >= 1, got {self.samples}")
 
     def run(self, problem: Problem) -> Tensor:
-        oracle = problem.oracle
-        if isinstance(oracle, WhiteBox):
-            wrapped: ScoreOnly = _EOTWhiteBox(oracle, self.samples)
-        elif isinstance(oracle, ScoreOnly):
-            wrapped = _EOTScores(oracle, self.samples)
-        else:
+        if not isinstance(problem.oracle, ScoreOnly):
             raise TypeError("EOT needs white-box or score access to average over draws")
-        return self.attack.run(replace(problem, oracle=wrapped))
+        oracle = problem.oracle.through(EOTView(self.samples))
+        return self.attack.run(replace(problem, oracle=oracle))
 
 
 def adapt(model: nn.Module, method: Attack, eot_samples: int = EOT_SAMPLES) -> Attack:
-    """``method`` wrapped in what ``model`` needs: BPDA for non-differentiable advkit
-    transforms, EOT for random ones (or modules marked random); unchanged otherwise."""
+    """``method`` wrapped in what ``model`` needs: BPDA for non-differentiable layers, EOT
+    for random ones (or modules marked random); unchanged otherwise."""
     out = method
     if needs_bpda(model):
         out = cast(Attack, BPDA(out))

@@ -12,9 +12,11 @@ target) and the detector does not flag it (s(x) ≤ τ). Each sample keeps its l
 success; c is searched per sample as for C&W (×10 until a success, bisection after). The
 variable is x = box(tanh w) optimized by Adam, or x itself, clipped (``tanh=False``).
 
-The detector's score is differentiated through BPDA for non-differentiable squeezers
-(:func:`advkit.defenses.transforms.bpda`: identity backward through bit-depth reduction,
-non-local means, ...) and by double back-propagation for a gradient-norm score. A large κ
+The attack queries the model through :class:`~advkit.access.GuardedView` (the logits
+and the detector's log-score ratio) and :class:`~advkit.access.BPDAView`: the detector's
+score is differentiated through BPDA for non-differentiable squeezers (identity backward
+through bit-depth reduction, non-local means, ...) and by double back-propagation for a
+gradient-norm score. A large κ
 alone already evades many detectors (Sharma 2018, Tables 11–12: C&W and EAD reach near
 100% against feature squeezing at κ = 30–40 on MNIST); the detector term makes the attack
 adaptive at any κ.
@@ -45,41 +47,22 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from advkit.access import WhiteBox
+from advkit.access import BPDAView, GuardedView
 from advkit.attacks._engine import Problem
 from advkit.attacks._minimal import TANH_SHRINK, Smallest, check_search, search_c, within_cap
-from advkit.defenses.detectors import Detector
-from advkit.defenses.transforms import bpda
 from advkit.engine import Attack, AttackInfo
 from advkit.objectives import CWMargin, is_successful
+from advkit.traits import DetectorLike
 
-__all__ = ["EvadeDetector", "EvasionLoss", "Guarded"]
-
-
-class Guarded(nn.Module):
-    """The model with the detector's log-score ratio as an extra output column.
-
-    ``forward(x)`` returns (N, K + 1): the model's K logits, then log(s(x)/τ), which is > 0
-    exactly when the detector flags x (scores are floored at 1e-12·τ).
-    """
-
-    def __init__(self, detector: Detector) -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, x: Tensor) -> Tensor:
-        logits = self.detector.model(x)
-        tau = self.detector.threshold
-        flag = torch.log(self.detector.score(x).clamp_min(1e-12 * tau) / tau)
-        return torch.cat([logits, flag[:, None].to(logits.dtype)], dim=1)
+__all__ = ["EvadeDetector", "EvasionLoss"]
 
 
 @dataclass(frozen=True)
 class EvasionLoss:
-    """Objective (to maximize) on :class:`Guarded` outputs: C&W margin with κ minus
-    ``weight`` × max(log(s/τ) − log(ratio), 0), the detector score's excess over
+    """Objective (to maximize) on :class:`~advkit.access.GuardedView` outputs: C&W margin
+    with κ minus ``weight`` × max(log(s/τ) − log(ratio), 0), the detector score's excess over
     ``ratio`` × threshold on a log scale (scores such as gradient norms span orders of
     magnitude near the decision boundary)."""
 
@@ -93,15 +76,6 @@ class EvasionLoss:
         return margin - self.weight * (logits[:, -1] - math.log(self.ratio)).clamp_min(0.0)
 
 
-class _GuardedOracle(WhiteBox):
-    """White-box access to :class:`Guarded`, sharing the caller's counters."""
-
-    def __init__(self, base: WhiteBox, detector: Detector) -> None:
-        super().__init__(Guarded(detector), base.budget)
-        self.queries, self.gradient_calls = base.queries, base.gradient_calls
-        self._checked = True
-
-
 def _flat_sq(d: Tensor) -> Tensor:
     return d.reshape(d.shape[0], -1).pow(2).sum(dim=1)
 
@@ -111,8 +85,9 @@ class EvadeDetector(Attack):
     """C&W-style attack on model + detector (white-box, adaptive to the detector).
 
     Args:
-        detector: a calibrated detector guarding the attacked model (its ``model`` must be
-            the model passed to :func:`advkit.attack`).
+        detector: a calibrated detector guarding the attacked model
+            (:class:`advkit.traits.DetectorLike`, e.g. ``FeatureSqueezing(model)``); its
+            ``model`` must be the model passed to :func:`advkit.attack`.
         kappa: confidence κ ≥ 0 of the margin term (default 0).
         weight: weight w of the detector term relative to the margin (default 1).
         ratio: aim for a score below ``ratio`` × threshold (default 0.9).
@@ -125,7 +100,7 @@ class EvadeDetector(Attack):
     Gradient calls per sample: at most ``search_steps × steps`` (of the guarded model).
     """
 
-    detector: Detector
+    detector: DetectorLike
     kappa: float = 0.0
     weight: float = 1.0
     ratio: float = 0.9
@@ -144,9 +119,10 @@ class EvadeDetector(Attack):
 
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)
-        if not isinstance(self.detector, Detector):
+        if not isinstance(self.detector, DetectorLike):
             raise TypeError(
-                f"detector must be an advkit Detector, got {type(self.detector).__name__}"
+                "detector must be an advkit Detector (e.g. FeatureSqueezing(model)) or declare "
+                f"advkit.traits.DetectorLike, got {type(self.detector).__name__}"
             )
         if not self.detector.calibrated:
             raise ValueError("calibrate the detector first: detector.calibrate(x_clean)")
@@ -165,20 +141,19 @@ class EvadeDetector(Attack):
                 "the detector guards a different model than the one attacked: build the "
                 "detector on the attacked model (e.g. FeatureSqueezing(model))"
             )
-        guarded = replace(problem, oracle=_GuardedOracle(problem.white_box, self.detector))
-        best = _start(guarded)
+        guarded = problem.white_box.through(GuardedView(self.detector))
+        best = _start(replace(problem, oracle=guarded))
 
         def run_round(sub: Problem, local: Tensor, c: Tensor) -> Tensor:
             return self._round(sub, local, c, best)
 
-        with bpda():
-            search_c(
-                guarded,
-                best,
-                initial_const=self.initial_const,
-                search_steps=self.search_steps,
-                run_round=run_round,
-            )
+        search_c(
+            replace(problem, oracle=guarded.through(BPDAView())),
+            best,
+            initial_const=self.initial_const,
+            search_steps=self.search_steps,
+            run_round=run_round,
+        )
         return best.x
 
     def _round(self, sub: Problem, local: Tensor, c: Tensor, best: Smallest) -> Tensor:

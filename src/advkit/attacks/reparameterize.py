@@ -10,9 +10,12 @@ exact there because g is the identity on the range of h. The returned point is h
 projected onto the threat's ball and box, and judged on the real defended model like every
 advkit result.
 
-g must be an advkit transform (:mod:`advkit.defenses.transforms`; wrap your own
-preprocessing in ``FunctionTransform``) so that BPDA can cross it. h must keep the input
-shape and the box; clean inputs on h's range (h(x0) = x0) keep h(z) inside the ball.
+g must declare itself non-differentiable (:class:`advkit.traits.Traits`, as advkit's
+transforms do; wrap your own preprocessing in ``FunctionTransform``) so that BPDA can cross
+it. h must keep the input shape and the box; clean inputs on h's range (h(x0) = x0) keep
+h(z) inside the ball. The attack runs on the oracle seen through
+:class:`~advkit.access.ReparameterizedView` and :class:`~advkit.access.BPDAView`, at any
+access level.
 
 Example (a 2×2 block-median purifier; block means map onto its fixed points):
     >>> import torch, advkit
@@ -37,55 +40,17 @@ Example (a 2×2 block-median purifier; block means map onto its fixed points):
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from torch import Tensor
 
-from advkit.access import LabelOnly, ScoreOnly, WhiteBox
+from advkit.access import BPDAView, ReparameterizedView
 from advkit.attacks._engine import Problem
 from advkit.attacks.adaptive import AttackWrapper
 from advkit.attacks.run import Attack
-from advkit.defenses.transforms import bpda
 
 __all__ = ["Reparameterize"]
-
-
-class _Reparam:
-    """Mixin: every model evaluation of the oracle runs at h(z) instead of z."""
-
-    h: Callable[[Tensor], Tensor]
-
-    def _forward(self, x: Tensor, rows: Tensor) -> Tensor:
-        return super()._forward(self.h(x), rows)  # type: ignore[misc]
-
-
-class _ReparamLabels(_Reparam, LabelOnly):
-    pass
-
-
-class _ReparamScores(_Reparam, ScoreOnly):
-    pass
-
-
-class _ReparamWhiteBox(_Reparam, WhiteBox):
-    pass
-
-
-def _reparameterized(oracle: LabelOnly, h: Callable[[Tensor], Tensor]) -> LabelOnly:
-    """A view of ``oracle`` evaluating at h(z), sharing its counters and budget."""
-    kind = (
-        _ReparamWhiteBox
-        if isinstance(oracle, WhiteBox)
-        else _ReparamScores
-        if isinstance(oracle, ScoreOnly)
-        else _ReparamLabels
-    )
-    view = copy.copy(oracle)  # shallow: the counter tensors are shared
-    view.__class__ = kind
-    view.h = h  # type: ignore[attr-defined]
-    return view
 
 
 @dataclass(frozen=True)
@@ -102,8 +67,6 @@ class Reparameterize(AttackWrapper):
     h: Callable[[Tensor], Tensor]
 
     def run(self, problem: Problem) -> Tensor:
-        oracle = problem.oracle
-        assert isinstance(oracle, LabelOnly)
-        with bpda():
-            z = self.attack.run(replace(problem, oracle=_reparameterized(oracle, self.h)))
+        oracle = problem.oracle.through(ReparameterizedView(self.h)).through(BPDAView())
+        z = self.attack.run(replace(problem, oracle=oracle))
         return self.h(z).detach()

@@ -18,13 +18,13 @@ from advkit.attacks.noise import RandomNoise
 from advkit.certify import CERTIFIERS
 from advkit.cli.certify import make_certifier
 from advkit.cli.common import add_common, attack_batches, floats, model_and_data, threat_of
-from advkit.defenses.transforms import mark_random
 from advkit.distortion import distortion_of
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.run import evaluate
 from advkit.evaluate.sandwich import plot_sandwich, sandwich, sandwich_table
 from advkit.evaluate.suites import SUITES, get_suite
 from advkit.store import StoreMismatch
+from advkit.traits import mark_random
 
 __all__ = ["DEMO_CURVE", "register", "run"]
 

@@ -18,8 +18,10 @@ about it (:class:`advkit.attacks.detector_evasion.EvadeDetector`): Carlini & Wag
   predicted label. Inputs the model is vulnerable at (large gradients) are flagged.
 
 Both scores are differentiable functions of the input (through BPDA for the
-non-differentiable squeezers, see :func:`advkit.defenses.transforms.bpda`; by double
-back-propagation for the gradient norm), which is what adaptive attacks need.
+non-differentiable squeezers, see :func:`advkit.traits.bpda`; by double back-propagation
+for the gradient norm), which is what adaptive attacks need. Every detector declares
+:class:`advkit.traits.DetectorLike`, what an adaptive attack evaluates
+(:class:`advkit.access.GuardedView`).
 
 Example:
     >>> import torch
@@ -42,12 +44,13 @@ from torch import Tensor, nn
 
 from advkit.access import eval_mode
 from advkit.defenses.transforms import BitDepth, MedianFilter, NonLocalMeans
+from advkit.traits import DetectorLike
 from advkit.validate import check_batch
 
 __all__ = ["Detector", "FeatureSqueezing", "GradientNormDetector"]
 
 
-class Detector(nn.Module):
+class Detector(nn.Module, DetectorLike):
     """Base class: ``score(x) -> (N,)``, a threshold calibrated on clean data, ``detect``.
 
     Subclasses implement :meth:`score`, which must keep the autograd graph when ``x``

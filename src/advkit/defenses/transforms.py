@@ -1,7 +1,8 @@
 """Input-transformation defenses as ``nn.Module`` s that compose with any model.
 
 Each transform maps images (N, C, H, W) in [0, 1] to images of the same shape, dtype and
-range, and declares two facts an honest evaluation needs:
+range, and declares (through :class:`advkit.traits.Traits`) two facts an honest evaluation
+needs:
 
 - ``differentiable``: whether autograd gives a useful input gradient through it. A
   non-differentiable transform (quantization, JPEG, numpy code) reports a **zero** input
@@ -10,10 +11,10 @@ range, and declares two facts an honest evaluation needs:
 - ``random``: whether its output depends on random draws (from the module's own
   ``torch.Generator``, never the global RNG), so attacks must average over them (EOT).
 
-Inside :func:`bpda` the backward pass of every non-differentiable transform is replaced by
-that of its differentiable approximation (identity by default): BPDA, the Backward Pass
-Differentiable Approximation. :func:`advkit.evaluate` turns BPDA and EOT on by itself
-when the model contains these transforms (see :mod:`advkit.attacks.adaptive`).
+Inside :func:`advkit.traits.bpda` the backward pass of every non-differentiable transform
+is replaced by that of its differentiable approximation (identity by default): BPDA, the
+Backward Pass Differentiable Approximation. :func:`advkit.evaluate` turns BPDA and EOT on
+by itself when the model contains these transforms (see :mod:`advkit.attacks.adaptive`).
 
 Transforms: :class:`BitDepth` (Xu et al. 2018), :class:`JPEG` (Dziugaite et al. 2016,
 Guo et al. 2018; Pillow), :class:`MedianFilter` (Xu et al. 2018), :class:`NonLocalMeans`
@@ -23,7 +24,8 @@ random pixel dropout, Guo et al. 2018; scikit-image), :class:`RandomResizePad`
 
 Example:
     >>> import torch
-    >>> from advkit.defenses.transforms import JPEG, bpda
+    >>> from advkit.defenses.transforms import JPEG
+    >>> from advkit.traits import bpda
     >>> model = torch.nn.Sequential(JPEG(quality=75), torch.nn.Flatten(),
     ...                             torch.nn.Linear(64, 10))
     >>> x = torch.rand(2, 1, 8, 8, requires_grad=True)
@@ -39,15 +41,15 @@ Example:
 from __future__ import annotations
 
 import io
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from advkit.traits import Traits, surrogate_output
 
 __all__ = [
     "JPEG",
@@ -58,31 +60,7 @@ __all__ = [
     "NonLocalMeans",
     "RandomResizePad",
     "TVDenoise",
-    "bpda",
-    "bpda_active",
-    "is_random",
-    "mark_random",
-    "needs_bpda",
 ]
-
-_STATE = threading.local()
-
-
-@contextmanager
-def bpda(enabled: bool = True) -> Iterator[None]:
-    """Within this block, non-differentiable transforms back-propagate through their
-    differentiable approximation (BPDA) instead of reporting a zero gradient."""
-    old = getattr(_STATE, "bpda", False)
-    _STATE.bpda = enabled
-    try:
-        yield
-    finally:
-        _STATE.bpda = old
-
-
-def bpda_active() -> bool:
-    """Whether the current thread is inside :func:`bpda`."""
-    return bool(getattr(_STATE, "bpda", False))
 
 
 def _check_images(x: Tensor) -> None:
@@ -92,19 +70,18 @@ def _check_images(x: Tensor) -> None:
         )
 
 
-class InputTransform(nn.Module):
-    """Base class: an image-to-image preprocessing layer with declared properties.
+class InputTransform(Traits, nn.Module):
+    """Base class: an image-to-image preprocessing layer with declared traits.
 
     Subclasses implement :meth:`transform` (the exact forward, which may call numpy or
     draw from ``self.generator``) and may override :meth:`approximation` (BPDA's
-    differentiable stand-in, identity by default).
+    differentiable stand-in, identity by default). Non-differentiable unless declared.
 
     Args:
         seed: seed of the transform's own generator (random transforms only).
     """
 
     differentiable: ClassVar[bool] = False
-    random: ClassVar[bool] = False
 
     def __init__(self, seed: int = 0) -> None:
         super().__init__()
@@ -114,20 +91,13 @@ class InputTransform(nn.Module):
         """The exact transform of images x (N, C, H, W) in [0, 1]."""
         raise NotImplementedError
 
-    def approximation(self, x: Tensor) -> Tensor:
-        """A differentiable g(x) ≈ transform(x) whose gradient BPDA uses (identity)."""
-        return x
-
     def forward(self, x: Tensor) -> Tensor:
         _check_images(x)
         if self.differentiable:
             return self.transform(x)
         with torch.no_grad():
             out = self.transform(x.detach()).to(x.dtype)
-        if bpda_active():
-            approx = self.approximation(x)
-            return approx + (out - approx).detach()
-        return out + 0.0 * (x - x.detach())
+        return surrogate_output(self, x, out)
 
 
 class FunctionTransform(InputTransform):
@@ -169,25 +139,6 @@ class FunctionTransform(InputTransform):
 
     def approximation(self, x: Tensor) -> Tensor:
         return x if self._approx is None else self._approx(x)
-
-
-def mark_random(module: nn.Module) -> nn.Module:
-    """Declare that ``module``'s forward pass is random, so evaluation applies EOT."""
-    module.advkit_random = True  # type: ignore[assignment]
-    return module
-
-
-def is_random(model: nn.Module) -> bool:
-    """Whether any submodule is a random transform or was marked with :func:`mark_random`."""
-    return any(
-        (isinstance(m, InputTransform) and m.random) or getattr(m, "advkit_random", False)
-        for m in model.modules()
-    )
-
-
-def needs_bpda(model: nn.Module) -> bool:
-    """Whether any submodule is a non-differentiable :class:`InputTransform`."""
-    return any(isinstance(m, InputTransform) and not m.differentiable for m in model.modules())
 
 
 class BitDepth(InputTransform):

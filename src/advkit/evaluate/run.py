@@ -24,12 +24,12 @@ from tqdm.auto import tqdm
 from advkit.access import eval_mode
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
-from advkit.defenses.transforms import is_random, needs_bpda
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
+from advkit.traits import is_random, needs_bpda
 from advkit.validate import check_batch, check_labels, check_model_accepts
 
 __all__ = ["evaluate", "fingerprint"]

@@ -40,9 +40,9 @@ from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.gradient import FGM, PGD
 from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import Attack, attack
-from advkit.defenses.transforms import bpda, is_random, needs_bpda
 from advkit.objectives import margin
 from advkit.threat import ThreatModel
+from advkit.traits import bpda, is_random, needs_bpda
 
 __all__ = ["MaskingFlag", "check_gradient_masking"]
 
@@ -139,7 +139,7 @@ def check_gradient_masking(
             MaskingFlag(
                 "nondeterministic",
                 "two forward passes on the same inputs differ, and no layer is declared random",
-                "EOT: mark the random layers with advkit.defenses.transforms.mark_random "
+                "EOT: mark the random layers with advkit.traits.mark_random "
                 "(or run --adaptive, which applies EOT to the whole model)",
             )
         )
