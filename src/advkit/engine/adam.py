@@ -54,27 +54,33 @@ class Adam:
         zeros = torch.zeros_like(param)
         return cls(lr, zeros, zeros.clone(), zeros.clone(), beta1, beta2, eps)
 
-    def direction(self, grad: Tensor, where: Tensor | None = None) -> Tensor:
+    def moments(self, grad: Tensor, where: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Update the moments with ``grad`` (only at ``where`` if given) and return the
-        bias-corrected step m̂ / (√v̂ + eps) (zero where not updated)."""
+        bias-corrected (m̂, √v̂ + eps).
+
+        The bias corrections 1 − βᵗ are computed in float64 and rounded once to the
+        parameters' dtype, as with a Python scalar step count.
+        """
         b1, b2 = self.beta1, self.beta2
         if where is None:
             self.t += 1
-            self.m.mul_(b1).add_(grad, alpha=1 - b1)
-            self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            self.m = b1 * self.m + (1 - b1) * grad
+            self.v = b2 * self.v + (1 - b2) * grad * grad
         else:
             self.t += where.to(self.t.dtype)
-            self.m.copy_(torch.where(where, b1 * self.m + (1 - b1) * grad, self.m))
-            self.v.copy_(torch.where(where, b2 * self.v + (1 - b2) * grad * grad, self.v))
-        t = self.t.clamp_min(1)
-        mhat = self.m / (1 - b1**t)
-        vhat = self.v / (1 - b2**t)
-        step = mhat / (vhat.sqrt() + self.eps)
-        return step if where is None else torch.where(where, step, torch.zeros_like(step))
+            self.m = torch.where(where, b1 * self.m + (1 - b1) * grad, self.m)
+            self.v = torch.where(where, b2 * self.v + (1 - b2) * grad * grad, self.v)
+        t = self.t.clamp_min(1).double()
+        mhat = self.m / (1 - b1**t).to(self.m.dtype)
+        vhat = self.v / (1 - b2**t).to(self.v.dtype)
+        return mhat, vhat.sqrt() + self.eps
 
     def step(self, param: Tensor, grad: Tensor, where: Tensor | None = None) -> Tensor:
-        """The parameters after one Adam step on ``grad`` (descending)."""
-        return param - self.lr * self.direction(grad, where)
+        """The parameters after one Adam step on ``grad`` (descending); elements outside
+        ``where`` keep their value."""
+        mhat, denom = self.moments(grad, where)
+        new = param - self.lr * mhat / denom
+        return new if where is None else torch.where(where, new, param)
 
     def select(self, keep: Tensor) -> Adam:
         """The state of rows ``keep`` only."""
