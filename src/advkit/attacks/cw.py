@@ -133,10 +133,11 @@ class ElasticNetSearch(SearchOnC[S]):
         """f_κ's margin (to maximize): f_κ = −margin."""
         return CWMargin(kappa=self.kappa)
 
-    def penalty_state(self, rnd: Round) -> PenaltyState:
-        """The round's constants and a fresh abort-early record."""
+    def start_penalty(self, rnd: Round) -> tuple[Tensor, Tensor]:
+        """A round's :class:`PenaltyState` fields: its rows' c and a fresh abort-early
+        record."""
         c = self.constants(rnd).to(rnd.problem.x0)
-        return PenaltyState(c, torch.full_like(c, torch.inf))
+        return c, torch.full_like(c, torch.inf)
 
     def judge(self, rnd: Round, s: PenaltyState, x: Tensor, logits: Tensor, k: int) -> Evaluation:
         """Evaluate iterate k (its logits given): success, distortion score, abort-early."""
@@ -160,8 +161,7 @@ class ElasticNetSearch(SearchOnC[S]):
         w = p.x0
         if self.through_tanh():
             w = torch.atanh(((w - lo) / ((hi - lo) / 2) - 1) * TANH_SHRINK)
-        base = self.penalty_state(rnd)
-        s = AdamState(base.c, base.prev, w, torch.zeros_like(w), Adam.like(w, self.lr))
+        s = AdamState(*self.start_penalty(rnd), w, torch.zeros_like(w), Adam.like(w, self.lr))
         return s, self._adam_evaluate(rnd, s, 0)
 
     def adam_step(self, rnd: Round, s: AdamState, k: int) -> Evaluation:

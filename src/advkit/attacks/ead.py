@@ -134,8 +134,8 @@ class EAD(ElasticNetSearch[AdamState | FistaState]):
     def init(self, rnd: Round) -> tuple[AdamState | FistaState, Evaluation]:
         if self.optimizer == "tanh-adam":
             return self.adam_init(rnd)
-        base, x0 = self.penalty_state(rnd), rnd.problem.x0
-        s = FistaState(base.c, base.prev, x0, x0)
+        x0 = rnd.problem.x0
+        s = FistaState(*self.start_penalty(rnd), x0, x0)
         return s, self._fista(rnd, s, 0)
 
     def step(self, rnd: Round, state: AdamState | FistaState, k: int) -> Evaluation:
