@@ -102,16 +102,13 @@ class LBFGS(SearchOnC[Tensor]):
         clean point fails are attacked), so it records nothing and costs no call."""
         p = rnd.problem
         fails = torch.zeros(len(p), dtype=torch.bool, device=p.x0.device)
-        return self.constants(rnd), Evaluation(
-            p.x0, torch.zeros_like(fails, dtype=p.x0.dtype), fails
-        )
+        start = Evaluation(p.x0, torch.zeros_like(fails, dtype=p.x0.dtype), fails)
+        return self.constants(rnd), start
 
     def step(self, rnd: Round, state: Tensor, k: int) -> Evaluation:
         p = rnd.problem
-        rows = [p.subset(torch.tensor([i])) for i in range(len(p))]
-        xs = torch.cat(
-            [_solve(one, float(c), self.steps) for one, c in zip(rows, state, strict=True)]
-        )
+        one = [p.subset(torch.tensor([i])) for i in range(len(p))]
+        xs = torch.cat([_solve(o, float(c), self.steps) for o, c in zip(one, state, strict=True)])
         logits = p.logits(xs)
         ok = p.successful(logits) & within_cap(p, xs)
         return Evaluation(xs, (xs - p.x0).reshape(len(p), -1).pow(2).sum(dim=1), ok)
