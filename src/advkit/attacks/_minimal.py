@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
+from advkit.engine import Problem
 from advkit.objectives import is_successful
 
 __all__ = ["Smallest", "check_search", "search_c", "start_smallest", "within_cap"]
@@ -45,14 +45,6 @@ def within_cap(problem: Problem, x: Tensor) -> Tensor:
     eps = problem.threat.radius(problem.x0).reshape(-1)
     dist = problem.threat.norm(x - problem.x0)
     return dist <= eps * (1 + 1e-6) + 1e-7
-
-
-def still_improving(loss: Tensor, prev: Tensor, act: Tensor) -> Tensor:
-    """Abort-early test of C&W and EAD: positions in ``act`` whose loss fell by at least
-    0.01% since the last check (``prev`` is updated in place)."""
-    stalled = loss > prev[act] * 0.9999
-    prev[act] = loss
-    return (~stalled).nonzero().squeeze(1)
 
 
 class Smallest:

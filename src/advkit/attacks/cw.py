@@ -32,109 +32,160 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import (
-    TANH_SHRINK,
-    Smallest,
-    check_search,
-    search_c,
-    start_smallest,
-    still_improving,
-    within_cap,
-)
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import CWMargin, is_successful
+from advkit.attacks._minimal import TANH_SHRINK, check_search, within_cap
+from advkit.attacks._search_on_c import SearchOnC
+from advkit.engine import Adam, AttackInfo, Evaluation, Round
+from advkit.objectives import CWMargin
 
-__all__ = ["CW", "cw_loss"]
+__all__ = ["CW", "AdamState", "ElasticNetSearch", "PenaltyState", "cw_loss", "l1_and_l2sq"]
+
+S = TypeVar("S")
 
 
-def _flat_sq(d: Tensor) -> Tensor:
-    return d.reshape(d.shape[0], -1).pow(2).sum(dim=1)
-
-
-def _flat_l1(d: Tensor) -> Tensor:
-    return d.reshape(d.shape[0], -1).abs().sum(dim=1)
+def l1_and_l2sq(delta: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-sample ‖δ‖₁ and ‖δ‖₂² of a batch of perturbations, shapes (N,)."""
+    flat = delta.reshape(delta.shape[0], -1)
+    return flat.abs().sum(dim=1), flat.pow(2).sum(dim=1)
 
 
 def cw_loss(
     logits: Tensor, x: Tensor, x0: Tensor, y: Tensor, target: Tensor | None, c: Tensor, kappa: float
 ) -> Tensor:
     """C&W's per-sample objective ‖x − x0‖₂² + c·f(x) (to minimize), shape (N,)."""
-    return _flat_sq(x - x0) + c * -CWMargin(kappa=kappa)(logits, y, target)
+    return l1_and_l2sq(x - x0)[1] + c * -CWMargin(kappa=kappa)(logits, y, target)
 
 
-def adam_round(
-    sub: Problem,
-    local: Tensor,
-    c: Tensor,
-    best: Smallest,
-    *,
-    steps: int,
-    lr: float,
-    kappa: float,
-    beta: float,
-    l1_rule: bool,
-    tanh: bool,
-    abort_early: bool,
-) -> Tensor:
-    """Adam on ‖δ‖₂² + β‖δ‖₁ + c·f at fixed per-sample c; returns which rows succeeded.
+@dataclass
+class PenaltyState:
+    """What every round on distortion + c·f keeps per row.
 
-    With ``tanh`` the variable is w (x = box(tanh w)), else x itself, clipped to the box.
-    Each successful iterate within the cap updates ``best`` by its score: ‖δ‖₁ when
-    ``l1_rule``, else β‖δ‖₁ + ‖δ‖₂² (C&W's L2² when β = 0).
+    Attributes:
+        c: (M,) each row's constant (in the inputs' dtype).
+        prev: (M,) the loss at the last abort-early check (inf before the first).
     """
-    lo, hi = sub.threat.lo, sub.threat.hi
-    x0 = sub.x0
-    half = (hi - lo) / 2
-    cc = c.to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
-    w = torch.atanh(((x0 - lo) / half - 1) * TANH_SHRINK) if tanh else x0.clone()
-    m, v = torch.zeros_like(w), torch.zeros_like(w)
-    objective = CWMargin(kappa=kappa)
-    n = x0.shape[0]
-    succeeded = torch.zeros(n, dtype=torch.bool)
-    prev = torch.full((n,), torch.inf, dtype=x0.dtype)
-    check = max(1, steps // 10)
-    act = torch.arange(n)
-    part = sub
-    b1, b2 = 0.9, 0.999
-    for it in range(steps):
-        wa = w[act]
-        x = lo + half * (torch.tanh(wa) + 1) if tanh else wa
-        logits, marg, g = part.value_and_grad(x, objective, part.target)
-        delta = x - part.x0
-        l2sq, l1 = _flat_sq(delta), _flat_l1(delta)
-        ok = is_successful(logits, part.y, part.target) & (marg >= kappa) & within_cap(part, x)
-        score = l1 if l1_rule else beta * l1 + l2sq
-        best.update(local[act], x, score, ok)
-        succeeded[act] |= ok
-        ca = cc[act]
-        grad = 2 * delta + beta * delta.sign() - ca * g
-        if tanh:
-            grad = grad * half * (1 - torch.tanh(wa) ** 2)
-        t = it + 1
-        m[act] = b1 * m[act] + (1 - b1) * grad
-        v[act] = b2 * v[act] + (1 - b2) * grad * grad
-        mhat = m[act] / (1 - b1**t)
-        vhat = v[act] / (1 - b2**t)
-        step = wa - lr * mhat / (vhat.sqrt() + 1e-8)
-        w[act] = step if tanh else step.clamp(lo, hi)
-        if abort_early and it % check == 0:
-            loss = l2sq + beta * l1 - c.to(x0.dtype)[act] * marg
-            keep = still_improving(loss, prev, act)
-            if keep.numel() == 0:
-                break
-            if keep.numel() < act.numel():
-                act = act[keep]
-                part = part.subset(keep)
-    return succeeded
+
+    c: Tensor
+    prev: Tensor
+
+    def c_rows(self, like: Tensor) -> Tensor:
+        """c shaped to broadcast against a batch like ``like``."""
+        return self.c.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclass
+class AdamState(PenaltyState):
+    """A round of Adam: the variable w (x = box(tanh w), or x itself when projected), the
+    objective's gradient with respect to w at w, and Adam's moments."""
+
+    w: Tensor
+    grad: Tensor
+    adam: Adam
+
+
+class ElasticNetSearch(SearchOnC[S]):
+    """Minimize β‖δ‖₁ + ‖δ‖₂² + c·f_κ(x) with a per-sample search on c (C&W, EAD).
+
+    Each round (one value of c per row) runs ``steps`` iterations, each spending one
+    gradient call; iteration 0 is the round's start. A successful iterate (goal met,
+    margin ≥ κ, within the ε cap) is recorded by its distortion score: ‖δ‖₁ under the L1
+    rule, else β‖δ‖₁ + ‖δ‖₂². With ``abort_early``, every max(1, steps // 10) iterations a
+    row whose loss fell by less than 0.01% since the last check leaves the round.
+
+    The optimizer given here is Adam (Kingma & Ba 2015) on w with x = box(tanh w)
+    (:meth:`through_tanh`, Carlini & Wagner 2017) or on x clipped to the box; subclasses
+    wire :meth:`adam_init` / :meth:`adam_step` as their ``init`` / ``step``.
+    """
+
+    steps: int
+    lr: float
+    kappa: float
+    abort_early: bool
+
+    def l1_weight(self) -> float:
+        """β, the weight of ‖δ‖₁ in the objective (default 0: C&W)."""
+        return 0.0
+
+    def l1_rule(self) -> bool:
+        """Whether a success is scored by ‖δ‖₁ alone (default: β‖δ‖₁ + ‖δ‖₂²)."""
+        return False
+
+    def through_tanh(self) -> bool:
+        """Whether Adam runs on w with x = box(tanh w) (default) or on x, clipped."""
+        return True
+
+    def check_options(self) -> None:
+        """Validate the options every attack of this family has."""
+        check_search(self.search_steps, self.steps, self.initial_const)
+        if self.kappa < 0:
+            raise ValueError(f"confidence kappa must be >= 0, got {self.kappa}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+    def iterations(self, rnd: Round) -> int:
+        return self.steps - 1
+
+    def margin(self) -> CWMargin:
+        """f_κ's margin (to maximize): f_κ = −margin."""
+        return CWMargin(kappa=self.kappa)
+
+    def start_penalty(self, rnd: Round) -> tuple[Tensor, Tensor]:
+        """A round's :class:`PenaltyState` fields: its rows' c and a fresh abort-early
+        record."""
+        c = self.constants(rnd).to(rnd.problem.x0)
+        return c, torch.full_like(c, torch.inf)
+
+    def judge(self, rnd: Round, s: PenaltyState, x: Tensor, logits: Tensor, k: int) -> Evaluation:
+        """Evaluate iterate k (its logits given): success, distortion score, abort-early."""
+        p = rnd.problem
+        marg = self.margin()(logits, p.y, p.target)
+        l1, l2sq = l1_and_l2sq(x - p.x0)
+        beta = self.l1_weight()
+        ok = p.successful(logits) & (marg >= self.kappa) & within_cap(p, x)
+        score = l1 if self.l1_rule() else beta * l1 + l2sq
+        done = None
+        if self.abort_early and k % max(1, self.steps // 10) == 0:
+            loss = l2sq + beta * l1 - s.c * marg
+            done = loss > s.prev * 0.9999
+            s.prev = loss
+        return Evaluation(x, score, ok, done)
+
+    def adam_init(self, rnd: Round) -> tuple[AdamState, Evaluation]:
+        """Start at x0 (w = atanh of x0 scaled into the open box, when through tanh)."""
+        p = rnd.problem
+        lo, hi = p.threat.lo, p.threat.hi
+        w = p.x0
+        if self.through_tanh():
+            w = torch.atanh(((w - lo) / ((hi - lo) / 2) - 1) * TANH_SHRINK)
+        s = AdamState(*self.start_penalty(rnd), w, torch.zeros_like(w), Adam.like(w, self.lr))
+        return s, self._adam_evaluate(rnd, s, 0)
+
+    def adam_step(self, rnd: Round, s: AdamState, k: int) -> Evaluation:
+        """One Adam step on w (x clipped to the box when projected), then evaluate."""
+        w = s.adam.step(s.w, s.grad)
+        s.w = w if self.through_tanh() else w.clamp(rnd.problem.threat.lo, rnd.problem.threat.hi)
+        return self._adam_evaluate(rnd, s, k)
+
+    def _adam_evaluate(self, rnd: Round, s: AdamState, k: int) -> Evaluation:
+        """One gradient call at x(w): the objective's gradient in w, and the evaluation."""
+        p = rnd.problem
+        lo, hi = p.threat.lo, p.threat.hi
+        half = (hi - lo) / 2
+        tanh_w = torch.tanh(s.w) if self.through_tanh() else None
+        x = s.w if tanh_w is None else lo + half * (tanh_w + 1)
+        logits, _, g = p.value_and_grad(x, self.margin(), p.target)
+        delta = x - p.x0
+        grad = 2 * delta + self.l1_weight() * delta.sign() - s.c_rows(x) * g
+        s.grad = grad if tanh_w is None else grad * half * (1 - tanh_w**2)
+        return self.judge(rnd, s, x, logits, k)
 
 
 @dataclass(frozen=True)
-class CW(Attack):
+class CW(ElasticNetSearch[AdamState]):
     """Carlini-Wagner L2 attack (minimal distortion, white-box).
 
     Args:
@@ -166,35 +217,13 @@ class CW(Attack):
     )
 
     def __post_init__(self) -> None:
-        check_search(self.search_steps, self.steps, self.initial_const)
-        if self.kappa < 0:
-            raise ValueError(f"confidence kappa must be >= 0, got {self.kappa}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        self.check_options()
 
-    def run(self, problem: Problem) -> Tensor:
-        best = start_smallest(problem)
+    def through_tanh(self) -> bool:
+        return self.tanh
 
-        def run_round(sub: Problem, local: Tensor, c: Tensor) -> Tensor:
-            return adam_round(
-                sub,
-                local,
-                c,
-                best,
-                steps=self.steps,
-                lr=self.lr,
-                kappa=self.kappa,
-                beta=0.0,
-                l1_rule=False,
-                tanh=self.tanh,
-                abort_early=self.abort_early,
-            )
+    def init(self, rnd: Round) -> tuple[AdamState, Evaluation]:
+        return self.adam_init(rnd)
 
-        search_c(
-            problem,
-            best,
-            initial_const=self.initial_const,
-            search_steps=self.search_steps,
-            run_round=run_round,
-        )
-        return best.x
+    def step(self, rnd: Round, state: AdamState, k: int) -> Evaluation:
+        return self.adam_step(rnd, state, k)

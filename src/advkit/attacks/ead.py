@@ -39,20 +39,11 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import (
-    Smallest,
-    check_search,
-    search_c,
-    start_smallest,
-    still_improving,
-    within_cap,
-)
-from advkit.attacks.cw import adam_round
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import CWMargin, is_successful
+from advkit.attacks.cw import AdamState, ElasticNetSearch, PenaltyState, l1_and_l2sq
+from advkit.engine import AttackInfo, Evaluation, Round
+from advkit.objectives import CWMargin
 
-__all__ = ["EAD", "ead_loss", "shrink"]
+__all__ = ["EAD", "FistaState", "ead_loss", "shrink"]
 
 
 def shrink(z: Tensor, x0: Tensor, beta: float, lo: float = 0.0, hi: float = 1.0) -> Tensor:
@@ -77,64 +68,21 @@ def ead_loss(
     beta: float,
 ) -> Tensor:
     """EAD's per-sample objective c·f(x) + β‖δ‖₁ + ‖δ‖₂² (to minimize), shape (N,)."""
-    d = (x - x0).reshape(x.shape[0], -1)
+    l1, l2sq = l1_and_l2sq(x - x0)
     f = -CWMargin(kappa=kappa)(logits, y, target)
-    return c * f + beta * d.abs().sum(dim=1) + d.pow(2).sum(dim=1)
+    return c * f + beta * l1 + l2sq
 
 
-def _fista_round(
-    sub: Problem,
-    local: Tensor,
-    c: Tensor,
-    best: Smallest,
-    *,
-    steps: int,
-    lr: float,
-    kappa: float,
-    beta: float,
-    l1_rule: bool,
-    abort_early: bool,
-) -> Tensor:
-    """FISTA at fixed per-sample c; returns which rows had a successful iterate."""
-    lo, hi = sub.threat.lo, sub.threat.hi
-    n = len(sub)
-    cc = c.to(sub.x0.dtype)
-    objective = CWMargin(kappa=kappa)
-    x, ys = sub.x0.clone(), sub.x0.clone()
-    succeeded = torch.zeros(n, dtype=torch.bool)
-    prev = torch.full((n,), torch.inf, dtype=sub.x0.dtype)
-    check = max(1, steps // 10)
-    act = torch.arange(n)
-    part = sub
-    shape = [1] * (sub.x0.dim() - 1)
-    for k in range(steps):
-        alpha = lr * (1 - k / steps) ** 0.5
-        ca = cc[act]
-        _, _, g = part.value_and_grad(ys[act], objective, part.target)
-        grad = -ca.reshape(-1, *shape) * g + 2 * (ys[act] - part.x0)
-        new = shrink(ys[act] - alpha * grad, part.x0, beta, lo, hi)
-        ys[act] = new + k / (k + 3) * (new - x[act])
-        x[act] = new
-        logits = part.white_box.logits(new, part.rows)
-        marg = objective(logits, part.y, part.target)
-        d = (new - part.x0).reshape(len(part), -1)
-        l1, l2sq = d.abs().sum(dim=1), d.pow(2).sum(dim=1)
-        ok = is_successful(logits, part.y, part.target) & (marg >= kappa) & within_cap(part, new)
-        best.update(local[act], new, l1 if l1_rule else beta * l1 + l2sq, ok)
-        succeeded[act] |= ok
-        if abort_early and k % check == 0:
-            loss = -ca * marg + beta * l1 + l2sq
-            keep = still_improving(loss, prev, act)
-            if keep.numel() == 0:
-                break
-            if keep.numel() < act.numel():
-                act = act[keep]
-                part = part.subset(keep)
-    return succeeded
+@dataclass
+class FistaState(PenaltyState):
+    """A round of FISTA: the iterate x⁽ᵏ⁾ and the extrapolated point y⁽ᵏ⁾."""
+
+    x: Tensor
+    y: Tensor
 
 
 @dataclass(frozen=True)
-class EAD(Attack):
+class EAD(ElasticNetSearch[AdamState | FistaState]):
     """Elastic-net attack (minimal L1/elastic-net distortion, white-box).
 
     Args:
@@ -169,55 +117,39 @@ class EAD(Attack):
     )
 
     def __post_init__(self) -> None:
-        check_search(self.search_steps, self.steps, self.initial_const)
+        self.check_options()
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}")
-        if self.kappa < 0:
-            raise ValueError(f"confidence kappa must be >= 0, got {self.kappa}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.rule not in ("en", "l1"):
             raise ValueError(f"rule must be 'en' or 'l1', got {self.rule!r}")
         if self.optimizer not in ("fista", "tanh-adam"):
             raise ValueError(f"optimizer must be 'fista' or 'tanh-adam', got {self.optimizer!r}")
 
-    def run(self, problem: Problem) -> Tensor:
-        best = start_smallest(problem)
-        l1_rule = self.rule == "l1"
+    def l1_weight(self) -> float:
+        return self.beta
 
-        def run_round(sub: Problem, local: Tensor, c: Tensor) -> Tensor:
-            if self.optimizer == "fista":
-                return _fista_round(
-                    sub,
-                    local,
-                    c,
-                    best,
-                    steps=self.steps,
-                    lr=self.lr,
-                    kappa=self.kappa,
-                    beta=self.beta,
-                    l1_rule=l1_rule,
-                    abort_early=self.abort_early,
-                )
-            return adam_round(
-                sub,
-                local,
-                c,
-                best,
-                steps=self.steps,
-                lr=self.lr,
-                kappa=self.kappa,
-                beta=self.beta,
-                l1_rule=l1_rule,
-                tanh=True,
-                abort_early=self.abort_early,
-            )
+    def l1_rule(self) -> bool:
+        return self.rule == "l1"
 
-        search_c(
-            problem,
-            best,
-            initial_const=self.initial_const,
-            search_steps=self.search_steps,
-            run_round=run_round,
-        )
-        return best.x
+    def init(self, rnd: Round) -> tuple[AdamState | FistaState, Evaluation]:
+        if self.optimizer == "tanh-adam":
+            return self.adam_init(rnd)
+        x0 = rnd.problem.x0
+        s = FistaState(*self.start_penalty(rnd), x0, x0)
+        return s, self._fista(rnd, s, 0)
+
+    def step(self, rnd: Round, state: AdamState | FistaState, k: int) -> Evaluation:
+        if isinstance(state, AdamState):
+            return self.adam_step(rnd, state, k)
+        return self._fista(rnd, state, k)
+
+    def _fista(self, rnd: Round, s: FistaState, k: int) -> Evaluation:
+        """FISTA iteration k (0-based): one gradient call at y, one forward pass at the new x."""
+        p = rnd.problem
+        alpha = self.lr * (1 - k / self.steps) ** 0.5
+        _, _, g = p.value_and_grad(s.y, self.margin(), p.target)
+        grad = -s.c_rows(s.y) * g + 2 * (s.y - p.x0)
+        new = shrink(s.y - alpha * grad, p.x0, self.beta, p.threat.lo, p.threat.hi)
+        s.y = new + k / (k + 3) * (new - s.x)
+        s.x = new
+        return self.judge(rnd, s, new, p.logits(new), k)

@@ -30,10 +30,10 @@ import torch
 from scipy.optimize import minimize
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, check_search, search_c, start_smallest, within_cap
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import CrossEntropy, is_successful
+from advkit.attacks._minimal import check_search, within_cap
+from advkit.attacks._search_on_c import SearchOnC
+from advkit.engine import AttackInfo, Evaluation, Problem, Round
+from advkit.objectives import CrossEntropy
 
 __all__ = ["LBFGS"]
 
@@ -41,17 +41,17 @@ __all__ = ["LBFGS"]
 def _solve(one: Problem, c: float, steps: int) -> Tensor:
     """L-BFGS-B on one sample at constant c; returns the solution (1, ...)."""
     x0 = one.x0
-    shape, dtype = x0.shape, x0.dtype
-    x0_np = x0.detach().double().reshape(-1).numpy()
+    shape = x0.shape
+    x0_np = x0.detach().double().reshape(-1).cpu().numpy()
     objective = CrossEntropy()
 
     def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
-        x = torch.from_numpy(z).reshape(shape).to(dtype)
+        x = torch.from_numpy(z).reshape(shape).to(x0)
         _, ce, g = one.value_and_grad(x, objective, one.target)
         d = z - x0_np
         # CrossEntropy is the loss to maximize: CE(y) untargeted, −CE(t) targeted
         value = float(d @ d) - c * float(ce[0])
-        grad = 2 * d - c * g.double().reshape(-1).numpy()
+        grad = 2 * d - c * g.double().reshape(-1).cpu().numpy()
         return value, grad
 
     res = minimize(
@@ -62,12 +62,15 @@ def _solve(one: Problem, c: float, steps: int) -> Tensor:
         bounds=[(one.threat.lo, one.threat.hi)] * x0_np.size,
         options={"maxiter": steps, "maxfun": steps},
     )
-    return torch.from_numpy(res.x).reshape(shape).to(dtype)
+    return torch.from_numpy(res.x).reshape(shape).to(x0)
 
 
 @dataclass(frozen=True)
-class LBFGS(Attack):
+class LBFGS(SearchOnC[Tensor]):
     """Szegedy et al.'s box-constrained L-BFGS attack (minimal L2, white-box).
+
+    A round (one value of c per sample) starts at x0 and takes one step: an L-BFGS-B
+    solve per sample (scipy), then one forward pass over the solutions.
 
     Args:
         steps: L-BFGS-B iterations (and function evaluations) per value of c (default 100).
@@ -91,29 +94,21 @@ class LBFGS(Attack):
     def __post_init__(self) -> None:
         check_search(self.search_steps, self.steps, self.initial_const)
 
-    def run(self, problem: Problem) -> Tensor:
-        best = start_smallest(problem)
+    def iterations(self, rnd: Round) -> int:
+        return 1
 
-        def run_round(sub: Problem, local: Tensor, c: Tensor) -> Tensor:
-            return _round(sub, local, c, best, self.steps)
+    def init(self, rnd: Round) -> tuple[Tensor, Evaluation]:
+        """The state is each row's c (float64); the start x0 fails (only samples whose
+        clean point fails are attacked), so it records nothing and costs no call."""
+        p = rnd.problem
+        fails = torch.zeros(len(p), dtype=torch.bool, device=p.x0.device)
+        start = Evaluation(p.x0, torch.zeros_like(fails, dtype=p.x0.dtype), fails)
+        return self.constants(rnd), start
 
-        search_c(
-            problem,
-            best,
-            initial_const=self.initial_const,
-            search_steps=self.search_steps,
-            run_round=run_round,
-        )
-        return best.x
-
-
-def _round(sub: Problem, local: Tensor, c: Tensor, best: Smallest, steps: int) -> Tensor:
-    """Solve each sample at its own c and record the adversarial solutions."""
-    xs = torch.cat(
-        [_solve(sub.subset(torch.tensor([i])), float(c[i]), steps) for i in range(len(sub))]
-    )
-    logits = sub.white_box.logits(xs, sub.rows)
-    ok = is_successful(logits, sub.y, sub.target) & within_cap(sub, xs)
-    d = (xs - sub.x0).reshape(len(sub), -1)
-    best.update(local, xs, d.pow(2).sum(dim=1), ok)
-    return ok
+    def step(self, rnd: Round, state: Tensor, k: int) -> Evaluation:
+        p = rnd.problem
+        one = [p.subset(torch.tensor([i])) for i in range(len(p))]
+        xs = torch.cat([_solve(o, float(c), self.steps) for o, c in zip(one, state, strict=True)])
+        logits = p.logits(xs)
+        ok = p.successful(logits) & within_cap(p, xs)
+        return Evaluation(xs, (xs - p.x0).reshape(len(p), -1).pow(2).sum(dim=1), ok)
