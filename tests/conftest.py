@@ -117,15 +117,14 @@ def single_thread() -> Iterator[None]:
 def cheap_square(monkeypatch: pytest.MonkeyPatch) -> None:
     """The ``standard`` suite with a 50-query Square attack: its 5000 queries on every
     robust point would cost minutes; the suite's plumbing is what these tests check."""
-    from advkit import APGD, APGDT, Square
     from advkit.evaluate import suites
 
     monkeypatch.setitem(
         suites.SUITES,
         "standard",
-        lambda: [
-            ("apgd-ce", APGD(steps=100)),
-            ("apgd-t", APGDT(steps=100, target_classes=9)),
-            ("square", Square(queries=50)),
-        ],
+        (
+            ("apgd-ce", {"steps": 100}),
+            ("apgd-t", {"steps": 100, "target_classes": 9}),
+            ("square", {"queries": 50}),
+        ),
     )

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from advkit import cli
+from advkit.access import Access
 from advkit.attacks.catalog import ATTACKS
 from advkit.evaluate import run as evaluate_run
 from conftest import require_shared
@@ -28,6 +29,31 @@ def test_list_names_every_attack_and_suite(capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     for name in [*ATTACKS, "standard", "fast", "lenet5-pgd", "digits"]:
         assert f"  {name} " in out
+    lines = out.splitlines()
+    attacks = lines[1 : 1 + len(ATTACKS)]  # each attack's declared metadata, in columns
+    for line, (name, entry) in zip(attacks, ATTACKS.items(), strict=True):
+        assert line.startswith(f"  {name} ")
+        access, norms, kind = line.split()[1:4]
+        assert access == entry.info.access.name.lower().replace("_", "-")
+        assert norms.split(",") == list(entry.info.norms)
+        assert kind == ("minimal" if entry.info.minimal else "fixed-ε")
+    assert "  standard   apgd-ce -> apgd-t -> square" in lines
+
+
+def test_attack_choices_come_from_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
+    """`advkit transfer` offers the white-box attacks of the catalog, and the names of the
+    catalog are the only ones `advkit attack` accepts."""
+    base = ["transfer", "--models", "lenet5-natural,lenet5-pgd", "--eps", "0.1", "--attack"]
+    for name, entry in ATTACKS.items():
+        if entry.info.access != Access.WHITE_BOX:
+            with pytest.raises(SystemExit):
+                cli.main([*base, name])
+            assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["attack", "--attack", "apgd"])
+    assert "invalid choice: 'apgd'" in capsys.readouterr().err
+    assert cli.main([*base, "pgd", "--kappa", "5", "--quiet"]) == 2
+    assert "--kappa is the confidence of cw/ead" in capsys.readouterr().err
 
 
 @pytest.mark.usefixtures("cheap_square")

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 import advkit
 from advkit import APGD, APGDT, PGD, Evaluation, Linf
-from advkit.evaluate.suites import get_suite
+from advkit.attacks.catalog import ATTACKS
+from advkit.evaluate.suites import SUITES, get_suite
 from advkit.objectives import is_successful
 from advkit.store import StoreMismatch
 
@@ -141,6 +142,18 @@ def test_get_suite() -> None:
         get_suite([("a", PGD()), ("a", APGD())])
     with pytest.raises(ValueError, match="at least one attack"):
         get_suite([])
+
+
+def test_named_suites_are_cascades_of_catalog_attacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, cascade in SUITES.items():
+        built = get_suite(name)
+        assert [n for n, _ in built] == [n for n, _ in cascade]
+        for (attack, options), (_, method) in zip(cascade, built, strict=True):
+            assert method == ATTACKS[attack].make(**options)
+    assert get_suite("standard")[1][1] == APGDT(steps=100, target_classes=9)
+    monkeypatch.setitem(SUITES, "typo", (("apgd", {}),))
+    with pytest.raises(ValueError, match="unknown attack 'apgd'"):
+        get_suite("typo")
 
 
 # ----- the store: resumable, tied to its configuration --------------------------------------

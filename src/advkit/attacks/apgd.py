@@ -153,7 +153,7 @@ class APGD(AutoPGD):
             :class:`~advkit.objectives.DLR`.
     """
 
-    info = AttackInfo("apgd", "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020")
+    info = AttackInfo("apgd-ce", "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020")
 
     steps: int = 100
     restarts: int = 1

@@ -11,7 +11,7 @@ A new subcommand is a module with ``register(subparsers)`` (which sets ``func``)
 Examples:
     advkit evaluate
     advkit evaluate --model lenet5-pgd --dataset mnist --data-dir ~/mnist --eps 0.3 --n 1000
-    advkit attack --attack apgd --model lenet5-natural --data-dir ~/mnist --eps 0.3 \\
+    advkit attack --attack apgd-ce --model lenet5-natural --data-dir ~/mnist --eps 0.3 \\
         --out adv.npz
     advkit train --method pgd --eps 0.1 --epochs 20 --out results/digits-pgd.pt
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown

@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
     """Add the ``attack`` subcommand to the subparsers ``sub``."""
     at = sub.add_parser("attack", help="run one attack and save the adversarial examples")
     add_common(at)
-    at.add_argument("--attack", default="apgd", choices=sorted(ATTACKS))
+    at.add_argument("--attack", default="apgd-ce", choices=sorted(ATTACKS))
     at.add_argument("--steps", type=int)
     at.add_argument("--restarts", type=int)
     at.add_argument("--out", default="results/adversarial.npz", help=".npz or .pt file")

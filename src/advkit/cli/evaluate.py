@@ -12,7 +12,7 @@ import torch
 
 from advkit.access import eval_mode
 from advkit.attacks.adaptive import EOT_SAMPLES
-from advkit.attacks.catalog import ATTACKS, make_attack
+from advkit.attacks.catalog import make_attack, names
 from advkit.attacks.gradient import FGM
 from advkit.attacks.noise import RandomNoise
 from advkit.certify import CERTIFIERS
@@ -29,7 +29,6 @@ from advkit.traits import mark_random
 __all__ = ["DEMO_CURVE", "register", "run"]
 
 DEMO_CURVE = (0.02, 0.05, 0.2)
-MINIMAL = sorted(n for n, entry in ATTACKS.items() if entry.info.minimal)
 
 
 def register(sub: Any) -> None:
@@ -45,7 +44,7 @@ def register(sub: Any) -> None:
     ev.add_argument("--fresh", action="store_true", help="discard a previous store first")
     ev.add_argument(
         "--minimal",
-        choices=MINIMAL,
+        choices=names(minimal=True),
         help="instead of a suite, run this minimal-distortion attack once and report its "
         "distortion and the accuracy-vs-ε curve read off the per-sample minimal distances "
         "(--eps is then a cap; --eps inf for none)",

@@ -25,16 +25,21 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Print every name the other commands accept."""
-    print("attacks:")
+    print("attacks (name, access needed, norms, fixed ε or minimal distortion):")
+    width = max(map(len, ATTACKS))
     for name, entry in ATTACKS.items():
-        print(f"  {name:11s} {entry.info.summary}")
+        declared = entry.info
+        access = declared.access.name.lower().replace("_", "-")
+        kind = "minimal" if declared.minimal else "fixed-ε"
+        norms = ",".join(declared.norms)
+        print(f"  {name:{width}s} {access:9s} {norms:13s} {kind:7s} {declared.summary}")
     print("certifiers (advkit certify --method, advkit evaluate --certify):")
     for name, cls in CERTIFIERS.items():
         doc = (cls.__doc__ or "").strip().splitlines()[0]
         print(f"  {name:12s} {doc}")
     print("suites:")
-    for name, make in SUITES.items():
-        print(f"  {name:10s} {' -> '.join(n for n, _ in make())}")
+    for name, cascade in SUITES.items():
+        print(f"  {name:10s} {' -> '.join(n for n, _ in cascade)}")
     print("models (checkpoints: $ADVKIT_SHARED_DATA or --checkpoint):")
     for name, spec in MODELS.items():
         print(f"  {name:26s} {spec.dataset:14s} {spec.description}")

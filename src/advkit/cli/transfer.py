@@ -1,8 +1,8 @@
 """``advkit transfer``: the transferability matrix of a set of models.
 
-Crafts untargeted examples white-box on each model (FGM, PGD, C&W or EAD, with κ as the
-transferability knob for C&W/EAD), tests them on every model, prints the matrix of
-success rates, writes it as JSON and plots it.
+Crafts untargeted examples white-box on each model (any white-box attack of the catalog:
+FGM, PGD, C&W or EAD with κ as the transferability knob, ...), tests them on every model,
+prints the matrix of success rates, writes it as JSON and plots it.
 
 Example:
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist \\
@@ -17,7 +17,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from advkit.attacks.catalog import make_attack
+from advkit.access import Access
+from advkit.attacks import catalog
+from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.cli.common import THREATS
 from advkit.data import DATASETS, load_dataset
 from advkit.evaluate.transferability import transferability_matrix
@@ -25,8 +27,8 @@ from advkit.models import MODELS, load_model
 
 __all__ = ["register", "run"]
 
-_ATTACKS = ("fgm", "pgd", "apgd", "cw", "ead")
-_MINIMAL = ("cw", "ead")
+_ATTACKS = catalog.names(access=Access.WHITE_BOX)
+_KAPPA = [name for name in _ATTACKS if "kappa" in ATTACKS[name].options]
 
 
 def register(sub: Any) -> None:
@@ -40,10 +42,14 @@ def register(sub: Any) -> None:
     tr.add_argument("--split", default="test", choices=["train", "test", "all"])
     tr.add_argument("--n", type=int, default=100, help="use the first N samples (default 100)")
     tr.add_argument("--norm", default="linf", choices=sorted(THREATS))
-    tr.add_argument("--eps", type=float, help="radius; required except for cw/ead (default inf)")
+    tr.add_argument(
+        "--eps", type=float, help="radius; required except for minimal attacks (default inf)"
+    )
     tr.add_argument("--attack", default="pgd", choices=_ATTACKS)
     tr.add_argument("--steps", type=int)
-    tr.add_argument("--kappa", type=float, help="cw/ead confidence κ (transferability knob)")
+    tr.add_argument(
+        "--kappa", type=float, help=f"{'/'.join(_KAPPA)} confidence κ (transferability knob)"
+    )
     tr.add_argument(
         "--ensemble",
         action="store_true",
@@ -70,10 +76,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.dataset is None and len(datasets) > 1:
         raise ValueError(f"the models are for different datasets {sorted(datasets)}")
     dataset = args.dataset or datasets.pop()
-    if args.kappa is not None and args.attack not in _MINIMAL:
-        raise ValueError("--kappa is the confidence of cw/ead; use --attack cw or ead")
+    if args.kappa is not None and args.attack not in _KAPPA:
+        raise ValueError(
+            f"--kappa is the confidence of {'/'.join(_KAPPA)}; use --attack {' or '.join(_KAPPA)}"
+        )
     if args.eps is None:
-        if args.attack not in _MINIMAL:
+        if not ATTACKS[args.attack].info.minimal:
             raise ValueError(f"--eps is required with --attack {args.attack} (e.g. 0.3)")
         args.eps = math.inf
     threat = THREATS[args.norm](args.eps)

@@ -1,7 +1,10 @@
-"""Attack suites: ordered cascades of attacks for robust-accuracy evaluation.
+"""Attack suites: ordered cascades of catalog attacks for robust-accuracy evaluation.
 
 In a cascade each attack runs only on the points every earlier attack left robust, and a
-sample counts as robust only if it survives all of them (the per-sample worst case).
+sample counts as robust only if it survives all of them (the per-sample worst case). A
+named suite is a tuple of (catalog name, options) pairs, built with
+:func:`~advkit.attacks.catalog.make_attack`: the names in its results (``broken_by``, the
+store) are the names of ``advkit list`` and ``advkit attack --attack``.
 
 - ``fast``: APGD with cross-entropy (100 steps).
 - ``standard``: APGD-CE, then targeted APGD-DLR on the 9 most likely wrong classes, then
@@ -14,27 +17,35 @@ Example:
     >>> from advkit.evaluate.suites import get_suite
     >>> [name for name, _ in get_suite("standard")]
     ['apgd-ce', 'apgd-t', 'square']
+    >>> get_suite("fast")
+    [('apgd-ce', APGD(steps=100, restarts=1, loss=CrossEntropy(name='ce')))]
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import Any
 
-from advkit.attacks import APGD, APGDT, Attack, Square
-from advkit.objectives import CrossEntropy
+from advkit.attacks import APGDT, Attack
+from advkit.attacks.catalog import make_attack
 
-__all__ = ["SUITES", "Suite", "get_suite"]
+__all__ = ["SUITES", "Suite", "SuiteSpec", "get_suite"]
 
 Suite = list[tuple[str, Attack]]
+"""A built suite: (name, attack) pairs in cascade order."""
 
-SUITES: dict[str, Callable[[], Suite]] = {
-    "fast": lambda: [("apgd-ce", APGD(steps=100, loss=CrossEntropy()))],
-    "standard": lambda: [
-        ("apgd-ce", APGD(steps=100, loss=CrossEntropy())),
-        ("apgd-t", APGDT(steps=100, target_classes=9)),
-        ("square", Square(queries=5000)),
-    ],
+SuiteSpec = tuple[tuple[str, Mapping[str, Any]], ...]
+"""A named suite's definition: (catalog name, options) pairs in cascade order."""
+
+SUITES: dict[str, SuiteSpec] = {
+    "fast": (("apgd-ce", {"steps": 100}),),
+    "standard": (
+        ("apgd-ce", {"steps": 100}),
+        ("apgd-t", {"steps": 100, "target_classes": 9}),
+        ("square", {"queries": 5000}),
+    ),
 }
+"""The named suites, each a cascade of catalog attacks with their options."""
 
 
 def get_suite(suite: str | Suite, norm: str | None = None, classes: int | None = None) -> Suite:
@@ -48,7 +59,7 @@ def get_suite(suite: str | Suite, norm: str | None = None, classes: int | None =
     if isinstance(suite, str):
         if suite not in SUITES:
             raise ValueError(f"unknown suite {suite!r}; choose one of {sorted(SUITES)}")
-        named = SUITES[suite]()
+        named = [(name, make_attack(name, **options)) for name, options in SUITES[suite]]
         if classes is not None and classes < 4:
             named = [(n, a) for n, a in named if not isinstance(a, APGDT)]
         if norm is None:
