@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 import torch
 from torch import Tensor, nn
 
 import advkit
-from advkit.access import LABELS, ScoreOnly
-from advkit.attacks._engine import Problem
+from advkit.access import Access, ScoreOnly
 from advkit.attacks.adaptive import BPDA, EOT
 from advkit.attacks.noise import RandomNoise
+from advkit.engine import Attack, AttackInfo, Problem
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -29,12 +28,11 @@ class FirstPixel(nn.Module):
 
 
 @dataclass(frozen=True)
-class SmallEpsOnly:
+class SmallEpsOnly(Attack):
     """Lowers pixel 0 by ε, but only when ε < 0.08: an attack that gets *weaker* as ε grows,
     as a run with other ε values or a flaky attack can look from the store's side."""
 
-    name: ClassVar[str] = "small-eps-only"
-    needs: ClassVar[int] = LABELS
+    info = AttackInfo("small-eps-only", "weaker as ε grows", Access.LABELS)
 
     def run(self, problem: Problem) -> Tensor:
         x = problem.x0.clone()
@@ -45,11 +43,10 @@ class SmallEpsOnly:
 
 
 @dataclass(frozen=True)
-class Nothing:
+class Nothing(Attack):
     """Returns the clean inputs: the weakest suite there is."""
 
-    name: ClassVar[str] = "nothing"
-    needs: ClassVar[int] = LABELS
+    info = AttackInfo("nothing", "the clean inputs", Access.LABELS)
 
     def run(self, problem: Problem) -> Tensor:
         return problem.x0.clone()
@@ -109,9 +106,9 @@ def test_the_standard_suite_runs_on_three_classes() -> None:
 
 def test_wrappers_forward_the_attack_traits() -> None:
     cw = advkit.CW()
-    assert BPDA(cw).minimal is True and EOT(cw).minimal is True  # type: ignore[attr-defined]
+    assert BPDA(cw).describe().minimal is True and EOT(cw).describe().minimal is True
     sq = advkit.Square()
-    assert EOT(sq).norms == sq.norms  # type: ignore[attr-defined]
+    assert EOT(sq).describe().norms == sq.describe().norms
     with pytest.raises(AttributeError):
         _ = BPDA(cw).nonexistent  # type: ignore[attr-defined]
 

@@ -86,4 +86,4 @@ def test_score_attacks_and_traits_pass_through(
     res = advkit.attack(advkit.ScoreOnly(defended, budget=300), x, y, advkit.Linf(0.1), attack)
     assert res.success.any() and (res.queries <= 300).all()
     assert (res.gradient_calls == 0).all()
-    assert Reparameterize(advkit.CW(), blocks).minimal is True  # type: ignore[attr-defined]
+    assert Reparameterize(advkit.CW(), blocks).describe().minimal is True
