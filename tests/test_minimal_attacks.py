@@ -102,6 +102,24 @@ def test_lbfgs_never_undercuts_the_closed_form(
     assert bool((ratio >= 1 - 1e-4).all()) and float(ratio.mean()) < 1.15, ratio
 
 
+class _Concave(nn.Module):
+    """Two classes on one feature: logits (0, √x − 0.9), class 1 iff x > 0.81. DeepFool's
+    linearization at x = 0.5 undershoots the boundary (it lands near 0.78)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        gap = x.reshape(x.shape[0], 1).clamp_min(1e-6).sqrt() - 0.9
+        return torch.cat([torch.zeros_like(gap), gap], dim=1)
+
+
+def test_deepfool_keeps_x0_for_a_sample_it_does_not_break() -> None:
+    model, x, y = _Concave().eval(), torch.full((1, 1), 0.5), torch.tensor([0])
+    short = advkit.attack(model, x, y, L2(math.inf), DeepFool(steps=1))
+    assert not bool(short.success[0]) and torch.equal(short.x_adv, x)
+    assert int(short.gradient_calls[0]) == 1
+    longer = advkit.attack(model, x, y, L2(math.inf), DeepFool(steps=10))
+    assert bool(longer.success[0]) and 0.31 < float(longer.distance[0]) < 0.35
+
+
 def test_deepfool_refuses_l1(linear: tuple[nn.Module, Tensor, Tensor, Tensor]) -> None:
     model, x, y, _ = linear
     with pytest.raises(ValueError, match="L2 or L∞"):

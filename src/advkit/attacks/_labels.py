@@ -9,16 +9,20 @@ of the oracle's remaining budget and the attack's ``queries``) and never asks mo
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import Tensor
 
 from advkit.access import LabelOnly
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest
+from advkit.engine import Best, Evaluation, MinimalAttack, Problem, Round
 
-__all__ = ["LabelStart", "Labeler", "bisect_to_boundary", "flat_norm", "label_start"]
+__all__ = ["LabelAttack", "LabelContext", "Labeler", "bisect_to_boundary", "flat_norm"]
+
+S = TypeVar("S")
 
 
 def flat_norm(d: Tensor, p: float) -> Tensor:
@@ -27,12 +31,8 @@ def flat_norm(d: Tensor, p: float) -> Tensor:
 
 
 class Labeler:
-    """Label queries for the samples of ``problem`` under a per-sample cap.
-
-    Args:
-        problem: the attacked samples.
-        cap: the attack's own per-sample limit (the oracle's budget also applies).
-    """
+    """Label queries for the samples of ``problem``, at most ``cap`` per sample (the
+    oracle's budget also applies)."""
 
     def __init__(self, problem: Problem, cap: int) -> None:
         oracle = problem.oracle
@@ -60,65 +60,65 @@ class Labeler:
         return pred == p.target[pos]
 
 
-class LabelStart(NamedTuple):
-    """Where a decision-based attack starts (see :func:`label_start`)."""
+@dataclass(frozen=True, eq=False)
+class LabelContext:
+    """A label-only run: its labeler and one random stream per row (start, then steps)."""
 
     lab: Labeler
-    best: Smallest
     gens: list[torch.Generator]
-    x: Tensor
-    pos: Tensor
+
+    def draw(self, pos: Tensor, sample: Callable[[torch.Generator], Tensor]) -> Tensor:
+        """``sample(generator)`` for the streams of rows ``pos``, stacked."""
+        return torch.stack([sample(self.gens[i]) for i in pos.tolist()])
 
 
-def label_start(problem: Problem, cap: int, tries: int) -> LabelStart:
-    """The common opening of Boundary and HopSkipJump.
+class LabelAttack(MinimalAttack[S]):
+    """A decision-based minimal attack: the record starts from one label query per clean
+    point; :meth:`opening` finds adversarial starts; a point is a success when it is
+    adversarial and within the threat's ε, its score is the attack's distance."""
 
-    Labels the clean points (those already adversarial are kept as found, at distance 0),
-    then draws up to ``tries`` uniform noise images per remaining sample until one is
-    adversarial.
+    queries: int
+    init_samples: int
 
-    Returns:
-        the :class:`Labeler` (cap ``cap``), the per-sample best so far, the samples'
-        generators, the adversarial starts ``x`` (M, ...) and the indices ``pos`` (M,) of
-        the samples they belong to (not adversarial when clean, noise found one).
-    """
-    lab = Labeler(problem, cap)
-    clean = lab.adversarial(problem.x0, torch.arange(len(problem)))
-    best = Smallest(problem.x0, clean)
-    gens = problem.generators("label-start")
-    x, found = _noise_start(lab, gens, tries, clean)
-    pos = (found & ~clean).nonzero().squeeze(1)
-    return LabelStart(lab, best, gens, x[pos], pos)
+    @abstractmethod
+    def to_boundary(self, lab: Labeler, x: Tensor, pos: Tensor) -> Tensor:
+        """Adversarial points ``x`` of the run's rows ``pos`` moved towards x0."""
 
+    def prepare(self, problem: Problem) -> LabelContext:
+        return LabelContext(Labeler(problem, self.queries), problem.generators("label-start"))
 
-def _noise_start(
-    lab: Labeler, gens: list[torch.Generator], tries: int, done: Tensor
-) -> tuple[Tensor, Tensor]:
-    """Uniform noise in the box until it is adversarial (``tries`` draws per sample).
+    def begin(self, problem: Problem, context: LabelContext) -> Best:
+        clean = context.lab.adversarial(problem.x0, torch.arange(len(problem)))
+        return Best.minimizing(problem.x0, clean)
 
-    Returns:
-        ``(x, found)``: the first adversarial draw of each sample (x0 where none, or where
-        ``done`` says the clean point already is adversarial) and whether one was found.
-    """
-    p = lab.problem
-    x = p.x0.clone()
-    found = done.clone()
-    for _ in range(tries):
-        pos = (~found & (lab.left > 0)).nonzero().squeeze(1)
-        if pos.numel() == 0:
-            break
-        draw = torch.stack([torch.rand(p.x0.shape[1:], generator=gens[i]) for i in pos.tolist()])
-        draw = (p.threat.lo + (p.threat.hi - p.threat.lo) * draw).to(p.x0.dtype)
-        hit = lab.adversarial(draw, pos)
-        x[pos[hit]] = draw[hit]
-        found[pos[hit]] = True
-    return x, found
+    def opening(self, rnd: Round) -> tuple[Tensor, Tensor]:
+        """``(x, found)``: up to ``init_samples`` uniform noise draws per row until one is
+        adversarial, moved :meth:`to_boundary` (x0 where none was)."""
+        p, ctx = rnd.problem, rnd.context
+        x, found = p.x0.clone(), torch.zeros(len(p), dtype=torch.bool)
+        for _ in range(self.init_samples):
+            pos = (~found & (ctx.lab.left[rnd.local] > 0)).nonzero().squeeze(1)
+            if pos.numel() == 0:
+                break
+            draw = ctx.draw(rnd.local[pos], lambda g: torch.rand(p.x0.shape[1:], generator=g))
+            draw = (p.threat.lo + (p.threat.hi - p.threat.lo) * draw).to(p.x0.dtype)
+            hit = ctx.lab.adversarial(draw, rnd.local[pos])
+            x[pos[hit]] = draw[hit]
+            found[pos[hit]] = True
+        pos = found.nonzero().squeeze(1)
+        x[pos] = self.to_boundary(ctx.lab, x[pos], rnd.local[pos])
+        return x, found
+
+    @staticmethod
+    def evaluation(rnd: Round, x: Tensor, adv: Tensor, p: float, done: Tensor) -> Evaluation:
+        """Points ``x`` for the record (adversarial where ``adv``), at ℓp distance."""
+        ok = adv & rnd.problem.within_cap(x)
+        return Evaluation(x, flat_norm(x - rnd.problem.x0, p), ok, done)
 
 
 def _between(x0: Tensor, x_adv: Tensor, a: Tensor, linf: bool) -> Tensor:
     """The point at parameter ``a`` (M,) on the path from x0 (a = 0) to x_adv."""
-    shape = (-1, *([1] * (x0.dim() - 1)))
-    a = a.reshape(shape).to(x0.dtype)
+    a = a.reshape(-1, *([1] * (x0.dim() - 1))).to(x0.dtype)
     if linf:  # clip x_adv into the L∞ ball of radius a around x0
         return torch.maximum(torch.minimum(x_adv, x0 + a), x0 - a)
     return (1 - a) * x0 + a * x_adv
@@ -135,13 +135,12 @@ def bisect_to_boundary(
     returned point is always on the adversarial side (the upper end of the bracket).
 
     Args:
-        lab: the labeler.
+        lab: the labeler of the run.
         x_adv: adversarial points (M, ...) of samples ``pos``.
         pos: sample positions in ``lab.problem`` (M,).
         tol: the bracket width to reach, a float or (M,).
     """
-    x0 = lab.problem.x0[pos]
-    m = pos.numel()
+    x0, m = lab.problem.x0[pos], pos.numel()
     tol_t = torch.as_tensor(tol, dtype=torch.float64).expand(m).clone()
     hi = flat_norm(x_adv - x0, math.inf).double() if linf else torch.ones(m, dtype=torch.float64)
     lo = torch.zeros(m, dtype=torch.float64)

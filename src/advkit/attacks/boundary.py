@@ -36,10 +36,8 @@ import torch
 from torch import Tensor
 
 from advkit.access import Access
-from advkit.attacks._engine import Problem
-from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, label_start
-from advkit.attacks._minimal import Smallest, within_cap
-from advkit.engine import Attack, AttackInfo
+from advkit.attacks._labels import LabelAttack, Labeler, bisect_to_boundary, flat_norm
+from advkit.engine import AttackInfo, Evaluation, Round
 
 __all__ = ["Boundary"]
 
@@ -53,8 +51,19 @@ def _rate(hist: Tensor) -> Tensor:
     return torch.where(seen.sum(dim=1) >= 10, rate, torch.nan)
 
 
+@dataclass
+class Walk:
+    """Each sample's adversarial point, step sizes σ and μ, and its last trials' outcomes."""
+
+    x: Tensor
+    sigma: Tensor
+    mu: Tensor
+    hist_s: Tensor
+    hist_c: Tensor
+
+
 @dataclass(frozen=True)
-class Boundary(Attack):
+class Boundary(LabelAttack[Walk]):
     """Boundary attack (Brendel et al. 2018), minimal L2, label-only, batched over images.
 
     Args:
@@ -100,77 +109,55 @@ class Boundary(Attack):
         if not (0 < self.init_tol < 1 and self.convergence > 0):
             raise ValueError("init_tol must be in (0, 1) and convergence > 0")
 
-    def run(self, problem: Problem) -> Tensor:
-        lab, best, gens, x, start = label_start(problem, self.queries, self.init_samples)
-        if start.numel() == 0:
-            return best.x
-        x = bisect_to_boundary(lab, x, start, self.init_tol)
-        self._walk(problem, lab, best, start, x, [gens[i] for i in start.tolist()])
-        return best.x
+    def to_boundary(self, lab: Labeler, x: Tensor, pos: Tensor) -> Tensor:
+        return bisect_to_boundary(lab, x, pos, self.init_tol)
 
-    def _walk(
-        self,
-        problem: Problem,
-        lab: Labeler,
-        best: Smallest,
-        pos: Tensor,
-        x: Tensor,
-        gens: list[torch.Generator],
-    ) -> None:
-        """Walk samples ``pos`` from their adversarial points ``x`` (M, ...)."""
-        x0 = problem.x0[pos]
-        threat = problem.threat
-        m = pos.numel()
-        sub = problem.subset(pos)
-        best.update(pos, x, flat_norm(x - x0, 2), within_cap(sub, x))
-        sigma = torch.full((m,), self.spherical_step, dtype=torch.float64)
-        mu = torch.full((m,), self.source_step, dtype=torch.float64)
-        hist_s = torch.full((m, _WINDOW), torch.nan, dtype=torch.float64)
-        hist_c = torch.full((m, _WINDOW), torch.nan, dtype=torch.float64)
+    def init(self, rnd: Round) -> tuple[Walk, Evaluation]:
+        x, found = self.opening(rnd)
+        hist = torch.full((len(x), _WINDOW), torch.nan, dtype=torch.float64)
+        sigma = torch.full_like(hist[:, 0], self.spherical_step)
+        walk = Walk(x, sigma, torch.full_like(sigma, self.source_step), hist, hist.clone())
+        return walk, self.evaluation(rnd, x, found, 2.0, ~found | self._stops(rnd, walk))
+
+    def _stops(self, rnd: Round, walk: Walk) -> Tensor:
+        """Samples that converged or cannot afford another step."""
+        return (walk.mu < self.convergence) | (rnd.context.lab.left[rnd.local] < 2)
+
+    def step(self, rnd: Round, walk: Walk, k: int) -> Evaluation:
+        p, ctx = rnd.problem, rnd.context
+        x0, m = p.x0, len(p)
         shape = (-1, *([1] * (x0.dim() - 1)))
-        for step in range(self.steps):
-            act = ((mu >= self.convergence) & (lab.left[pos] >= 2)).nonzero().squeeze(1)
-            if act.numel() == 0:
-                break
-            xa, xo = x[act], x0[act]
-            diff = xo - xa
-            dist = flat_norm(diff, 2).clamp_min(1e-12)
-            unit = diff / dist.reshape(shape)
-            eta = torch.stack([torch.randn(x0.shape[1:], generator=gens[i]) for i in act.tolist()])
-            eta = eta.to(x0.dtype)
-            eta = eta - (eta * unit).flatten(1).sum(dim=1).reshape(shape) * unit
-            eta = eta / flat_norm(eta, 2).clamp_min(1e-12).reshape(shape)
-            eta = eta * (sigma[act] * dist).reshape(shape).to(x0.dtype)
-            # back onto the sphere of radius dist around x0, then towards x0 by μ
-            v = xa + eta - xo
-            sph = threat.clip_box(xo + v * (dist / flat_norm(v, 2).clamp_min(1e-12)).reshape(shape))
-            cand = threat.clip_box(sph + mu[act].reshape(shape).to(x0.dtype) * (xo - sph))
-            both = lab.adversarial(torch.cat([sph, cand]), torch.cat([pos[act], pos[act]]))
-            ok_s, ok_c = both[: act.numel()], both[act.numel() :]
-            slot = step % _WINDOW
-            hist_s[act, slot] = ok_s.double()
-            hist_c[act, slot] = torch.where(ok_s, ok_c.double(), torch.nan)
-            take = act[ok_c]
-            if take.numel():
-                x[take] = cand[ok_c]
-                best.update(
-                    pos[take],
-                    cand[ok_c],
-                    flat_norm(cand[ok_c] - x0[take], 2),
-                    within_cap(sub.subset(take), cand[ok_c]),
-                )
-            if (step + 1) % self.adapt_every == 0:
-                self._adapt(sigma, mu, hist_s, hist_c)
+        diff = x0 - walk.x
+        dist = flat_norm(diff, 2).clamp_min(1e-12)
+        unit = diff / dist.reshape(shape)
+        eta = ctx.draw(rnd.local, lambda g: torch.randn(x0.shape[1:], generator=g)).to(x0.dtype)
+        eta = eta - (eta * unit).flatten(1).sum(dim=1).reshape(shape) * unit
+        eta = eta / flat_norm(eta, 2).clamp_min(1e-12).reshape(shape)
+        eta = eta * (walk.sigma * dist).reshape(shape).to(x0.dtype)
+        # back onto the sphere of radius dist around x0, then towards x0 by μ
+        v = walk.x + eta - x0
+        sph = p.threat.clip_box(x0 + v * (dist / flat_norm(v, 2).clamp_min(1e-12)).reshape(shape))
+        cand = p.threat.clip_box(sph + walk.mu.reshape(shape).to(x0.dtype) * (x0 - sph))
+        both = ctx.lab.adversarial(torch.cat([sph, cand]), rnd.local.repeat(2))
+        ok_s, ok_c = both[:m], both[m:]
+        slot = (k - 1) % _WINDOW
+        walk.hist_s[:, slot] = ok_s.double()
+        walk.hist_c[:, slot] = torch.where(ok_s, ok_c.double(), torch.nan)
+        walk.x = torch.where(ok_c.reshape(shape), cand, walk.x)
+        if k % self.adapt_every == 0:
+            self._adapt(walk)
+        return self.evaluation(rnd, walk.x, torch.ones_like(ok_c), 2.0, self._stops(rnd, walk))
 
-    def _adapt(self, sigma: Tensor, mu: Tensor, hist_s: Tensor, hist_c: Tensor) -> None:
+    def _adapt(self, walk: Walk) -> None:
         """Per-sample step-size adaptation from the recent success rates (in place)."""
         f = self.step_adaptation
-        rs, rc = _rate(hist_s), _rate(hist_c)
+        rs, rc = _rate(walk.hist_s), _rate(walk.hist_c)
         up_s, down_s = rs > 0.5, rs < 0.2
-        sigma.mul_(torch.where(up_s, f, torch.where(down_s, 1 / f, 1.0)))
-        mu.mul_(torch.where(up_s, f, torch.where(down_s, 1 / f, 1.0)))
-        mu.mul_(torch.where(rc > 0.5, f, torch.where(rc < 0.2, 1 / f, 1.0)))
-        sigma.clamp_(max=0.5)
-        mu.clamp_(max=0.5)
-        for h, moved in ((hist_s, up_s | down_s), (hist_c, (rc > 0.5) | (rc < 0.2))):
+        spherical = torch.where(up_s, f, torch.where(down_s, 1 / f, 1.0))
+        walk.sigma.mul_(spherical)
+        walk.mu.mul_(spherical)
+        walk.mu.mul_(torch.where(rc > 0.5, f, torch.where(rc < 0.2, 1 / f, 1.0)))
+        walk.sigma.clamp_(max=0.5)
+        walk.mu.clamp_(max=0.5)
+        for h, moved in ((walk.hist_s, up_s | down_s), (walk.hist_c, (rc > 0.5) | (rc < 0.2))):
             h[moved] = torch.nan  # judge the new step size on fresh trials

@@ -10,8 +10,8 @@ x0 + (1 + overshoot)·Σr, clipped to the box, and each sample stops as soon as 
 misclassified. Candidates are the top-k classes of the clean logits (default 10); a
 targeted attack uses only the target, with f = Z_t − Z_top (the current top class).
 
-Threat model: the threat's norm (L2 or L∞) picks the geometry and the reported distance;
-ε caps it (the result is projected onto the ball; ``math.inf`` for no cap).
+Threat model: L2 or L∞ (the geometry and the distance); the result is projected onto the ε
+ball (``math.inf``: no cap), and a sample still robust after ``steps`` iterations keeps x0.
 
 Example:
     >>> import math, torch, advkit
@@ -30,9 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import is_successful
+from advkit.engine import AttackInfo, Best, Evaluation, MinimalAttack, Problem, Round, select_rows
 
 __all__ = ["DeepFool"]
 
@@ -46,12 +44,21 @@ class _LogitGap:
     name: str = "logit-gap"
 
     def __call__(self, logits: Tensor, y: Tensor, target: Tensor | None = None) -> Tensor:
-        at = logits.gather(1, self.k[:, None]) - logits.gather(1, self.ref[:, None])
-        return at.squeeze(1)
+        return (logits.gather(1, self.k[:, None]) - logits.gather(1, self.ref[:, None]))[:, 0]
+
+
+@dataclass
+class Iterate:
+    """Each sample's iterate, accumulated step Σr, reference and candidate classes."""
+
+    x: Tensor
+    r_tot: Tensor
+    ref: Tensor
+    classes: Tensor
 
 
 @dataclass(frozen=True)
-class DeepFool(Attack):
+class DeepFool(MinimalAttack[Iterate]):
     """DeepFool, L2 or L∞ by the threat model (minimal distortion, white-box).
 
     Args:
@@ -81,54 +88,46 @@ class DeepFool(Attack):
         if self.candidates < 2:
             raise ValueError(f"candidates must be >= 2, got {self.candidates}")
 
-    def run(self, problem: Problem) -> Tensor:
-        p = problem.threat.p
-        if p not in (2.0, math.inf):
-            raise ValueError(
-                f"DeepFool works in L2 or L∞, not {problem.threat.name}; use advkit.L2 or "
-                "advkit.Linf (for L1 use EAD)"
-            )
-        lo, hi = problem.threat.lo, problem.threat.hi
-        x0 = problem.x0
-        logits0 = problem.white_box.logits(x0, problem.rows)
-        if problem.target is not None:
-            cands = problem.target[:, None]
+    def prepare(self, problem: Problem) -> tuple[Tensor, Iterate]:
+        """From the clean logits: which samples already succeed, and every start."""
+        logits = problem.logits(problem.x0)
+        if problem.target is not None:  # towards the target, past the currently top class
+            classes, ref = problem.target[:, None], logits.argmax(dim=1)
         else:
-            k = min(self.candidates, logits0.shape[1])
-            masked = logits0.scatter(1, problem.y[:, None], -math.inf)
-            cands = masked.topk(k - 1, dim=1).indices
-        x = x0.clone()
-        r_tot = torch.zeros_like(x0)
-        act = (~is_successful(logits0, problem.y, problem.target)).nonzero().squeeze(1)
-        shape = [1] * (x0.dim() - 1)
-        # untargeted: away from the true label; targeted: past the currently top class
-        ref = problem.y.clone() if problem.target is None else logits0.argmax(dim=1)
-        for _ in range(self.steps):
-            if act.numel() == 0:
-                break
-            part = problem.subset(act)
-            best = torch.full((act.numel(),), math.inf, dtype=x0.dtype)
-            step = torch.zeros_like(part.x0)
-            xa = x[act]
-            for j in range(cands.shape[1]):
-                _, f, w = part.value_and_grad(xa, _LogitGap(cands[act, j], ref[act]), None)
-                flat = w.reshape(len(part), -1)
-                if p == 2.0:
-                    wn = flat.norm(dim=1)
-                    direction = w / (wn**2).clamp_min(1e-24).reshape(-1, *shape)
-                else:
-                    wn = flat.abs().sum(dim=1)
-                    direction = w.sign() / wn.clamp_min(1e-12).reshape(-1, *shape)
-                dist = f.abs() / wn.clamp_min(1e-12)
-                nearer = dist < best
-                best = torch.where(nearer, dist, best)
-                r = (f.abs() + 1e-6).reshape(-1, *shape) * direction
-                step = torch.where(nearer.reshape(-1, *shape), r, step)
-            r_tot[act] += step
-            x[act] = (x0[act] + (1 + self.overshoot) * r_tot[act]).clamp(lo, hi)
-            logits = part.white_box.logits(x[act], part.rows)
-            if problem.target is not None:
-                ref[act] = logits.argmax(dim=1)
-            done = is_successful(logits, part.y, part.target)
-            act = act[~done]
-        return x
+            k = min(self.candidates, logits.shape[1])
+            masked = logits.scatter(1, problem.y[:, None], -math.inf)
+            classes, ref = masked.topk(k - 1, dim=1).indices, problem.y
+        start = Iterate(problem.x0, torch.zeros_like(problem.x0), ref, classes)
+        return problem.successful(logits), start
+
+    def begin(self, problem: Problem, context: tuple[Tensor, Iterate]) -> Best:
+        return Best.minimizing(problem.x0, context[0])
+
+    def init(self, rnd: Round) -> tuple[Iterate, Evaluation]:
+        zero = torch.zeros(len(rnd.problem))
+        return select_rows(rnd.context[1], rnd.local), Evaluation(rnd.problem.x0, zero, zero > 0)
+
+    def step(self, rnd: Round, s: Iterate, k: int) -> Evaluation:
+        p = rnd.problem
+        shape = (-1, *[1] * (p.x0.dim() - 1))
+        best, step = torch.full((len(p),), math.inf, dtype=p.x0.dtype), torch.zeros_like(p.x0)
+        for j in range(s.classes.shape[1]):
+            _, f, w = p.value_and_grad(s.x, _LogitGap(s.classes[:, j], s.ref), None)
+            flat, gap = w.reshape(len(p), -1), (f.abs() + 1e-6).reshape(shape)
+            if p.threat.p == 2.0:
+                wn = flat.norm(dim=1)
+                r = gap * (w / (wn**2).clamp_min(1e-24).reshape(shape))
+            else:
+                wn = flat.abs().sum(dim=1)
+                r = gap * (w.sign() / wn.clamp_min(1e-12).reshape(shape))
+            dist = f.abs() / wn.clamp_min(1e-12)
+            nearer = dist < best
+            best = torch.where(nearer, dist, best)
+            step = torch.where(nearer.reshape(shape), r, step)
+        s.r_tot = s.r_tot + step
+        s.x = (p.x0 + (1 + self.overshoot) * s.r_tot).clamp(p.threat.lo, p.threat.hi)
+        logits = p.logits(s.x)
+        if p.target is not None:
+            s.ref = logits.argmax(dim=1)
+        ok = p.successful(logits)  # the caller projects the result onto the ε ball
+        return Evaluation(s.x, p.threat.norm(s.x - p.x0), ok, ok)

@@ -28,7 +28,7 @@ Example:
     >>> import math, torch, advkit
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
     >>> x, y = torch.rand(2, 1, 4, 4), torch.tensor([0, 1])
-    >>> hsj = advkit.HopSkipJump(steps=5, max_evals=50)
+    >>> hsj = advkit.HopSkipJump(steps=5, init_evals=20, max_evals=50)
     >>> res = advkit.attack(advkit.LabelOnly(model), x, y, advkit.L2(math.inf), hsj)
     >>> res.x_adv.shape
     torch.Size([2, 1, 4, 4])
@@ -43,10 +43,8 @@ import torch
 from torch import Tensor
 
 from advkit.access import Access
-from advkit.attacks._engine import Problem
-from advkit.attacks._labels import Labeler, bisect_to_boundary, flat_norm, label_start
-from advkit.attacks._minimal import Smallest, within_cap
-from advkit.engine import Attack, AttackInfo
+from advkit.attacks._labels import LabelAttack, LabelContext, Labeler, bisect_to_boundary, flat_norm
+from advkit.engine import AttackInfo, Evaluation, Problem, Round
 
 __all__ = ["HopSkipJump"]
 
@@ -54,8 +52,15 @@ _HALVINGS = 25
 _CHUNK_ROWS = 20000
 
 
+@dataclass
+class OnBoundary:
+    """Each sample's point on the decision boundary (adversarial side)."""
+
+    x: Tensor
+
+
 @dataclass(frozen=True)
-class HopSkipJump(Attack):
+class HopSkipJump(LabelAttack[OnBoundary]):
     """HopSkipJump (Chen et al. 2020), minimal L2 or L∞, label-only, batched over images.
 
     Args:
@@ -97,93 +102,78 @@ class HopSkipJump(Attack):
         if not self.gamma > 0:
             raise ValueError(f"gamma must be > 0, got {self.gamma}")
 
-    def _linf(self, problem: Problem) -> bool:
-        if self.norm == "auto":
-            return problem.threat.name == "linf"
-        return self.norm == "linf"
+    def _p(self, problem: Problem) -> float:
+        """The norm minimized: L∞ for ``norm="linf"`` or an L∞ threat under "auto", else L2."""
+        linf = problem.threat.name == "linf" if self.norm == "auto" else self.norm == "linf"
+        return math.inf if linf else 2.0
 
-    def run(self, problem: Problem) -> Tensor:
-        linf = self._linf(problem)
-        p = math.inf if linf else 2.0
+    def _theta(self, problem: Problem) -> float:
+        """The bisection tolerance θ."""
         d = problem.x0[0].numel()
-        theta = self.gamma / (d * d) if linf else self.gamma / d**1.5
-        lab, best, gens, x, pos = label_start(problem, self.queries, self.init_samples)
-        if pos.numel() == 0:
-            return best.x
-        x = self._to_boundary(lab, x, pos, theta, linf)
-        self._record(problem, best, pos, x, p)
-        for t in range(1, self.steps + 1):
-            evals = min(int(self.init_evals * math.sqrt(t)), self.max_evals)
-            room = lab.left[pos] >= evals + 2
-            if not room.all():
-                pos, x = pos[room], x[room]
-                if pos.numel() == 0:
-                    break
-            x0 = problem.x0[pos]
-            dist = flat_norm(x - x0, p)
-            if t == 1:
-                delta = torch.full_like(dist, 0.1 * (problem.threat.hi - problem.threat.lo))
-            else:
-                delta = (d if linf else math.sqrt(d)) * theta * dist
-            v = self._direction(lab, x, pos, delta, evals, [gens[i] for i in pos.tolist()], linf)
-            x = self._jump(lab, x, pos, v, dist / math.sqrt(t))
-            x = self._to_boundary(lab, x, pos, theta, linf)
-            self._record(problem, best, pos, x, p)
-        return best.x
+        return self.gamma / (d * d) if self._p(problem) == math.inf else self.gamma / d**1.5
 
-    def _record(self, problem: Problem, best: Smallest, pos: Tensor, x: Tensor, p: float) -> None:
-        ok = within_cap(problem.subset(pos), x)
-        best.update(pos, x, flat_norm(x - problem.x0[pos], p), ok)
+    def _evals(self, t: int) -> int:
+        """B_t, the queries of iteration t's direction estimate."""
+        return min(int(self.init_evals * math.sqrt(t)), self.max_evals)
 
-    def _to_boundary(
-        self, lab: Labeler, x: Tensor, pos: Tensor, theta: float, linf: bool
-    ) -> Tensor:
-        if linf:
+    def _evaluate(self, rnd: Round, x: Tensor, adv: Tensor, t: int) -> Evaluation:
+        """Record x; a sample stops when it cannot afford iteration t + 1."""
+        poor = rnd.context.lab.left[rnd.local] < self._evals(t + 1) + 2
+        return self.evaluation(rnd, x, adv, self._p(rnd.problem), ~adv | poor)
+
+    def to_boundary(self, lab: Labeler, x: Tensor, pos: Tensor) -> Tensor:
+        theta = self._theta(lab.problem)
+        if self._p(lab.problem) == math.inf:
             dist = flat_norm(x - lab.problem.x0[pos], math.inf).double()
-            return bisect_to_boundary(lab, x, pos, torch.clamp(dist * theta, max=theta), linf)
+            return bisect_to_boundary(lab, x, pos, torch.clamp(dist * theta, max=theta), True)
         return bisect_to_boundary(lab, x, pos, theta)
 
+    def init(self, rnd: Round) -> tuple[OnBoundary, Evaluation]:
+        x, found = self.opening(rnd)
+        return OnBoundary(x), self._evaluate(rnd, x, found, 0)
+
+    def step(self, rnd: Round, state: OnBoundary, t: int) -> Evaluation:
+        p, ctx = rnd.problem, rnd.context
+        linf, d = self._p(p) == math.inf, p.x0[0].numel()
+        dist = flat_norm(state.x - p.x0, self._p(p))
+        if t == 1:
+            delta = torch.full_like(dist, 0.1 * (p.threat.hi - p.threat.lo))
+        else:
+            delta = (d if linf else math.sqrt(d)) * self._theta(p) * dist
+        v = self._direction(ctx, state.x, rnd.local, delta, self._evals(t), linf)
+        x = self._jump(ctx.lab, state.x, rnd.local, v, dist / math.sqrt(t))
+        state.x = self.to_boundary(ctx.lab, x, rnd.local)
+        return self._evaluate(rnd, state.x, torch.ones(len(p), dtype=torch.bool), t)
+
     def _direction(
-        self,
-        lab: Labeler,
-        x: Tensor,
-        pos: Tensor,
-        delta: Tensor,
-        evals: int,
-        gens: list[torch.Generator],
-        linf: bool,
+        self, ctx: LabelContext, x: Tensor, pos: Tensor, delta: Tensor, evals: int, linf: bool
     ) -> Tensor:
         """The estimated step direction at boundary points x (M, ...), Monte Carlo with
         ``evals`` label queries per sample and a mean baseline."""
-        threat = lab.problem.threat
+        threat = ctx.lab.problem.threat
         m = x.shape[0]
         shape = x.shape[1:]
+        ones = [1] * len(shape)
         per = max(_CHUNK_ROWS // evals, 1)
         out = torch.empty_like(x)
+        rand = torch.rand if linf else torch.randn
         for s in range(0, m, per):
             idx = torch.arange(s, min(s + per, m))
-            draw = torch.stack(
-                [
-                    torch.rand((evals, *shape), generator=gens[i]) * 2 - 1
-                    if linf
-                    else torch.randn((evals, *shape), generator=gens[i])
-                    for i in idx.tolist()
-                ]
-            ).to(x.dtype)
-            u = draw / flat_norm(draw.flatten(0, 1), 2).reshape(len(idx), evals, *[1] * len(shape))
-            dl = delta[idx].to(x.dtype).reshape(-1, 1, *[1] * len(shape))
+            draw = ctx.draw(pos[idx], lambda g: rand((evals, *shape), generator=g))
+            draw = (draw * 2 - 1 if linf else draw).to(x.dtype)  # uniform in [-1, 1]^d for L∞
+            u = draw / flat_norm(draw.flatten(0, 1), 2).reshape(len(idx), evals, *ones)
+            dl = delta[idx].to(x.dtype).reshape(-1, 1, *ones)
             pert = threat.clip_box(x[idx, None] + dl * u)
             u = (pert - x[idx, None]) / dl
-            adv = lab.adversarial(pert.flatten(0, 1), pos[idx].repeat_interleave(evals))
+            adv = ctx.lab.adversarial(pert.flatten(0, 1), pos[idx].repeat_interleave(evals))
             phi = adv.reshape(len(idx), evals).to(x.dtype) * 2 - 1
             mean = phi.mean(dim=1, keepdim=True)
             uniform = (mean.abs() == 1).to(x.dtype)  # all answers equal: no baseline
             w = phi - (1 - uniform) * mean
-            v = (w.reshape(len(idx), evals, *[1] * len(shape)) * u).mean(dim=1)
-            out[idx] = v
+            out[idx] = (w.reshape(len(idx), evals, *ones) * u).mean(dim=1)
         if linf:
             return out.sign()
-        return out / flat_norm(out, 2).clamp_min(1e-12).reshape(-1, *[1] * len(shape))
+        return out / flat_norm(out, 2).clamp_min(1e-12).reshape(-1, *ones)
 
     def _jump(self, lab: Labeler, x: Tensor, pos: Tensor, v: Tensor, step: Tensor) -> Tensor:
         """x + ξ v with ξ halved from ``step`` until the point is adversarial (per sample);

@@ -44,10 +44,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, start_smallest
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import is_successful
+from advkit.engine import AttackInfo, Best, Evaluation, MinimalAttack, Problem, Round
 from advkit.targets import top_others
 
 __all__ = ["JSMA", "saliency_pairs"]
@@ -130,8 +127,18 @@ def saliency_pairs(
     return torch.cat(ps), torch.cat(qs), torch.cat(founds)
 
 
+@dataclass
+class Saliency:
+    """Each sample's flat iterate, search domain, most features changed, and target."""
+
+    x: Tensor
+    domain: Tensor
+    limit: Tensor
+    target: Tensor
+
+
 @dataclass(frozen=True)
-class JSMA(Attack):
+class JSMA(MinimalAttack[Saliency]):
     """Jacobian-based saliency map attack (minimal L0, white-box).
 
     Args:
@@ -165,74 +172,66 @@ class JSMA(Attack):
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
 
-    def run(self, problem: Problem) -> Tensor:
-        if problem.threat.p != 0:
-            raise ValueError(
-                f"JSMA is an L0 attack, not {problem.threat.name}; use advkit.L0(k) (at most k "
-                "changed features) or advkit.L0(math.inf)"
-            )
-        best = start_smallest(problem)
-        local = (~best.success).nonzero().squeeze(1)
-        if local.numel() == 0:
-            return best.x
-        sub = problem.subset(local)
-        if sub.target is not None:
-            self._attack(sub, local, sub.target, best)
-            return best.x
-        logits0 = sub.white_box.logits(sub.x0, sub.rows)
-        k = min(self.candidates, logits0.shape[1] - 1)
-        targets = top_others(logits0, sub.y, k)
-        for j in range(k):
-            self._attack(sub, local, targets[:, j], best)
-        return best.x
+    def prepare(self, problem: Problem) -> tuple[Tensor, Tensor]:
+        """From the clean logits: which samples already succeed, and each sample's targets
+        (one per round: the given target, or the most likely wrong classes)."""
+        logits = problem.logits(problem.x0)
+        if problem.target is not None:
+            return problem.successful(logits), problem.target[:, None]
+        k = min(self.candidates, logits.shape[1] - 1)
+        return problem.successful(logits), top_others(logits, problem.y, k)
 
-    def _attack(self, sub: Problem, local: Tensor, target: Tensor, best: Smallest) -> None:
-        """JSMA towards ``target`` on ``sub`` (rows ``local`` of the parent problem)."""
-        lo, hi = sub.threat.lo, sub.threat.hi
-        increase = self.theta > 0
-        n, d = len(sub), sub.x0[0].numel()
-        x0 = sub.x0.reshape(n, -1)
-        x = x0.clone()
-        domain = x < hi if increase else x > lo
-        k = sub.threat.radius(sub.x0).reshape(-1).double().clamp_max(d).floor().long().cpu()
+    def begin(self, problem: Problem, context: tuple[Tensor, Tensor]) -> Best:
+        return Best.minimizing(problem.x0, context[0])
+
+    def rounds(self, context: tuple[Tensor, Tensor]) -> int:
+        return context[1].shape[1]
+
+    def iterations(self, rnd: Round) -> int:
+        return rnd.problem.x0[0].numel()  # each iteration leaves a feature out of the domain
+
+    def init(self, rnd: Round) -> tuple[Saliency, Evaluation]:
+        p = rnd.problem
+        n, d = len(p), p.x0[0].numel()
+        x = p.x0.reshape(n, -1)
+        k = p.threat.radius(p.x0).reshape(-1).double().clamp_max(d).floor().long()
         limit = k.clamp_max(math.floor(self.gamma * d + 1e-9))
-        act = (limit >= 1).nonzero().squeeze(1)
-        shape = sub.x0.shape[1:]
+        domain = x < p.threat.hi if self.theta > 0 else x > p.threat.lo
+        state = Saliency(x, domain, limit, rnd.context[1][rnd.local, rnd.index])
+        zero = torch.zeros(n)
+        return state, Evaluation(p.x0, zero, zero > 0, limit < 1)
+
+    def step(self, rnd: Round, s: Saliency, k: int) -> Evaluation:
+        p = rnd.problem
+        logits, _, ga = p.value_and_grad(s.x.reshape(p.x0.shape), _TargetLogit(), s.target)
+        ok = p.successful(logits)
+        x, moved = s.x.clone(), torch.zeros_like(ok)
+        go = (~ok).nonzero().squeeze(1)
+        if go.numel():
+            moved[go] = self._move(p.subset(go), s, go, x, ga[go])
+        changed = (x != p.x0.reshape(len(p), -1)).sum(dim=1)
+        more = moved & (changed < s.limit) & s.domain.any(dim=1)
+        last = (moved & ~more).nonzero().squeeze(1)
+        if last.numel():  # no further change possible: one forward pass decides
+            part = p.subset(last)
+            ok[last] = part.successful(part.logits(x[last].reshape(part.x0.shape)))
+        s.x = x
+        return Evaluation(x.reshape(p.x0.shape), changed.to(x.dtype), ok, ~more)
+
+    def _move(self, part: Problem, s: Saliency, go: Tensor, x: Tensor, ga: Tensor) -> Tensor:
+        """Change the most salient pair of features of rows ``go`` of ``x`` (in place);
+        returns which rows found one."""
+        lo, hi = part.threat.lo, part.threat.hi
+        _, _, gs = part.value_and_grad(x[go].reshape(part.x0.shape), _LogitSum(), s.target[go])
+        a = ga.reshape(go.numel(), -1)
+        b = gs.reshape(go.numel(), -1) - a
+        room = s.limit[go] - (x[go] != part.x0.reshape(go.numel(), -1)).sum(dim=1)
+        p, q, found = saliency_pairs(a, b, s.domain[go], self.theta > 0, single=room == 1)
+        rows, p, q = go[found], p[found], q[found]
         step = self.theta * (hi - lo)
-
-        def record(rows: Tensor, logits: Tensor) -> Tensor:
-            part = sub.subset(rows)
-            ok = is_successful(logits, part.y, part.target)
-            xr = x[rows]
-            l0 = (xr != x0[rows]).sum(dim=1).to(xr.dtype)
-            best.update(local[rows], xr.reshape(-1, *shape), l0, ok)
-            return ok
-
-        while act.numel():
-            part = sub.subset(act)
-            xa = x[act].reshape(-1, *shape)
-            logits, _, ga = part.value_and_grad(xa, _TargetLogit(), target[act])
-            keep = (~record(act, logits)).nonzero().squeeze(1)
-            act, part, xa, ga = act[keep], part.subset(keep), xa[keep], ga[keep]
-            if act.numel() == 0:
-                break
-            _, _, gs = part.value_and_grad(xa, _LogitSum(), target[act])
-            a = ga.reshape(act.numel(), -1)
-            b = gs.reshape(act.numel(), -1) - a
-            room = limit[act] - (x[act] != x0[act]).sum(dim=1)
-            p, q, found = saliency_pairs(a, b, domain[act], increase, single=room == 1)
-            rows, p, q = act[found], p[found], q[found]
-            x[rows, p] = (x[rows, p] + step).clamp(lo, hi)
-            domain[rows, p] = False
-            two = p != q
-            x[rows[two], q[two]] = (x[rows[two], q[two]] + step).clamp(lo, hi)
-            domain[rows[two], q[two]] = False
-            left = limit[rows] - (x[rows] != x0[rows]).sum(dim=1)
-            more = (left >= 1) & domain[rows].any(dim=1)
-            last = rows[~more]
-            if last.numel():  # no further change possible: one forward pass decides
-                record(
-                    last,
-                    sub.subset(last).white_box.logits(x[last].reshape(-1, *shape), sub.rows[last]),
-                )
-            act = rows[more]
+        x[rows, p] = (x[rows, p] + step).clamp(lo, hi)
+        s.domain[rows, p] = False
+        two = p != q
+        x[rows[two], q[two]] = (x[rows[two], q[two]] + step).clamp(lo, hi)
+        s.domain[rows[two], q[two]] = False
+        return found

@@ -110,3 +110,9 @@ class Problem:
     def successful(self, logits: Tensor) -> Tensor:
         """(N,) bool: the goal (misclassification or the target) is met by these logits."""
         return is_successful(logits, self.y, self.target)
+
+    def within_cap(self, x: Tensor) -> Tensor:
+        """(N,) bool: x lies within the threat's ε of x0 in its norm (a minimal attack's cap;
+        always true for ε = inf)."""
+        eps = self.threat.radius(self.x0).reshape(-1)
+        return self.threat.norm(x - self.x0) <= eps * (1 + 1e-6) + 1e-7
