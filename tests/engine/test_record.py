@@ -13,6 +13,9 @@ from advkit.engine import Best
 
 N = 4
 
+Update = tuple[list[int], list[float], list[bool]]
+"""Positions to update, their scores and successes (only the first len(positions) used)."""
+
 update = st.tuples(
     st.lists(st.integers(0, N - 1), min_size=1, max_size=N, unique=True),
     st.lists(st.floats(-10, 10, allow_nan=False, width=32), min_size=N, max_size=N),
@@ -20,7 +23,7 @@ update = st.tuples(
 )
 
 
-def _apply(best: Best, step: tuple[list[int], list[float], list[bool]], tag: float) -> Tensor:
+def _apply(best: Best, step: Update, tag: float) -> Tensor:
     pos, scores, oks = step
     local = torch.tensor(pos)
     m = local.numel()
@@ -30,7 +33,7 @@ def _apply(best: Best, step: tuple[list[int], list[float], list[bool]], tag: flo
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.booleans(), min_size=N, max_size=N), st.lists(update, max_size=8))
-def test_maximizing_record_never_gets_worse(clean: list[bool], steps: list) -> None:  # type: ignore[type-arg]
+def test_maximizing_record_never_gets_worse(clean: list[bool], steps: list[Update]) -> None:
     best = Best.maximizing(torch.zeros(N, 2), torch.tensor(clean), torch.zeros(N))
     for t, step in enumerate(steps, start=1):
         old_s, old_v, old_x = best.success.clone(), best.score.clone(), best.x.clone()
@@ -48,7 +51,7 @@ def test_maximizing_record_never_gets_worse(clean: list[bool], steps: list) -> N
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.booleans(), min_size=N, max_size=N), st.lists(update, max_size=8))
-def test_minimizing_record_never_gets_worse(clean: list[bool], steps: list) -> None:  # type: ignore[type-arg]
+def test_minimizing_record_never_gets_worse(clean: list[bool], steps: list[Update]) -> None:
     best = Best.minimizing(torch.zeros(N, 2), torch.tensor(clean))
     assert best.score.tolist() == [0.0 if c else math.inf for c in clean]
     for t, step in enumerate(steps, start=1):

@@ -54,10 +54,8 @@ def test_generators_follow_the_key_not_the_position() -> None:
 
 def test_problem_streams_do_not_depend_on_the_batch() -> None:
     oracle = WhiteBox(torch.nn.Linear(4, 3)).fresh(3)
-    p = Problem(
-        oracle, torch.rand(3, 4), torch.tensor([0, 1, 2]), None, Linf(0.1),
-        torch.arange(3), torch.tensor([10, 11, 12]), seed=0,
-    )  # fmt: skip
+    x, y, keys = torch.rand(3, 4), torch.tensor([0, 1, 2]), torch.tensor([10, 11, 12])
+    p = Problem(oracle, x, y, None, Linf(0.1), torch.arange(3), keys, seed=0)
     whole = [torch.rand(5, generator=g) for g in p.generators("start", 2)]
     part = p.subset(torch.tensor([2, 0]))
     sub = [torch.rand(5, generator=g) for g in part.generators("start", 2)]
