@@ -15,7 +15,8 @@ Example:
     >>> from advkit.engine import Best
     >>> best = Best.minimizing(torch.zeros(2, 3), torch.tensor([False, False]))
     >>> best.update(torch.tensor([0, 1]), torch.ones(2, 3), torch.tensor([2.0, 1.0]),
-    ...             torch.tensor([True, False]))
+    ...             torch.tensor([True, False])).tolist()  # which candidates improved
+    [True, False]
     >>> best.success.tolist(), best.score.tolist()
     ([True, False], [2.0, inf])
 """
