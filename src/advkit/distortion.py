@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from advkit.attacks.run import Attack, attack
-from advkit.engine.rng import mix
+from advkit.engine.rng import mix, stream
 from advkit.result import AttackResult, lp_distances
 from advkit.threat import ThreatModel
 
@@ -167,6 +167,7 @@ def target_cases(
     best = torch.where(success, dist, torch.inf).argmin(dim=0)
     worst = torch.where(success, dist, torch.inf).argmax(dim=0)
     avg = torch.tensor(
-        [mix(seed, int(k), 0x7A46) % (num_classes - 1) for k in index.tolist()], dtype=torch.long
+        [mix(seed, int(k), stream("average-target")) % (num_classes - 1) for k in index.tolist()],
+        dtype=torch.long,
     )
     return TargetCases(_pick(runs, best), _pick(runs, avg), _pick(runs, worst))

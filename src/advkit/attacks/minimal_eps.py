@@ -27,11 +27,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, start_smallest
 from advkit.attacks.gradient import BIM, FGM, PGD
-from advkit.engine import Attack, AttackInfo, Preset
-from advkit.objectives import is_successful
+from advkit.engine import Attack, AttackInfo, Evaluation, MinimalAttack, Preset, Problem, Round
 
 __all__ = ["PRESETS", "MinimalEps"]
 
@@ -39,16 +36,27 @@ __all__ = ["PRESETS", "MinimalEps"]
 def _diameter(problem: Problem) -> float:
     """The largest distance in the threat's norm between two points of the input box."""
     span = problem.threat.hi - problem.threat.lo
-    d = problem.x0[0].numel() if len(problem) else 1
+    d = problem.x0[0].numel()
     p = problem.threat.p
     if p == 0:  # L0: every feature
         return float(d)
     return span if p == math.inf else span * d ** (1.0 / p)
 
 
+@dataclass
+class Bracket:
+    """Each searched sample's ε bracket (success at ``upper``; failure or the floor below)."""
+
+    lower: Tensor
+    upper: Tensor
+
+
 @dataclass(frozen=True)
-class MinimalEps(Attack):
+class MinimalEps(MinimalAttack[Bracket]):
     """Per-sample geometric bisection on ε around a fixed-ε attack.
+
+    One round of the driver is the search: ``init`` runs the attack at the largest ε, each
+    step at the geometric midpoint of every remaining sample's :class:`Bracket`.
 
     Args:
         attack: the fixed-ε attack (default ``BIM()``, i.e. I-FGM).
@@ -85,34 +93,29 @@ class MinimalEps(Attack):
         inner = self.attack.describe()
         return replace(self.info, access=inner.access, norms=inner.norms)
 
-    def _try(self, problem: Problem, best: Smallest, local: Tensor, eps: Tensor) -> Tensor:
-        """Run the attack on positions ``local`` with per-sample ``eps``; (M,) success."""
-        sub = problem.subset(local)
-        sub = replace(sub, threat=sub.threat.with_eps(eps.to(sub.x0.dtype)))
-        x = sub.threat.project(self.attack.run(sub).detach(), sub.x0)
-        logits = sub.white_box.logits(x, sub.rows) if x.shape[0] else x.new_zeros(0, 1)
-        ok = is_successful(logits, sub.y, sub.target)
-        best.update(local, x, sub.threat.norm(x - sub.x0), ok)
-        return ok
+    def iterations(self, rnd: Round) -> int:
+        return self.search_steps
 
-    def run(self, problem: Problem) -> Tensor:
-        best = start_smallest(problem)
-        local = (~best.success).nonzero().squeeze(1)
-        if local.numel() == 0:
-            return best.x
-        cap = problem.threat.eps_vector(len(problem))[local].double()
-        upper = cap.clamp_max(_diameter(problem))
-        ok = self._try(problem, best, local, upper)
-        local, upper = local[ok], upper[ok]
-        lower = upper * self.min_ratio
-        for _ in range(self.search_steps):
-            if local.numel() == 0:
-                break
-            mid = (lower * upper).sqrt()
-            ok = self._try(problem, best, local, mid)
-            upper = torch.where(ok, mid, upper)
-            lower = torch.where(ok, lower, mid)
-        return best.x
+    def init(self, rnd: Round) -> tuple[Bracket, Evaluation]:
+        p = rnd.problem
+        upper = p.threat.eps_vector(len(p)).to(p.x0.device, torch.float64)
+        upper = upper.clamp_max(_diameter(p))
+        ev = self._try(p, upper)
+        # samples the attack cannot break at the largest ε are given up
+        return Bracket(upper * self.min_ratio, upper), replace(ev, done=~ev.success)
+
+    def step(self, rnd: Round, state: Bracket, k: int) -> Evaluation:
+        mid = (state.lower * state.upper).sqrt()
+        ev = self._try(rnd.problem, mid)
+        state.upper = torch.where(ev.success, mid, state.upper)
+        state.lower = torch.where(ev.success, state.lower, mid)
+        return ev
+
+    def _try(self, p: Problem, eps: Tensor) -> Evaluation:
+        """The attack run on every row of ``p`` with per-sample ``eps``, evaluated."""
+        sub = replace(p, threat=p.threat.with_eps(eps.to(p.x0.dtype)))
+        x = sub.threat.project(self.attack.run(sub).detach(), sub.x0)
+        return Evaluation(x, sub.threat.norm(x - sub.x0), sub.successful(sub.logits(x)))
 
 
 PRESETS = (

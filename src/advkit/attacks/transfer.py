@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from advkit.access import Access, LabelOnly, WhiteBox
-from advkit.attacks._engine import Problem
-from advkit.engine import Attack, AttackInfo
+from advkit.engine import Attack, AttackInfo, Problem
+from advkit.engine.rng import generator, mix, stream
 
 __all__ = ["Ensemble", "Substitute", "Transfer", "train_substitute"]
 
@@ -115,7 +115,7 @@ class Transfer(Attack):
         ensemble.training = False  # the session puts the members in eval mode and restores
         surrogate = WhiteBox(ensemble).fresh(int(problem.rows.max()) + 1)
         with surrogate.session():
-            return self.attack.run(replace(problem, oracle=surrogate))
+            return self.attack.run(problem.with_oracle(surrogate))
 
 
 @dataclass(frozen=True)
@@ -147,11 +147,12 @@ def _label(oracle: LabelOnly, x: Tensor, batch: int) -> Tensor:
 
 
 def _fit(
-    model: nn.Module, x: Tensor, y: Tensor, epochs: int, lr: float, batch: int, g: torch.Generator
+    model: nn.Module, x: Tensor, y: Tensor, lr: float, batch: int, shuffles: list[torch.Generator]
 ) -> None:
+    """Train for one pass per generator, each shuffling the data its own way."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    for _ in range(epochs):
+    for g in shuffles:
         perm = torch.randperm(x.shape[0], generator=g)
         for s in range(0, x.shape[0], batch):
             idx = perm[s : s + batch]
@@ -206,7 +207,8 @@ def train_substitute(
         lr: Adam's learning rate (default 1e-3).
         batch_size: minibatch size for training and labeling (default 128).
         box: the input domain (default [0, 1]).
-        seed: seeds the initialization and the shuffles.
+        seed: seeds the initialization and the shuffles (named streams of
+            :mod:`advkit.engine.rng`).
 
     Returns:
         A :class:`Substitute` with the model and the number of label queries spent.
@@ -216,9 +218,10 @@ def train_substitute(
     if seed_x.dim() < 2 or seed_x.shape[0] < 1:
         raise ValueError(f"seed_x must be a batch (S, ...) of inputs, got {tuple(seed_x.shape)}")
     oracle = target if isinstance(target, LabelOnly) else LabelOnly(target)
-    g = torch.Generator().manual_seed(seed)
+    # torch layers initialize from the global RNG (their constructors take no generator):
+    # fork it, so the caller's RNG is untouched, and seed it from the named stream
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(mix(seed, stream("substitute-init")))
         model = architecture()
     data = seed_x.detach().clone()
     labels = _label(oracle, data, batch_size)
@@ -226,7 +229,8 @@ def train_substitute(
     sizes = []
     for rho in range(rounds):
         sizes.append(data.shape[0])
-        _fit(model, data, labels, epochs, lr, batch_size, g)
+        shuffles = [generator(seed, stream("substitute-order", rho, e)) for e in range(epochs)]
+        _fit(model, data, labels, lr, batch_size, shuffles)
         if rho == rounds - 1:
             break
         step = lam if (rho // 3) % 2 == 0 else -lam

@@ -31,6 +31,7 @@ from scipy.stats import beta, norm
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
+from advkit.engine.rng import generator, stream
 from advkit.validate import check_batch
 
 __all__ = ["Smoothing", "SmoothingResult", "smoothed_certify"]
@@ -131,7 +132,7 @@ def smoothed_certify(
     preds, radii, lows = [], [], []
     with eval_mode(model):
         for i in range(n):
-            g = torch.Generator().manual_seed(seed * 1_000_003 + int(idx[i]))
+            g = generator(seed, int(idx[i]), stream("smoothing-noise"))
             top = int(_counts(model, x[i], config.n0, config, g).argmax())
             counts = _counts(model, x[i], config.n, config, g)
             k = int(counts[top]) if top < counts.numel() else 0

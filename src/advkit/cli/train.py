@@ -37,6 +37,7 @@ from advkit.defenses.training import (
     TrainingMethod,
 )
 from advkit.demo import digits_cnn
+from advkit.engine.rng import mix, stream
 from advkit.models.architectures import kw_small, lenet5
 
 __all__ = ["ARCHITECTURES", "METHODS", "register", "run"]
@@ -118,8 +119,10 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     arch = args.arch or ("digits-cnn" if size == 8 else "kw-small")
     if (arch == "digits-cnn" and size != 8) or (arch == "lenet5" and (channels, size) != (1, 28)):
         raise ValueError(f"--arch {arch} does not fit {channels}×{size}×{size} inputs")
+    # layers initialize from the global RNG (their constructors take no generator): fork
+    # it and seed it from the named stream, leaving the caller's RNG untouched
     with torch.random.fork_rng():
-        torch.manual_seed(args.seed)
+        torch.manual_seed(mix(args.seed, stream("model-init")))
         model = ARCHITECTURES[arch][0](channels, size)
     if args.certified is not None and args.method is not None:
         raise ValueError("give either --method or --certified, not both")

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from advkit.attacks.gradient import FGM
 from advkit.attacks.run import attack
 from advkit.defenses.training import attacking
-from advkit.engine.rng import mix
+from advkit.engine.rng import mix, stream
 from advkit.threat import ThreatModel
 
 __all__ = ["Distillation", "EnsembleAdversarial", "GradientNorm"]
@@ -123,7 +123,7 @@ class EnsembleAdversarial:
 
     def source(self, index: Tensor, seed: int) -> int:
         """Which model crafts this batch's examples: 0 is the trained model itself."""
-        return mix(seed, int(index[0])) % (len(self.static) + 1)
+        return mix(seed, int(index[0]), stream("ensemble-source")) % (len(self.static) + 1)
 
     def loss(
         self, model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel, index: Tensor, seed: int

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from advkit.attacks.gradient import PGD
 from advkit.defenses.training import Standard, TrainingMethod, attacking
-from advkit.engine.rng import mix
+from advkit.engine.rng import generator, mix, stream
 from advkit.threat import Linf, ThreatModel
 from advkit.validate import check_batch
 
@@ -154,7 +154,7 @@ def train(
     n = x.shape[0]
     for epoch in range(start_epoch, epochs):
         t0 = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(mix(seed, epoch)))
+        order = torch.randperm(n, generator=generator(seed, stream("epoch-order", epoch)))
         model.train()
         total, count = 0.0, 0
         bar = tqdm(
@@ -166,7 +166,9 @@ def train(
         for start in bar:
             idx = order[start : start + batch_size]
             active = method.at(epoch + start / n, epochs) if hasattr(method, "at") else method
-            losses = active.loss(model, x[idx], y[idx], watch, idx, mix(seed, epoch, 1))
+            losses = active.loss(
+                model, x[idx], y[idx], watch, idx, mix(seed, stream("epoch-attack", epoch))
+            )
             loss = losses.mean()
             opt.zero_grad()
             loss.backward()

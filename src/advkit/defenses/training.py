@@ -43,7 +43,7 @@ from advkit.attacks.cw import CW
 from advkit.attacks.ead import EAD
 from advkit.attacks.gradient import FGM, PGD
 from advkit.attacks.run import Attack, attack
-from advkit.engine.rng import mix
+from advkit.engine.rng import generator, stream
 from advkit.threat import L2, ThreatModel
 
 __all__ = [
@@ -270,7 +270,7 @@ class TRADES:
         x0 = x.detach()
         noise = torch.stack(
             [
-                torch.randn(x0[0].shape, generator=torch.Generator().manual_seed(mix(seed, k)))
+                torch.randn(x0[0].shape, generator=generator(seed, k, stream("trades-start")))
                 for k in index.tolist()
             ]
         ).to(x0)
