@@ -40,7 +40,7 @@ from torch import Tensor
 from advkit.attacks._minimal import TANH_SHRINK, check_search, within_cap
 from advkit.attacks._search_on_c import SearchOnC
 from advkit.engine import Adam, AttackInfo, Evaluation, Round
-from advkit.objectives import CWMargin
+from advkit.objectives import CWMargin, Objective
 
 __all__ = ["CW", "AdamState", "ElasticNetSearch", "PenaltyState", "cw_loss", "l1_and_l2sq"]
 
@@ -129,7 +129,7 @@ class ElasticNetSearch(SearchOnC[S]):
     def iterations(self, rnd: Round) -> int:
         return self.steps - 1
 
-    def margin(self) -> CWMargin:
+    def margin(self) -> Objective:
         """f_κ's margin (to maximize): f_κ = −margin."""
         return CWMargin(kappa=self.kappa)
 

@@ -44,15 +44,14 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 from advkit.access import BPDAView, GuardedView
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import TANH_SHRINK, Smallest, check_search, search_c, within_cap
-from advkit.engine import Attack, AttackInfo
+from advkit.attacks._minimal import check_search, within_cap
+from advkit.attacks.cw import AdamState, ElasticNetSearch, PenaltyState, l1_and_l2sq
+from advkit.engine import AttackInfo, Best, Evaluation, Problem, Round
 from advkit.objectives import CWMargin, is_successful
 from advkit.traits import DetectorLike
 
@@ -76,12 +75,8 @@ class EvasionLoss:
         return margin - self.weight * (logits[:, -1] - math.log(self.ratio)).clamp_min(0.0)
 
 
-def _flat_sq(d: Tensor) -> Tensor:
-    return d.reshape(d.shape[0], -1).pow(2).sum(dim=1)
-
-
 @dataclass(frozen=True, eq=False)
-class EvadeDetector(Attack):
+class EvadeDetector(ElasticNetSearch[AdamState]):
     """C&W-style attack on model + detector (white-box, adaptive to the detector).
 
     Args:
@@ -135,61 +130,39 @@ class EvadeDetector(Attack):
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
 
-    def run(self, problem: Problem) -> Tensor:
+    def through_tanh(self) -> bool:
+        return self.tanh
+
+    def view(self, problem: Problem) -> Problem:
+        """The guarded model (logits and the detector's log-score ratio) under BPDA."""
         if problem.white_box.model is not self.detector.model:
             raise ValueError(
                 "the detector guards a different model than the one attacked: build the "
                 "detector on the attacked model (e.g. FeatureSqueezing(model))"
             )
         guarded = problem.white_box.through(GuardedView(self.detector))
-        best = _start(replace(problem, oracle=guarded))
+        return problem.with_oracle(guarded.through(BPDAView()))
 
-        def run_round(sub: Problem, local: Tensor, c: Tensor) -> Tensor:
-            return self._round(sub, local, c, best)
+    def begin(self, problem: Problem, context: object) -> Best:
+        """Clean points the model misclassifies and the detector accepts need no attack."""
+        return Best.minimizing(problem.x0, _evades(problem.logits(problem.x0), problem))
 
-        search_c(
-            replace(problem, oracle=guarded.through(BPDAView())),
-            best,
-            initial_const=self.initial_const,
-            search_steps=self.search_steps,
-            run_round=run_round,
-        )
-        return best.x
+    def margin(self) -> EvasionLoss:
+        return EvasionLoss(self.kappa, self.weight, self.ratio)
 
-    def _round(self, sub: Problem, local: Tensor, c: Tensor, best: Smallest) -> Tensor:
-        lo, hi = sub.threat.lo, sub.threat.hi
-        x0 = sub.x0
-        half = (hi - lo) / 2
-        cc = c.to(x0.dtype).reshape(-1, *([1] * (x0.dim() - 1)))
-        w = torch.atanh(((x0 - lo) / half - 1) * TANH_SHRINK) if self.tanh else x0.clone()
-        m, v = torch.zeros_like(w), torch.zeros_like(w)
-        objective = EvasionLoss(self.kappa, self.weight, self.ratio)
-        succeeded = torch.zeros(x0.shape[0], dtype=torch.bool)
-        b1, b2 = 0.9, 0.999
-        for it in range(self.steps):
-            x = lo + half * (torch.tanh(w) + 1) if self.tanh else w
-            out, _, g = sub.value_and_grad(x, objective, sub.target)
-            delta = x - x0
-            ok = _evades(out, sub.y, sub.target) & within_cap(sub, x)
-            best.update(local, x, _flat_sq(delta), ok)
-            succeeded |= ok
-            grad = 2 * delta - cc * g
-            if self.tanh:
-                grad = grad * half * (1 - torch.tanh(w) ** 2)
-            t = it + 1
-            m = b1 * m + (1 - b1) * grad
-            v = b2 * v + (1 - b2) * grad * grad
-            step = w - self.lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + 1e-8)
-            w = step if self.tanh else step.clamp(lo, hi)
-        return succeeded
+    def judge(self, rnd: Round, s: PenaltyState, x: Tensor, logits: Tensor, k: int) -> Evaluation:
+        """Success: misclassified, undetected and within the cap; scored by ‖δ‖₂²."""
+        p = rnd.problem
+        ok = _evades(logits, p) & within_cap(p, x)
+        return Evaluation(x, l1_and_l2sq(x - p.x0)[1], ok)
+
+    def init(self, rnd: Round) -> tuple[AdamState, Evaluation]:
+        return self.adam_init(rnd)
+
+    def step(self, rnd: Round, state: AdamState, k: int) -> Evaluation:
+        return self.adam_step(rnd, state, k)
 
 
-def _evades(out: Tensor, y: Tensor, target: Tensor | None) -> Tensor:
+def _evades(out: Tensor, problem: Problem) -> Tensor:
     """Misclassified (or on target) by the model and not flagged by the detector."""
-    return is_successful(out[:, :-1], y, target) & (out[:, -1] <= 0)
-
-
-def _start(problem: Problem) -> Smallest:
-    """Clean points that the model misclassifies and the detector accepts need no attack."""
-    out = problem.white_box.logits(problem.x0, problem.rows)
-    return Smallest(problem.x0, _evades(out, problem.y, problem.target))
+    return is_successful(out[:, :-1], problem.y, problem.target) & (out[:, -1] <= 0)

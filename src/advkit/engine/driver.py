@@ -14,6 +14,8 @@ An attack supplies small hooks; the driver owns what every attack shares:
 
 The contract of the hooks, for a round on rows ``rnd.local`` with ``steps`` iterations:
 
+    problem = view(problem)            # the oracle the attack runs on
+    context = prepare(problem); best = begin(problem, context)
     state, ev = init(rnd)              # ev evaluates the round's starting point
     for k in 1..steps:
         record ev, drop rows that leave (state and rnd compacted)
@@ -113,6 +115,11 @@ class IterativeAttack(Attack, Generic[S]):
 
     # ----- hooks ------------------------------------------------------------------------
 
+    def view(self, problem: Problem) -> Problem:
+        """The problem the attack runs on (default: as given); an attack that sees the
+        model through a view (a detector guard, BPDA) returns it with that oracle."""
+        return problem
+
     def prepare(self, problem: Problem) -> Any:
         """Run-wide context handed to every round (default None)."""
         return None
@@ -152,6 +159,7 @@ class IterativeAttack(Attack, Generic[S]):
 
     @final
     def run(self, problem: Problem) -> Tensor:
+        problem = self.view(problem)
         context = self.prepare(problem)
         best = self.begin(problem, context)
         for index in range(self.rounds(context)):
