@@ -34,8 +34,7 @@ from typing import cast
 from torch import Tensor, nn
 
 from advkit.access import BPDAView, EOTView, ScoreOnly
-from advkit.attacks._engine import Problem
-from advkit.engine import Attack, AttackInfo
+from advkit.engine import Attack, AttackInfo, Problem
 from advkit.traits import is_random, needs_bpda
 
 __all__ = ["BPDA", "EOT", "EOT_SAMPLES", "AttackWrapper", "adapt"]

@@ -46,9 +46,9 @@ from dataclasses import dataclass, replace
 from torch import Tensor
 
 from advkit.access import BPDAView, ReparameterizedView
-from advkit.attacks._engine import Problem
 from advkit.attacks.adaptive import AttackWrapper
 from advkit.attacks.run import Attack
+from advkit.engine import Problem
 
 __all__ = ["Reparameterize"]
 
