@@ -218,7 +218,7 @@ class ZOO(MinimalAttack[ZooState]):
         idx = self._coordinates(rnd, s, k - 1)
         x, dist2, success, obj = self._probe(p, s, idx)
         first = success & ~found[rnd.local]
-        if s.adam is not None:
+        if s.adam is not None and bool(first.any()):
             s.adam.reset(first)
         found[rnd.local[first]] = True
         self._descend(p, s, idx, obj)
