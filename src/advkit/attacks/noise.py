@@ -18,21 +18,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
-from advkit.access import Access, LabelOnly
-from advkit.attacks._engine import Problem
-from advkit.engine import Attack, AttackInfo
+from advkit.access import Access
+from advkit.attacks._scores import cannot_pay, label_success, unqueried
+from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Problem, Round
 
 __all__ = ["RandomNoise"]
 
 
 @dataclass(frozen=True)
-class RandomNoise(Attack):
+class RandomNoise(FixedEpsAttack[Tensor]):
     """Up to ``samples`` uniform points of the ball per sample; the first success wins.
 
     One query for the clean point, then one per draw, only on samples still unbroken
-    and within the oracle's query budget.
+    and within the oracle's query budget. The state is the last draw.
 
     Args:
         samples: draws per sample (default 100).
@@ -48,29 +49,19 @@ class RandomNoise(Attack):
         if self.samples < 1:
             raise ValueError(f"samples must be >= 1, got {self.samples}")
 
-    def run(self, problem: Problem) -> Tensor:
-        oracle = problem.oracle
-        assert isinstance(oracle, LabelOnly)
-        goal = problem.target
+    def begin(self, problem: Problem, context: None) -> Best:
+        success = label_success(problem, problem.x0)
+        return Best.maximizing(problem.x0, success, torch.zeros(len(problem)))
 
-        def broken(x: Tensor, p: Problem) -> Tensor:
-            pred = oracle.labels(x, p.rows)
-            want = p.y if goal is None else p.target
-            assert want is not None
-            return pred != want if goal is None else pred == want
+    def iterations(self, rnd: Round) -> int:
+        return self.samples
 
-        best = problem.x0.clone()
-        done = broken(problem.x0, problem)
-        gens = problem.generators("noise")
-        for _ in range(self.samples):
-            room = oracle.remaining(problem.rows) >= 1
-            local = (~done & room).nonzero().squeeze(1)
-            if local.numel() == 0:
-                break
-            sub = problem.subset(local)
-            x = sub.threat.sample(sub.x0, [gens[i] for i in local.tolist()])
-            hit = broken(x, sub)
-            idx = local[hit]
-            best[idx] = x[hit]
-            done[idx] = True
-        return best
+    def init(self, rnd: Round) -> tuple[Tensor, Evaluation]:
+        p = rnd.problem
+        return p.x0, unqueried(p.x0, cannot_pay(p, 1), minimize=False)
+
+    def step(self, rnd: Round, state: Tensor, k: int) -> Evaluation:
+        p = rnd.problem
+        x = p.threat.sample(p.x0, p.generators("noise", k))
+        success = label_success(p, x)
+        return Evaluation(x, torch.zeros(len(p)), success, cannot_pay(p, 1))

@@ -8,8 +8,8 @@ log-probability margin ``log F_y − max_{j≠y} log F_j`` (targeted:
 ``max_{j≠t} log F_j − log F_t``) when the oracle returns scores, and just adversarial or
 not when it returns labels only (then the search is a random search over k-pixel
 changes). All candidates of all attacked images are evaluated in *one* model call per
-generation; a sample stops as soon as one of its candidates succeeds or its queries
-are spent.
+generation; a sample stops as soon as one of its candidates succeeds (that candidate
+is returned) or its queries are spent (x0 is returned, as by every minimal attack).
 
 Threat model: the attack's own budget is k pixels (an L0 ball: at most k·C changed
 input features; ``AttackResult.distances()["l0"]`` reports them). Every candidate is also
@@ -38,17 +38,24 @@ import torch
 from torch import Tensor
 
 from advkit.access import Access, ScoreOnly
-from advkit.attacks._engine import BestSoFar, Problem
-from advkit.attacks._labels import Labeler
-from advkit.attacks._scores import log_probs, score_margin
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import is_successful
+from advkit.attacks._scores import cannot_pay, label_success, score_margin, unqueried
+from advkit.engine import AttackInfo, Best, Evaluation, MinimalAttack, Problem, Round
 
 __all__ = ["OnePixel"]
 
 
+@dataclass
+class Population:
+    """The candidates of each attacked image (M, pop, k, 2 + C: row, column, channel
+    values), their fitness (M, pop), and the images' generators by position."""
+
+    cand: Tensor
+    fit: Tensor
+    gens: dict[int, torch.Generator]
+
+
 @dataclass(frozen=True)
-class OnePixel(Attack):
+class OnePixel(MinimalAttack[Population]):
     """Few-pixel attack by differential evolution (Su et al. 2019), label or score access.
 
     Args:
@@ -81,60 +88,70 @@ class OnePixel(Attack):
         if not 0 < self.scale <= 2:
             raise ValueError(f"scale (DE's F) must be in (0, 2], got {self.scale}")
 
-    def run(self, problem: Problem) -> Tensor:
+    def prepare(self, problem: Problem) -> None:
         x0 = problem.x0
         if x0.dim() != 4:
             raise ValueError(
                 f"OnePixel needs image inputs of shape (N, C, H, W), got {tuple(x0.shape)}"
             )
-        n, c, h, w = x0.shape
+        h, w = x0.shape[2:]
         if self.pixels > h * w:
             raise ValueError(f"pixels={self.pixels} exceeds the {h * w} pixels of an image")
-        lab = Labeler(problem, 1 + self.population * (self.generations + 1))
-        everyone = torch.arange(n)
-        fit0, ok0 = self._fitness(lab, x0, everyone)
-        best = BestSoFar(x0, ok0, -fit0)
-        gens = problem.generators("population")
-        lo, hi = problem.threat.lo, problem.threat.hi
-        low = torch.tensor([0.0, 0.0] + [lo] * c)
-        high = torch.tensor([h - 1e-6, w - 1e-6] + [hi] * c)
-        k, pop = self.pixels, self.population
-        # (n, pop, k, 2 + C): row, column, channel values
-        cand = torch.stack(
-            [low + (high - low) * torch.rand(pop, k, 2 + c, generator=g) for g in gens]
-        )
-        fit = torch.full((n, pop), torch.inf, dtype=torch.float64)
-        act = (~best.success).nonzero().squeeze(1)
-        for gen in range(self.generations + 1):
-            act = act[(~best.success[act]) & (lab.left[act] >= pop)]
-            if act.numel() == 0:
-                break
-            if gen == 0:
-                trial = cand[act]
-            else:
-                picks = torch.stack(
-                    [torch.randint(0, pop, (pop, 3), generator=gens[i]) for i in act.tolist()]
-                )
-                par = cand[act]
-                take = par[torch.arange(act.numel())[:, None, None], picks]
-                trial = take[:, :, 0] + self.scale * (take[:, :, 1] - take[:, :, 2])
-                trial = torch.maximum(torch.minimum(trial, high), low)
-            xs = self._apply(problem, trial, act)
-            f, ok = self._fitness(lab, xs.flatten(0, 1), act.repeat_interleave(pop))
-            f, ok = f.reshape(-1, pop), ok.reshape(-1, pop)
-            better = f <= fit[act]
-            cand[act] = torch.where(better[:, :, None, None], trial, cand[act])
-            fit[act] = torch.where(better, f, fit[act])
-            # each sample's best candidate of this generation (a success first)
-            score = torch.where(ok, -torch.inf, f)
-            j = score.argmin(dim=1)
-            rows = torch.arange(act.numel())
-            best.update(act, xs[rows, j], -f[rows, j], ok[rows, j])
-        return best.x
 
-    def _apply(self, problem: Problem, cand: Tensor, act: Tensor) -> Tensor:
-        """The perturbed images (m, pop, C, H, W) of candidates (m, pop, k, 2 + C)."""
-        x0 = problem.x0[act]
+    def begin(self, problem: Problem, context: None) -> Best:
+        _, success = self._fitness(problem, problem.x0, 1)
+        return Best.minimizing(problem.x0, success)
+
+    def iterations(self, rnd: Round) -> int:
+        return self.generations + 1
+
+    def init(self, rnd: Round) -> tuple[Population, Evaluation]:
+        p = rnd.problem
+        low, high = self._bounds(p)
+        shape = (self.population, self.pixels, len(low))
+        gens = p.generators("population")
+        cand = torch.stack([low + (high - low) * torch.rand(shape, generator=g) for g in gens])
+        fit = torch.full(cand.shape[:2], torch.inf, dtype=torch.float64)
+        state = Population(cand, fit, dict(zip(rnd.local.tolist(), gens, strict=True)))
+        return state, unqueried(p.x0, cannot_pay(p, self.population), minimize=True)
+
+    def step(self, rnd: Round, s: Population, k: int) -> Evaluation:
+        """Generation k − 1: query the trials, keep those at least as fit as their parents,
+        and report each image's best trial (a success first)."""
+        p, pop = rnd.problem, self.population
+        trial = s.cand if k == 1 else self._mutants(rnd, s)
+        xs = self._apply(p, trial)
+        f, ok = self._fitness(p, xs.flatten(0, 1), pop)
+        f, ok = f.reshape(-1, pop), ok.reshape(-1, pop)
+        better = f <= s.fit
+        s.cand = torch.where(better[:, :, None, None], trial, s.cand)
+        s.fit = torch.where(better, f, s.fit)
+        j = torch.where(ok, -torch.inf, f).argmin(dim=1)
+        rows = torch.arange(len(p))
+        x, success = xs[rows, j], ok[rows, j]
+        done = success | cannot_pay(p, pop)
+        return Evaluation(x, p.threat.norm(x - p.x0), success, done)
+
+    def _bounds(self, p: Problem) -> tuple[Tensor, Tensor]:
+        """The box of a pixel's (row, column, channel values)."""
+        _, c, h, w = p.x0.shape
+        lo, hi = p.threat.lo, p.threat.hi
+        return torch.tensor([0.0, 0.0] + [lo] * c), torch.tensor([h - 1e-6, w - 1e-6] + [hi] * c)
+
+    def _mutants(self, rnd: Round, s: Population) -> Tensor:
+        """DE/rand/1: a + F·(b − c) for random members a, b, c, clipped to the bounds."""
+        pop = self.population
+        gens = [s.gens[i] for i in rnd.local.tolist()]
+        picks = torch.stack([torch.randint(0, pop, (pop, 3), generator=g) for g in gens])
+        take = s.cand[torch.arange(len(gens))[:, None, None], picks]
+        trial = take[:, :, 0] + self.scale * (take[:, :, 1] - take[:, :, 2])
+        low, high = self._bounds(rnd.problem)
+        return torch.maximum(torch.minimum(trial, high), low)
+
+    def _apply(self, problem: Problem, cand: Tensor) -> Tensor:
+        """The perturbed images (M, pop, C, H, W) of candidates (M, pop, k, 2 + C),
+        projected onto the threat's ball and box."""
+        x0 = problem.x0
         m, pop = cand.shape[:2]
         _, c, h, w = x0.shape
         xs = x0[:, None].expand(m, pop, c, h, w).clone()
@@ -145,20 +162,14 @@ class OnePixel(Attack):
         flat.scatter_(3, where, cand[..., 2:].transpose(2, 3).to(x0.dtype))
         xs = flat.reshape(m, pop, c, h, w)
         x0r = x0.repeat_interleave(pop, dim=0)
-        sub = problem.subset(act.repeat_interleave(pop))
+        sub = problem.subset(torch.arange(m).repeat_interleave(pop))
         return sub.threat.project(xs.flatten(0, 1), x0r).reshape(m, pop, c, h, w)
 
-    def _fitness(self, lab: Labeler, x: Tensor, pos: Tensor) -> tuple[Tensor, Tensor]:
-        """(fitness to minimize, success) of the rows of x for samples ``pos``."""
-        p = lab.problem
-        if isinstance(p.oracle, ScoreOnly):
-            counts = torch.bincount(pos, minlength=len(lab.left))
-            if (counts > lab.left).any():
-                raise RuntimeError("internal error: a query beyond the sample's cap")
-            lab.left = lab.left - counts
-            logp = log_probs(p, x, p.rows[pos])
-            tgt = None if p.target is None else p.target[pos]
-            m = score_margin(logp, p.y[pos], tgt)
-            return m.double(), is_successful(logp, p.y[pos], tgt)
-        ok = lab.adversarial(x, pos)
+    def _fitness(self, problem: Problem, x: Tensor, per_sample: int) -> tuple[Tensor, Tensor]:
+        """(fitness to minimize, success) of ``per_sample`` rows of x per sample: the
+        margin with scores, 1 − success with labels only."""
+        if isinstance(problem.oracle, ScoreOnly):
+            m, ok = score_margin(problem, x, per_sample)
+            return m.double(), ok
+        ok = label_success(problem, x, per_sample)
         return (~ok).double(), ok

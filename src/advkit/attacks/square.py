@@ -30,10 +30,8 @@ import torch
 from torch import Tensor
 
 from advkit.access import Access
-from advkit.attacks._engine import BestSoFar, Problem
-from advkit.attacks._scores import log_probs, score_margin, score_start
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import is_successful
+from advkit.attacks._scores import score_margin, unqueried
+from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Problem, Round
 
 __all__ = ["Square"]
 
@@ -46,10 +44,14 @@ def _fraction(p_init: float, it: int, iters: int) -> float:
     return p_init / 2 ** sum(scaled > t for t in _HALVINGS)
 
 
-def _window(start: Tensor, s: int, size: int) -> Tensor:
-    """(n, size) bool: positions start..start+s−1 along one axis, per sample."""
-    pos = torch.arange(size)
-    return (pos >= start[:, None]) & (pos < start[:, None] + s)
+def _square(u: Tensor, s: int, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
+    """An s×s window of an h×w image per sample, its corner drawn from uniforms u (n, 2):
+    the mask (n, 1, h, w) and the corner (top, left)."""
+    top = (u[:, 0] * (h - s + 1)).long().clamp_max(h - s)
+    left = (u[:, 1] * (w - s + 1)).long().clamp_max(w - s)
+    rows, cols = torch.arange(h) - top[:, None], torch.arange(w) - left[:, None]
+    inside = ((rows >= 0) & (rows < s))[:, :, None] & ((cols >= 0) & (cols < s))[:, None, :]
+    return inside[:, None], top, left
 
 
 def _pulse(s: int) -> Tensor:
@@ -71,24 +73,35 @@ def _pulse(s: int) -> Tensor:
     return (out / out.norm()).float()
 
 
-def _place(patterns: Tensor, which: Tensor, top: Tensor, left: Tensor, h: int, w: int) -> Tensor:
-    """Put pattern ``patterns[which[n]]`` (s×s) at (top[n], left[n]) of an h×w canvas."""
-    s = patterns.shape[-1]
-    ri = torch.arange(h)[None, :] - top[:, None]
-    ci = torch.arange(w)[None, :] - left[:, None]
-    inside = ((ri >= 0) & (ri < s))[:, :, None] & ((ci >= 0) & (ci < s))[:, None, :]
-    vals = patterns[
-        which[:, None, None], ri.clamp(0, s - 1)[:, :, None], ci.clamp(0, s - 1)[:, None, :]
-    ]
-    return (vals * inside)[:, None]
+def _place(patterns: Tensor, which: Tensor, top: Tensor, left: Tensor, mask: Tensor) -> Tensor:
+    """Put pattern ``patterns[which[n]]`` (s×s) in the window ``mask`` (n, 1, h, w) whose
+    corner is (top[n], left[n])."""
+    s, (h, w) = patterns.shape[-1], mask.shape[-2:]
+    ri = (torch.arange(h)[None, :] - top[:, None]).clamp(0, s - 1)
+    ci = (torch.arange(w)[None, :] - left[:, None]).clamp(0, s - 1)
+    return patterns[which[:, None, None], ri[:, :, None], ci[:, None, :]][:, None] * mask
 
 
 def _sum_hw(t: Tensor) -> Tensor:
     return t.sum(dim=(-2, -1), keepdim=True)
 
 
+@dataclass
+class SquareState:
+    """One search: the candidate queried next, the accepted point and its objective (the
+    record), each row's query allowance, and its uniforms for every iteration (window
+    corners, two windows for L2, channel signs, and for L2 a transpose bit)."""
+
+    x: Tensor
+    current: Tensor
+    loss: Tensor
+    left: Tensor
+    u: Tensor
+    patterns: dict[int, Tensor]
+
+
 @dataclass(frozen=True)
-class Square(Attack):
+class Square(FixedEpsAttack[SquareState]):
     """Square attack (Andriushchenko et al. 2020) for L∞ or L2 threats, score-only.
 
     Args:
@@ -116,57 +129,64 @@ class Square(Attack):
         if not 0 < self.p_init <= 1:
             raise ValueError(f"p_init must be in (0, 1], got {self.p_init}")
 
-    def run(self, problem: Problem) -> Tensor:
+    def prepare(self, problem: Problem) -> Evaluation:
+        """The clean points' evaluation (one query each)."""
         if problem.x0.dim() != 4:
             raise ValueError(
                 "Square needs image inputs of shape (N, C, H, W), got shape "
                 f"{tuple(problem.x0.shape)}"
             )
-        best, _ = score_start(problem)
-        left = torch.clamp(problem.oracle.remaining(problem.rows), max=self.queries - 1)
-        active = (~best.success & (left > 0)).nonzero().squeeze(1)
-        if active.numel():
-            self._search(problem.subset(active), best, active, left[active])
-        return best.x
+        m, success = score_margin(problem, problem.x0)
+        return Evaluation(problem.x0, -m, success)
 
-    def _search(self, problem: Problem, best: BestSoFar, local: Tensor, left: Tensor) -> None:
-        """Random search on positions ``local`` of ``best``; ``left`` queries each."""
-        n, c, h, w = problem.x0.shape
-        l2 = problem.threat.name == "l2"
-        iters = int(left.max())
-        gens = problem.generators("squares")
-        # per-sample uniforms for every iteration: window corners (two windows for L2),
-        # channel signs, and for L2 a transpose bit
-        k = (4 + c + 1) if l2 else (2 + c)
-        u = torch.stack([torch.rand(iters, k, generator=g) for g in gens])
-        eps = problem.threat.radius(problem.x0)
-        x = self._init(problem, gens, eps)
-        used = torch.zeros(n, dtype=torch.long)
-        sub, pos = problem, torch.arange(n)
-        patterns: dict[int, Tensor] = {}
-        for it in range(iters):
-            logp = log_probs(sub, x, sub.rows)
-            succ = is_successful(logp, sub.y, sub.target)
-            best.update(local[pos], x, -score_margin(logp, sub.y, sub.target), succ)
-            used[pos] += 1
-            keep = (~succ & (used[pos] < left[pos])).nonzero().squeeze(1)
-            if keep.numel() == 0:
-                return
-            if keep.numel() < pos.numel():
-                sub, pos = sub.subset(keep), pos[keep]
-            current = best.x[local[pos]]
-            s = round(math.sqrt(_fraction(self.p_init, it, self.queries) * h * w))
-            if l2:
-                s = min(max(s, 3) + (max(s, 3) % 2 == 0), h, w)
-                x = self._l2_step(sub, current, u[pos, it], s, eps[pos], patterns)
-            else:
-                s = min(max(s, 1), max(h - 1, 1), max(w - 1, 1))
-                x = self._linf_step(sub, current, u[pos, it], s, eps[pos])
+    def begin(self, problem: Problem, context: Evaluation) -> Best:
+        return Best.maximizing(problem.x0, context.success, context.score)
 
-    def _init(self, problem: Problem, gens: list[torch.Generator], eps: Tensor) -> Tensor:
+    def _allowance(self, p: Problem) -> Tensor:
+        """Queries each sample may spend on the search (its budget left, at most
+        ``queries`` − 1)."""
+        return torch.clamp(p.oracle.remaining(p.rows), max=self.queries - 1)
+
+    def iterations(self, rnd: Round) -> int:
+        return int(self._allowance(rnd.problem).max())
+
+    def init(self, rnd: Round) -> tuple[SquareState, Evaluation]:
+        p, c = rnd.problem, rnd.problem.x0.shape[1]
+        k = (4 + c + 1) if p.threat.name == "l2" else (2 + c)
+        iters = self.iterations(rnd)
+        u = torch.stack([torch.rand(iters, k, generator=g) for g in p.generators("windows")])
+        left = self._allowance(p)
+        state = SquareState(self._start(p), p.x0, rnd.context.score[rnd.local], left, u, {})
+        return state, unqueried(p.x0, left <= 0, minimize=False)
+
+    def step(self, rnd: Round, s: SquareState, k: int) -> Evaluation:
+        """Query the candidate, accept it if the objective rose, draw the next one."""
+        p = rnd.problem
+        m, success = score_margin(p, s.x)
+        ev = Evaluation(s.x, -m, success, k >= s.left)
+        better = -m > s.loss
+        s.current = torch.where(better[:, None, None, None], s.x, s.current)
+        s.loss = torch.where(better, -m, s.loss)
+        if k < s.u.shape[1]:
+            s.x = self._candidate(p, s, k - 1)
+        return ev
+
+    def _candidate(self, p: Problem, s: SquareState, it: int) -> Tensor:
+        """The change of iteration ``it`` applied to the accepted point."""
+        _, _, h, w = p.x0.shape
+        side = round(math.sqrt(_fraction(self.p_init, it, self.queries) * h * w))
+        eps = p.threat.radius(p.x0)
+        if p.threat.name == "l2":
+            side = min(max(side, 3) + (max(side, 3) % 2 == 0), h, w)
+            return self._l2_step(p, s, s.u[:, it], side, eps)
+        side = min(max(side, 1), max(h - 1, 1), max(w - 1, 1))
+        return self._linf_step(p, s.current, s.u[:, it], side, eps)
+
+    def _start(self, problem: Problem) -> Tensor:
         """Vertical ±ε stripes (L∞) or a grid of random ±pulses scaled to norm ε (L2)."""
-        x0 = problem.x0
+        x0, gens = problem.x0, problem.generators("start")
         n, c, h, w = x0.shape
+        eps = problem.threat.radius(x0)
         if problem.threat.name == "linf":
             signs = torch.stack([torch.randint(0, 2, (c, 1, w), generator=g) for g in gens]).to(
                 x0.dtype
@@ -188,40 +208,26 @@ class Square(Attack):
         norm = delta.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, 1, 1, 1)
         return problem.threat.project(x0 + delta / norm * eps, x0)
 
-    def _linf_step(self, sub: Problem, x: Tensor, u: Tensor, s: int, eps: Tensor) -> Tensor:
+    def _linf_step(self, problem: Problem, x: Tensor, u: Tensor, s: int, eps: Tensor) -> Tensor:
         _, c, h, w = x.shape
-        x0 = sub.x0
-        top = (u[:, 0] * (h - s + 1)).long().clamp_max(h - s)
-        lft = (u[:, 1] * (w - s + 1)).long().clamp_max(w - s)
-        mask = (_window(top, s, h)[:, :, None] & _window(lft, s, w)[:, None, :])[:, None]
+        x0 = problem.x0
+        mask, _, _ = _square(u[:, :2], s, h, w)
         sign = torch.where(u[:, 2 : 2 + c] < 0.5, -1.0, 1.0).to(x.dtype)[:, :, None, None]
-        cand = sub.threat.clip_box(x0 + eps * sign)
+        cand = problem.threat.clip_box(x0 + eps * sign)
         new = torch.where(mask, cand, x)
         same = ((new - x).abs() < 1e-7).flatten(1).all(dim=1)
         if same.any():  # the window already holds these signs: flip them
-            flipped = torch.where(mask, sub.threat.clip_box(x0 - eps * sign), x)
+            flipped = torch.where(mask, problem.threat.clip_box(x0 - eps * sign), x)
             new = torch.where(same[:, None, None, None], flipped, new)
         return new
 
-    def _l2_step(
-        self,
-        sub: Problem,
-        x: Tensor,
-        u: Tensor,
-        s: int,
-        eps: Tensor,
-        patterns: dict[int, Tensor],
-    ) -> Tensor:
+    def _l2_step(self, problem: Problem, st: SquareState, u: Tensor, s: int, eps: Tensor) -> Tensor:
+        x, x0, patterns = st.current, problem.x0, st.patterns
         _, c, h, w = x.shape
-        x0 = sub.x0
         if s not in patterns:
             patterns[s] = torch.stack([_pulse(s), _pulse(s).T])
-        top1 = (u[:, 0] * (h - s + 1)).long().clamp_max(h - s)
-        lft1 = (u[:, 1] * (w - s + 1)).long().clamp_max(w - s)
-        top2 = (u[:, 2] * (h - s + 1)).long().clamp_max(h - s)
-        lft2 = (u[:, 3] * (w - s + 1)).long().clamp_max(w - s)
-        m1 = (_window(top1, s, h)[:, :, None] & _window(lft1, s, w)[:, None, :])[:, None]
-        m2 = (_window(top2, s, h)[:, :, None] & _window(lft2, s, w)[:, None, :])[:, None]
+        m1, top1, lft1 = _square(u[:, :2], s, h, w)
+        m2, _, _ = _square(u[:, 2:4], s, h, w)
         delta = x - x0
         union = m1 | m2
         norm_w1 = _sum_hw((delta * m1) ** 2).sqrt()
@@ -229,10 +235,10 @@ class Square(Attack):
         norm_img = delta.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
         which = (u[:, -1] < 0.5).long()
         sign = torch.where(u[:, 4 : 4 + c] < 0.5, -1.0, 1.0).to(x.dtype)[:, :, None, None]
-        new = _place(patterns[s], which, top1, lft1, h, w).to(x.dtype) * sign
+        new = _place(patterns[s], which, top1, lft1, m1).to(x.dtype) * sign
         new = new + delta * m1 / (norm_w1 + 1e-12)
         scale = ((eps**2 - norm_img**2).clamp_min(0) / c + norm_windows**2).sqrt()
         new = new / (_sum_hw(new**2).sqrt() + 1e-12) * scale
         delta = torch.where(m1, new, torch.where(m2, torch.zeros_like(delta), delta))
         dnorm = delta.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, 1, 1, 1)
-        return sub.threat.project(x0 + delta / dnorm * eps, x0)
+        return problem.threat.project(x0 + delta / dnorm * eps, x0)

@@ -37,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -44,11 +45,18 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from advkit.access import Access
-from advkit.attacks._engine import Problem
-from advkit.attacks._minimal import Smallest, check_search, search_c, within_cap
-from advkit.attacks._scores import log_probs, score_margin, score_start
-from advkit.engine import Attack, AttackInfo
-from advkit.objectives import is_successful
+from advkit.attacks._minimal import check_search, within_cap
+from advkit.attacks._scores import cannot_pay, score_margin, unqueried
+from advkit.engine import (
+    Adam,
+    AttackInfo,
+    Best,
+    ConstSearch,
+    Evaluation,
+    MinimalAttack,
+    Problem,
+    Round,
+)
 
 __all__ = ["ZOO", "coordinate_derivatives"]
 
@@ -59,8 +67,54 @@ def coordinate_derivatives(f0: Tensor, fp: Tensor, fm: Tensor, h: float) -> tupl
     return (fp - fm) / (2 * h), (fp - 2 * f0 + fm) / h**2
 
 
+def _lift(ys: Tensor, x0: Tensor) -> Tensor:
+    """δ = D(y) for rows of y (R, *space) into x's shape (R, *x0.shape[1:])."""
+    if ys.shape[1:] == x0.shape[1:]:
+        return ys
+    return F.interpolate(ys, size=tuple(x0.shape[2:]), mode="bilinear", align_corners=False)
+
+
+def _probabilities(y: Tensor) -> Tensor:
+    """Importance-sampling probabilities (n, m) from max-pooled |y| (8×8 regions)."""
+    n = y.shape[0]
+    if y.dim() != 4:
+        return torch.full((n, y[0].numel()), 1.0 / y[0].numel())
+    k = max(y.shape[-1] // 8, 1)
+    pooled = F.max_pool2d(y.abs(), k, stride=k, ceil_mode=True)
+    up = F.interpolate(pooled, size=tuple(y.shape[-2:]), mode="nearest").flatten(1)
+    total = up.sum(dim=1, keepdim=True)
+    uniform = torch.full_like(up, 1.0 / up.shape[1])
+    return torch.where(total > 0, up / total.clamp_min(1e-30), uniform)
+
+
 @dataclass(frozen=True)
-class ZOO(Attack):
+class ZooRun:
+    """The run-wide context: the search on c and which samples a success was found for
+    (each sample's Adam restarts once, at its first success of the run)."""
+
+    search: ConstSearch
+    found: Tensor
+
+
+@dataclass
+class ZooState:
+    """One round at fixed c: the attack variable y (M, m) flattened from the attack space
+    ``space``, the coordinate Adam (None for Newton), each row's c, lowest objective and
+    iterations since it fell (``patience``), the importance-sampling probabilities, and
+    the coordinate generators by the samples' positions in the problem."""
+
+    y: Tensor
+    adam: Adam | None
+    c: Tensor
+    best: Tensor
+    stale: Tensor
+    probs: Tensor | None
+    gens: dict[int, torch.Generator]
+    space: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ZOO(MinimalAttack[ZooState]):
     """ZOO-Adam / ZOO-Newton (Chen et al. 2017), minimal L2, score-only.
 
     Args:
@@ -126,170 +180,125 @@ class ZOO(Attack):
         if self.importance_every < 1:
             raise ValueError("importance_every must be >= 1")
 
-    def run(self, problem: Problem) -> Tensor:
+    def prepare(self, problem: Problem) -> ZooRun:
         if self.attack_sizes and problem.x0.dim() != 4:
             raise ValueError("attack_sizes needs image inputs of shape (N, C, H, W)")
-        start, _ = score_start(problem)
-        best = Smallest(problem.x0, start.success)
-        found = start.success.clone()
-        rounds = [0]
+        n = len(problem)
+        return ZooRun(ConstSearch.start(n, self.initial_const), torch.zeros(n, dtype=torch.bool))
 
-        def run_round(sub: Problem, local: Tensor, c: Tensor) -> Tensor:
-            rounds[0] += 1
-            return self._round(sub, local, c, best, found, rounds[0])
+    def begin(self, problem: Problem, context: ZooRun) -> Best:
+        _, success = score_margin(problem, problem.x0)
+        return Best.minimizing(problem.x0, success)
 
-        search_c(
-            problem,
-            best,
-            initial_const=self.initial_const,
-            search_steps=self.search_steps,
-            run_round=run_round,
-        )
-        return best.x
+    def rounds(self, context: ZooRun) -> int:
+        return self.search_steps
 
-    # ----- one round at fixed c -------------------------------------------------------
-    def _space(self, x0: Tensor, size: int | None) -> tuple[int, ...]:
-        if size is None:
+    def end_round(self, rnd: Round, succeeded: Tensor) -> None:
+        rnd.context.search.update(rnd.local, succeeded)
+
+    def init(self, rnd: Round) -> tuple[ZooState, Evaluation]:
+        p, n = rnd.problem, len(rnd.problem)
+        space = self._space(p.x0, 0)
+        y = torch.zeros(n, math.prod(space), dtype=p.x0.dtype)
+        adam = Adam.like(y, self.lr, self.beta1, self.beta2) if self.solver == "adam" else None
+        c = rnd.context.search.c[rnd.local].to(p.x0.dtype)
+        best = torch.full((n,), torch.inf, dtype=torch.float64)
+        gens = p.generators("coordinates", rnd.index)
+        by_row = dict(zip(rnd.local.tolist(), gens, strict=True))
+        state = ZooState(y, adam, c, best, torch.zeros(n, dtype=torch.long), None, by_row, space)
+        return state, unqueried(p.x0, cannot_pay(p, self._probes(p.x0, 0)), minimize=True)
+
+    def step(self, rnd: Round, s: ZooState, k: int) -> Evaluation:
+        """Iteration k − 1: probe B coordinates around y (recording y's point), restart
+        Adam at a sample's first success, and step along the coordinates."""
+        p, found = rnd.problem, rnd.context.found
+        space = self._space(p.x0, k - 1)
+        if space != s.space:
+            self._grow(s, space)
+        idx = self._coordinates(rnd, s, k - 1)
+        x, dist2, success, obj = self._probe(p, s, idx)
+        first = success & ~found[rnd.local]
+        if s.adam is not None and bool(first.any()):
+            s.adam.reset(first)
+        found[rnd.local[first]] = True
+        self._descend(p, s, idx, obj)
+        done = self._stalled(s, obj[:, 0]) | cannot_pay(p, self._probes(p.x0, k))
+        return Evaluation(x, dist2, success, done)
+
+    def _space(self, x0: Tensor, it: int) -> tuple[int, ...]:
+        """The attack space's shape per sample at iteration ``it`` (hierarchical growth)."""
+        if not self.attack_sizes:
             return tuple(x0.shape[1:])
+        size = self.attack_sizes[sum(g <= it for g in self.grow_at)]
         return (x0.shape[1], size, size)
 
-    def _lift(self, yv: Tensor, x0: Tensor) -> Tensor:
-        """δ = D(y) for rows of y (R, *space) into x's shape (R, *x0.shape[1:])."""
-        if yv.shape[1:] == x0.shape[1:]:
-            return yv
-        return F.interpolate(yv, size=tuple(x0.shape[2:]), mode="bilinear", align_corners=False)
+    def _probes(self, x0: Tensor, it: int) -> int:
+        """Queries per sample of iteration ``it``: 2B + 1."""
+        m = math.prod(self._space(x0, it))
+        return 2 * min(self.coordinates, m) + 1
 
-    def _probabilities(self, y: Tensor) -> Tensor:
-        """Importance-sampling probabilities (n, m) from max-pooled |y| (8×8 regions)."""
-        n = y.shape[0]
-        if y.dim() != 4:
-            return torch.full((n, y[0].numel()), 1.0 / y[0].numel())
-        k = max(y.shape[-1] // 8, 1)
-        pooled = F.max_pool2d(y.abs(), k, stride=k, ceil_mode=True)
-        up = F.interpolate(pooled, size=tuple(y.shape[-2:]), mode="nearest").flatten(1)
-        total = up.sum(dim=1, keepdim=True)
-        uniform = torch.full_like(up, 1.0 / up.shape[1])
-        return torch.where(total > 0, up / total.clamp_min(1e-30), uniform)
+    def _grow(self, s: ZooState, space: tuple[int, ...]) -> None:
+        """Move to the next attack space, carrying y over (bilinear), with a fresh Adam."""
+        y = s.y.reshape(-1, *s.space)
+        s.y = F.interpolate(y, size=space[1:], mode="bilinear", align_corners=False).flatten(1)
+        s.space, s.probs = space, None
+        if s.adam is not None:
+            s.adam = Adam.like(s.y, self.lr, self.beta1, self.beta2)
 
-    def _round(
-        self,
-        sub: Problem,
-        local: Tensor,
-        c: Tensor,
-        best: Smallest,
-        found: Tensor,
-        round_no: int,
-    ) -> Tensor:
-        x0 = sub.x0
-        n = x0.shape[0]
-        sizes: list[int | None] = list(self.attack_sizes) or [None]
-        level = 0
-        y = torch.zeros((n, *self._space(x0, sizes[0])), dtype=x0.dtype)
-        m = y[0].numel()
-        adam_m = torch.zeros(n, m, dtype=x0.dtype)
-        adam_v = torch.zeros(n, m, dtype=x0.dtype)
-        adam_t = torch.zeros(n, m, dtype=x0.dtype)
-        gens = sub.generators("coordinates", round_no)
-        succeeded = torch.zeros(n, dtype=torch.bool)
-        best_obj = torch.full((n,), torch.inf, dtype=torch.float64)
-        stale = torch.zeros(n, dtype=torch.long)
-        act = torch.arange(n)
-        part = sub
-        cc = c.to(x0.dtype)
-        probs: Tensor | None = None
-        for it in range(self.steps):
-            if level + 1 < len(sizes) and it == self.grow_at[level]:
-                level += 1
-                new = self._space(x0, sizes[level])
-                y = F.interpolate(y, size=new[1:], mode="bilinear", align_corners=False)
-                m = y[0].numel()
-                adam_m = torch.zeros(n, m, dtype=x0.dtype)
-                adam_v, adam_t = torch.zeros_like(adam_m), torch.zeros_like(adam_m)
-                probs = None
-            b = min(self.coordinates, m)
-            rows_per = 2 * b + 1
-            room = (part.oracle.remaining(part.rows) >= rows_per).nonzero().squeeze(1)
-            if room.numel() < act.numel():
-                if room.numel() == 0:
-                    break
-                act, part = act[room], part.subset(room)
-            na = act.numel()
-            if self.importance and (probs is None or it % self.importance_every == 0):
-                probs = self._probabilities(y)
-            idx = torch.stack(
-                [
-                    torch.multinomial(probs[i], b, replacement=False, generator=gens[i])
-                    if self.importance and probs is not None
-                    else torch.randperm(m, generator=gens[i])[:b]
-                    for i in act.tolist()
-                ]
-            )
-            yf = y[act].reshape(na, m)
-            bump = torch.zeros(na, b, m, dtype=x0.dtype).scatter_(2, idx[:, :, None], self.h)
-            ys = torch.cat([yf[:, None], yf[:, None] + bump, yf[:, None] - bump], dim=1)
-            x0r = part.x0.repeat_interleave(rows_per, dim=0)
-            delta = self._lift(ys.reshape(na * rows_per, *y.shape[1:]), x0)
-            xs = part.threat.clip_box(x0r + delta)
-            rows = part.rows.repeat_interleave(rows_per)
-            yr = part.y.repeat_interleave(rows_per)
-            tr = None if part.target is None else part.target.repeat_interleave(rows_per)
-            logp = log_probs(part, xs, rows)
-            f = score_margin(logp, yr, tr).clamp_min(-self.kappa)
-            dist2 = (xs - x0r).flatten(1).pow(2).sum(dim=1)
-            obj = (dist2 + cc[act].repeat_interleave(rows_per) * f).reshape(na, rows_per)
-            f0, fp, fm = obj[:, :1], obj[:, 1 : b + 1], obj[:, b + 1 :]
-            grad, hess = coordinate_derivatives(f0, fp, fm, self.h)
-            # the current point is row 0 of each image
-            head = torch.arange(na) * rows_per
-            x_cur = xs[head]
-            ok = is_successful(logp[head], part.y, part.target) & within_cap(part, x_cur)
-            best.update(local[act], x_cur, dist2[head], ok)
-            succeeded[act] |= ok
-            first = ok & ~found[local[act]]
-            if first.any():  # restart Adam from the first success
-                fi = act[first]
-                adam_m[fi], adam_v[fi], adam_t[fi] = 0.0, 0.0, 0.0
-                found[local[fi]] = True
-            step = self._step(grad, hess, idx, act, adam_m, adam_v, adam_t)
-            yf = yf.scatter_add(1, idx, -step)
-            if len(sizes) == 1 and sizes[0] is None:  # projection onto the box
-                flat0 = part.x0.reshape(na, m)
-                yf = torch.maximum(
-                    torch.minimum(yf, part.threat.hi - flat0), part.threat.lo - flat0
-                )
-            y[act] = yf.reshape(na, *y.shape[1:])
-            if self.patience:
-                cur = f0[:, 0].double()
-                improved = cur < best_obj[act]
-                best_obj[act] = torch.where(improved, cur, best_obj[act])
-                stale[act] = torch.where(improved, 0, stale[act] + 1)
-                keep = (stale[act] < self.patience).nonzero().squeeze(1)
-                if keep.numel() < na:
-                    if keep.numel() == 0:
-                        break
-                    act, part = act[keep], part.subset(keep)
-        return succeeded
+    def _coordinates(self, rnd: Round, s: ZooState, it: int) -> Tensor:
+        """The B coordinates (M, B) of each row, uniformly or by importance."""
+        m = s.y.shape[1]
+        b = min(self.coordinates, m)
+        gens = [s.gens[i] for i in rnd.local.tolist()]
+        if not self.importance:
+            return torch.stack([torch.randperm(m, generator=g)[:b] for g in gens])
+        if s.probs is None or it % self.importance_every == 0:
+            s.probs = _probabilities(s.y.reshape(-1, *s.space))
+        pr = s.probs
+        return torch.stack([torch.multinomial(pr[i], b, generator=g) for i, g in enumerate(gens)])
 
-    def _step(
-        self,
-        grad: Tensor,
-        hess: Tensor,
-        idx: Tensor,
-        act: Tensor,
-        adam_m: Tensor,
-        adam_v: Tensor,
-        adam_t: Tensor,
-    ) -> Tensor:
-        """The update (na, B) of the chosen coordinates (to subtract from y)."""
-        if self.solver == "newton":
-            return torch.where(hess > 0, self.lr * grad / hess.clamp_min(1e-30), self.lr * grad)
-        mm = self.beta1 * adam_m[act].gather(1, idx) + (1 - self.beta1) * grad
-        vv = self.beta2 * adam_v[act].gather(1, idx) + (1 - self.beta2) * grad * grad
-        tt = adam_t[act].gather(1, idx) + 1
-        for state, val in ((adam_m, mm), (adam_v, vv), (adam_t, tt)):
-            rows = state[act]
-            rows.scatter_(1, idx, val)
-            state[act] = rows
-        mhat = mm / (1 - self.beta1**tt)
-        vhat = vv / (1 - self.beta2**tt)
-        return self.lr * mhat / (vhat.sqrt() + 1e-8)
+    def _probe(self, p: Problem, s: ZooState, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Query y and y ± h e_i along the coordinates ``idx``, all rows in one call.
+
+        Returns:
+            the point at y (M, ...), its squared distance, its success (goal and cap),
+            and the objective (M, 2B + 1) at y, then y + h e_i, then y − h e_i.
+        """
+        n, b = idx.shape
+        per = 2 * b + 1
+        y = s.y[:, None]
+        bump = torch.zeros(n, b, s.y.shape[1], dtype=s.y.dtype).scatter_(2, idx[:, :, None], self.h)
+        ys = torch.cat([y, y + bump, y - bump], dim=1).reshape(n * per, *s.space)
+        x0r = p.x0.repeat_interleave(per, dim=0)
+        xs = p.threat.clip_box(x0r + _lift(ys, p.x0))
+        m, success = score_margin(p, xs, per)
+        dist2 = (xs - x0r).flatten(1).pow(2).sum(dim=1)
+        obj = dist2 + s.c.repeat_interleave(per) * m.clamp_min(-self.kappa)
+        head = torch.arange(n) * per
+        x = xs[head]
+        return x, dist2[head], success[head] & within_cap(p, x), obj.reshape(n, per)
+
+    def _descend(self, p: Problem, s: ZooState, idx: Tensor, obj: Tensor) -> None:
+        """Coordinate Adam or Newton step on y, then (full space) projection onto the box."""
+        b = idx.shape[1]
+        grad, hess = coordinate_derivatives(obj[:, :1], obj[:, 1 : b + 1], obj[:, b + 1 :], self.h)
+        if s.adam is None:
+            step = torch.where(hess > 0, self.lr * grad / hess.clamp_min(1e-30), self.lr * grad)
+            y = s.y.scatter_add(1, idx, -step)
+        else:
+            chosen = torch.zeros_like(s.y, dtype=torch.bool).scatter_(1, idx, True)
+            y = s.adam.step(s.y, torch.zeros_like(s.y).scatter_(1, idx, grad), where=chosen)
+        if not self.attack_sizes:
+            x0 = p.x0.reshape(len(p), -1)
+            y = torch.maximum(torch.minimum(y, p.threat.hi - x0), p.threat.lo - x0)
+        s.y = y
+
+    def _stalled(self, s: ZooState, f0: Tensor) -> Tensor:
+        """Rows whose objective at y has not decreased for ``patience`` iterations."""
+        if not self.patience:
+            return torch.zeros_like(s.stale, dtype=torch.bool)
+        cur = f0.double()
+        improved = cur < s.best
+        s.best = torch.where(improved, cur, s.best)
+        s.stale = torch.where(improved, 0, s.stale + 1)
+        return s.stale >= self.patience
