@@ -22,9 +22,19 @@ from torch import Tensor
 
 from advkit.engine import ConstSearch, MinimalAttack, Problem, Round
 
-__all__ = ["SearchOnC"]
+__all__ = ["SearchOnC", "check_search"]
 
 S = TypeVar("S")
+
+
+def check_search(search_steps: int, steps: int, initial_const: float) -> None:
+    """Validate the common options of attacks that search on c."""
+    if search_steps < 1:
+        raise ValueError(f"search_steps must be >= 1, got {search_steps}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if not initial_const > 0:
+        raise ValueError(f"initial_const must be > 0, got {initial_const}")
 
 
 class SearchOnC(MinimalAttack[S]):

@@ -37,10 +37,13 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
-from advkit.attacks._minimal import TANH_SHRINK, check_search, within_cap
-from advkit.attacks._search_on_c import SearchOnC
+from advkit.attacks._search_on_c import SearchOnC, check_search
 from advkit.engine import Adam, AttackInfo, Evaluation, Round
 from advkit.objectives import CWMargin, Objective
+
+TANH_SHRINK = 0.999999
+"""x0 is scaled by this before atanh in the change of variables, so pixels at exactly the
+box edge stay finite (Carlini & Wagner's reference code does the same)."""
 
 __all__ = ["CW", "AdamState", "ElasticNetSearch", "PenaltyState", "cw_loss", "l1_and_l2sq"]
 
@@ -145,7 +148,7 @@ class ElasticNetSearch(SearchOnC[S]):
         marg = self.margin()(logits, p.y, p.target)
         l1, l2sq = l1_and_l2sq(x - p.x0)
         beta = self.l1_weight()
-        ok = p.successful(logits) & (marg >= self.kappa) & within_cap(p, x)
+        ok = p.successful(logits) & (marg >= self.kappa) & p.within_cap(x)
         score = l1 if self.l1_rule() else beta * l1 + l2sq
         done = None
         if self.abort_early and k % max(1, self.steps // 10) == 0:

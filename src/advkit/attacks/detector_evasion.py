@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from advkit.access import BPDAView, GuardedView
-from advkit.attacks._minimal import check_search, within_cap
+from advkit.attacks._search_on_c import check_search
 from advkit.attacks.cw import AdamState, ElasticNetSearch, PenaltyState, l1_and_l2sq
 from advkit.engine import AttackInfo, Best, Evaluation, Problem, Round
 from advkit.objectives import CWMargin, is_successful
@@ -153,7 +153,7 @@ class EvadeDetector(ElasticNetSearch[AdamState]):
     def judge(self, rnd: Round, s: PenaltyState, x: Tensor, logits: Tensor, k: int) -> Evaluation:
         """Success: misclassified, undetected and within the cap; scored by ‖δ‖₂²."""
         p = rnd.problem
-        ok = _evades(logits, p) & within_cap(p, x)
+        ok = _evades(logits, p) & p.within_cap(x)
         return Evaluation(x, l1_and_l2sq(x - p.x0)[1], ok)
 
     def init(self, rnd: Round) -> tuple[AdamState, Evaluation]:

@@ -30,8 +30,7 @@ import torch
 from scipy.optimize import minimize
 from torch import Tensor
 
-from advkit.attacks._minimal import check_search, within_cap
-from advkit.attacks._search_on_c import SearchOnC
+from advkit.attacks._search_on_c import SearchOnC, check_search
 from advkit.engine import AttackInfo, Evaluation, Problem, Round
 from advkit.objectives import CrossEntropy
 
@@ -110,5 +109,5 @@ class LBFGS(SearchOnC[Tensor]):
         one = [p.subset(torch.tensor([i])) for i in range(len(p))]
         xs = torch.cat([_solve(o, float(c), self.steps) for o, c in zip(one, state, strict=True)])
         logits = p.logits(xs)
-        ok = p.successful(logits) & within_cap(p, xs)
+        ok = p.successful(logits) & p.within_cap(xs)
         return Evaluation(xs, (xs - p.x0).reshape(len(p), -1).pow(2).sum(dim=1), ok)

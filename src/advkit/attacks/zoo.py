@@ -45,8 +45,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from advkit.access import Access
-from advkit.attacks._minimal import check_search, within_cap
 from advkit.attacks._scores import cannot_pay, score_margin, unqueried
+from advkit.attacks._search_on_c import check_search
 from advkit.engine import (
     Adam,
     AttackInfo,
@@ -276,7 +276,7 @@ class ZOO(MinimalAttack[ZooState]):
         obj = dist2 + s.c.repeat_interleave(per) * m.clamp_min(-self.kappa)
         head = torch.arange(n) * per
         x = xs[head]
-        return x, dist2[head], success[head] & within_cap(p, x), obj.reshape(n, per)
+        return x, dist2[head], success[head] & p.within_cap(x), obj.reshape(n, per)
 
     def _descend(self, p: Problem, s: ZooState, idx: Tensor, obj: Tensor) -> None:
         """Coordinate Adam or Newton step on y, then (full space) projection onto the box."""
