@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
-from advkit.certify.bounds import InputSet
 from advkit.certify.graph import trace
+from advkit.certify.input_set import InputSet
 from advkit.certify.result import CertResult
 from advkit.certify.task import CertOutput, CertTask
 from advkit.objectives import is_successful
