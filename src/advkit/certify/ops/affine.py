@@ -57,8 +57,9 @@ def module_output_shape(call: Call) -> tuple[int, ...]:
 class AffineOp(Operator):
     """A per-sample affine map y = J x + b between fixed shapes.
 
-    Subclasses provide :meth:`forward`, :meth:`forward_abs`, :meth:`transpose` and
-    :meth:`build`; intervals, backward steps and MILP rows are derived here.
+    Subclasses provide :meth:`forward`, :meth:`forward_abs` and :meth:`transpose` (and
+    :meth:`build` when they hold more than the shapes); intervals, backward steps and MILP
+    rows are derived here.
 
     Attributes:
         in_shape: per-sample input shape.
@@ -75,13 +76,16 @@ class AffineOp(Operator):
 
     @classmethod
     def lower(cls, call: Call) -> Operator:
-        """Checks the module on a test input, then :meth:`build`."""
-        return cls.build(call, module_output_shape(call))
+        """Checks a module on a test input (a function on the example), then :meth:`build`."""
+        if call.module is not None:
+            return cls.build(call, module_output_shape(call))
+        return cls.build(call, tuple(call.evaluate().shape[1:]))
 
     @classmethod
-    @abstractmethod
     def build(cls, call: Call, out_shape: tuple[int, ...]) -> AffineOp:
-        """The operator of a traced module call whose output shape is ``out_shape``."""
+        """The operator of a traced call whose output shape is ``out_shape`` (default: one
+        that holds only its shapes and device)."""
+        return cls(call.in_shape, out_shape, call.args[0].device)
 
     @abstractmethod
     def forward(self, *xs: Tensor) -> Tensor:

@@ -77,6 +77,15 @@ class Call:
         """Per-sample shape of the first input."""
         return tuple(self.args[0].shape[1:])
 
+    def evaluate(self) -> Tensor:
+        """The traced function or method applied to the example values."""
+        if isinstance(self.target, str):
+            method = getattr(self.args[0], self.target)
+            return method(*self.args[1:], *self.params, **self.kwargs)
+        if not callable(self.target):
+            raise TypeError(f"{self.name}: {self.target!r} is not a function or method")
+        return self.target(*self.args, *self.params, **self.kwargs)
+
 
 @dataclass(frozen=True, eq=False)
 class BackwardContext:

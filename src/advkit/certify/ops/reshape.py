@@ -12,13 +12,12 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from advkit.certify.ops.affine import AffineOp, module_output_shape
+from advkit.certify.ops.affine import AffineOp
 from advkit.certify.ops.base import Call, Operator
 
 __all__ = ["Reshape"]
@@ -37,21 +36,11 @@ class Reshape(AffineOp):
     def lower(cls, call: Call) -> Operator:
         """From a module, or from a function/method call that keeps the batch dimension."""
         if call.module is not None:
-            return cls.build(call, module_output_shape(call))
-        x = call.args[0]
-        if isinstance(call.target, str):
-            v = getattr(x, call.target)(*call.params, **call.kwargs)
-        else:
-            fn: Callable[..., Tensor] = call.target  # type: ignore[assignment]
-            v = fn(x, *call.params, **call.kwargs)
-        if v.shape[0] != 1 or math.prod(v.shape) != x.numel():
+            return super().lower(call)
+        v = call.evaluate()
+        if v.shape[0] != 1 or math.prod(v.shape) != call.args[0].numel():
             raise TypeError(f"{call.name}: a reshape must keep the batch dimension")
         return cls.build(call, tuple(v.shape[1:]))
-
-    @classmethod
-    def build(cls, call: Call, out_shape: tuple[int, ...]) -> AffineOp:
-        """The reshape from the call's input shape to ``out_shape``."""
-        return cls(call.in_shape, out_shape, call.args[0].device)
 
     def forward(self, *xs: Tensor) -> Tensor:
         """x reshaped per sample."""
