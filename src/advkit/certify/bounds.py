@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -42,7 +43,7 @@ from advkit.certify.graph import Graph
 from advkit.certify.input_set import InputSet, box_minimum
 from advkit.certify.ops import BackwardContext, Box
 
-__all__ = ["backward_bound", "crown_bounds", "ibp_bounds", "linear_pass"]
+__all__ = ["Relaxations", "backward_bound", "crown_bounds", "ibp_bounds", "linear_pass"]
 
 # floats of one backward chunk: samples × specifications × largest node size
 _CHUNK_FLOATS = 2**25
@@ -71,27 +72,37 @@ def ibp_bounds(graph: Graph, inputs: InputSet) -> dict[int, Box]:
     return _intervals(graph, inputs, crown=False)
 
 
-def linear_pass(
-    graph: Graph,
-    start: int,
-    spec: Tensor,
-    inputs: InputSet,
-    bounds: dict[int, Box],
-    *,
-    stop_at_relu: bool = False,
-    slopes: dict[int, Tensor] | None = None,
-) -> tuple[Tensor, Tensor | None]:
-    """Backward pass from node ``start`` down to the input node (excluded).
+@dataclass(frozen=True, eq=False)
+class Relaxations:
+    """What the backward steps of one pass may use.
 
-    Arguments are those of :func:`backward_bound`.
+    Attributes:
+        inputs: the input set Δ(x0).
+        bounds: interval bounds of each nonlinear node's input, by the node's index.
+        slopes: α-CROWN lower slopes by ReLU node index (N, K, *shape), if any.
+    """
+
+    inputs: InputSet
+    bounds: dict[int, Box] = field(default_factory=dict)
+    slopes: dict[int, Tensor] = field(default_factory=dict)
+
+    def at(self, i: int) -> BackwardContext:
+        """The context of node ``i``'s backward step."""
+        return BackwardContext(self.inputs, self.bounds.get(i), self.slopes.get(i))
+
+
+def linear_pass(
+    graph: Graph, start: int, spec: Tensor, relax: Relaxations, *, stop_at_relu: bool = False
+) -> tuple[Tensor, Tensor | None]:
+    """Backward pass from node ``start`` down to the input node (excluded); ``spec`` and
+    ``stop_at_relu`` are those of :func:`backward_bound`.
 
     Returns:
         ``(constant, a)``: ⟨spec, node_start(x)⟩ ≥ constant + ⟨a, x⟩ on Δ(x0), constant
         (N, K), a (M, K, *input shape) with M = 1 while the specification is still shared,
         or None when no coefficient reaches the input.
     """
-    slopes = slopes or {}
-    n, k = inputs.x0.shape[0], spec.shape[1]
+    n, k = relax.inputs.x0.shape[0], spec.shape[1]
     acc: dict[int, Tensor] = {start: spec}
     total = torch.zeros(n, k, dtype=spec.dtype, device=spec.device)
     for i in range(start, 0, -1):
@@ -101,7 +112,7 @@ def linear_pass(
         node = graph.nodes[i]
         if a.shape[0] != n and node.op.per_sample:
             a = a.expand(n, *a.shape[1:])
-        ctx = BackwardContext(inputs, bounds.get(i), slopes.get(i))
+        ctx = relax.at(i)
         if stop_at_relu and node.op.nonlinear:
             total = total + box_minimum(a, *node.op.interval(ctx.require_bounds(node.name)))
             continue
@@ -138,9 +149,8 @@ def backward_bound(
         slopes: optional lower slopes in [0, 1] per ReLU node, (N, K, *shape), used on
             unstable neurons instead of CROWN's choice (α-CROWN).
     """
-    total, a = linear_pass(
-        graph, start, spec, inputs, bounds, stop_at_relu=stop_at_relu, slopes=slopes
-    )
+    relax = Relaxations(inputs, bounds, slopes or {})
+    total, a = linear_pass(graph, start, spec, relax, stop_at_relu=stop_at_relu)
     if a is None:
         return total
     n = inputs.x0.shape[0]

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
-from advkit.certify.bounds import backward_bound, linear_pass
+from advkit.certify.bounds import Relaxations, backward_bound, linear_pass
 from advkit.certify.graph import trace
 from advkit.certify.input_set import InputSet
 from advkit.certify.task import CertOutput, CertTask, margin_spec
@@ -79,7 +79,7 @@ def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatMo
     spec = margin_spec(y, k)
     n = x.shape[0]
     # the margins' gradients: Wᵀ applied to the specification by the backward steps
-    _, w = linear_pass(graph, len(graph.nodes) - 1, spec, InputSet(threat, x), {})
+    _, w = linear_pass(graph, len(graph.nodes) - 1, spec, Relaxations(InputSet(threat, x)))
     assert w is not None
     margins = (spec * logits[:, None, :]).sum(-1)
     dual = threat.dual_norm(w, batch_dims=2)
