@@ -29,7 +29,7 @@ from typing import ClassVar
 
 import torch
 
-from advkit.certify.bounds import backward_bound, crown_bounds, relu_relaxation
+from advkit.certify.bounds import backward_bound, crown_bounds
 from advkit.certify.task import CertOutput, CertTask
 
 __all__ = ["AlphaCROWN"]
@@ -61,9 +61,10 @@ class AlphaCROWN:
         spec = task.spec
         k = spec.shape[1]
         slopes = {}
-        for r in g.relus():
-            a = relu_relaxation(*pre[r])[2]
-            slopes[r] = a[:, None].expand(-1, k, *a.shape[1:]).clone().requires_grad_(True)
+        for i in g.nonlinear():
+            a = g.nodes[i].op.lower_slopes(pre[i])
+            if a is not None:
+                slopes[i] = a[:, None].expand(-1, k, *a.shape[1:]).clone().requires_grad_(True)
         with torch.no_grad():
             best = backward_bound(g, out, spec, task.inputs, pre)
         if not slopes or self.steps == 0:

@@ -39,8 +39,7 @@ class IBP:
 
     def run(self, task: CertTask) -> CertOutput:
         """Lower bounds (N, K) of every margin z_y − z_j."""
-        boxes = ibp_bounds(task.graph, task.inputs)
-        relu_in = {r: boxes[task.graph.nodes[r].inputs[0]] for r in task.graph.nonlinear()}
+        relu_in = ibp_bounds(task.graph, task.inputs)
         out = len(task.graph.nodes) - 1
         lower = backward_bound(task.graph, out, task.spec, task.inputs, relu_in, stop_at_relu=True)
         return CertOutput(lower)

@@ -28,8 +28,9 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
-from advkit.certify.bounds import backward_bound
+from advkit.certify.bounds import Relaxations, backward_bound, linear_pass
 from advkit.certify.graph import trace
+from advkit.certify.input_set import InputSet
 from advkit.certify.task import CertOutput, CertTask, margin_spec
 from advkit.threat import ThreatModel
 
@@ -77,22 +78,9 @@ def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatMo
     k = logits.shape[1]
     spec = margin_spec(y, k)
     n = x.shape[0]
-    # the margins' gradients: Wᵀ applied to the specification, one backward per class
-    out = len(graph.nodes) - 1
-    acc: dict[int, Tensor] = {out: spec}
-    for i in range(out, 0, -1):
-        a = acc.pop(i, None)
-        if a is None:
-            continue
-        node = graph.nodes[i]
-        if node.op is None:  # an addition passes the coefficients to both branches
-            passed = [a, a]
-        else:
-            back = node.op.transpose(a.reshape(n * k, *node.shape))
-            passed = [back.reshape(n, k, *back.shape[1:])]
-        for src, g in zip(node.inputs, passed, strict=True):
-            acc[src] = acc[src] + g if src in acc else g
-    w = acc[0]
+    # the margins' gradients: Wᵀ applied to the specification by the backward steps
+    _, w = linear_pass(graph, len(graph.nodes) - 1, spec, Relaxations(InputSet(threat, x)))
+    assert w is not None
     margins = (spec * logits[:, None, :]).sum(-1)
     dual = threat.dual_norm(w, batch_dims=2)
     dist = margins.clamp_min(0) / dual.clamp_min(1e-30)

@@ -42,151 +42,52 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
-from advkit.certify.bounds import InputSet, backward_bound, crown_bounds
+from advkit.certify.bounds import backward_bound, crown_bounds
 from advkit.certify.graph import Graph, trace
+from advkit.certify.input_set import InputSet
+from advkit.certify.milp import Program, encode, pad
+from advkit.certify.ops import Box, NpBox
 from advkit.certify.task import CertOutput, CertTask, margin_spec
 from advkit.threat import L1, Linf, ThreatModel
 
-__all__ = ["MIP", "mip_min_distance"]
+__all__ = ["BOUND_SLACK", "MIP", "mip_min_distance", "solve"]
 
 
-def _dense_jacobians(graph: Graph) -> dict[int, np.ndarray]:
-    """J of every affine node as a dense (out, in) matrix."""
-    out = {}
-    for i, node in enumerate(graph.nodes):
-        if node.kind == "affine":
-            assert node.op is not None
-            size = math.prod(node.shape)
-            eye = torch.eye(size, dtype=torch.float64).reshape(size, *node.shape)
-            rows = node.op.transpose(eye.float()).reshape(size, -1)
-            out[i] = rows.detach().double().numpy()
-    return out
+def solve(
+    program: Program,
+    obj: np.ndarray,
+    extra: list[tuple[np.ndarray, float, float]],
+    seconds: float,
+) -> tuple[str, float, np.ndarray | None]:
+    """Minimize obj·v over ``program`` with ``extra`` rows, with HiGHS.
 
+    Returns:
+        ``(status, proven lower bound, best solution or None)``; status is "optimal",
+        "infeasible" or "limit" (time limit: the bound is the solver's dual bound).
 
-class _Program:
-    """The MILP of one sample: variables [x (D), t?, then (z, a) per unstable neuron]."""
-
-    def __init__(
-        self,
-        graph: Graph,
-        jac: dict[int, np.ndarray],
-        relu_bounds: dict[int, tuple[np.ndarray, np.ndarray]],
-        lower: np.ndarray,
-        upper: np.ndarray,
-        with_radius: bool,
-        l1: tuple[np.ndarray, float] | None = None,
-    ) -> None:
-        d = lower.size
-        self.d = d
-        self.nv = d + (1 if with_radius else 0)
-        self.lb = list(lower) + ([0.0] if with_radius else [])
-        self.ub = list(upper) + ([np.inf] if with_radius else [])
-        self.integer = [0] * self.nv
-        self.rows: list[tuple[np.ndarray, float, float]] = []  # (coefficients, lo, hi)
-        if l1 is not None:
-            self._l1_ball(*l1, with_radius)
-        exprs: list[tuple[np.ndarray, np.ndarray]] = []  # (M (size, nv_at_time), c)
-        for i, node in enumerate(graph.nodes):
-            if node.kind == "input":
-                exprs.append((np.eye(d, self.nv), np.zeros(d)))
-            elif node.kind == "affine":
-                m, c = exprs[node.inputs[0]]
-                assert node.op is not None
-                j = jac[i]
-                exprs.append((j @ m, j @ c + node.op.bias.detach().double().numpy().reshape(-1)))
-            elif node.kind == "maxpool":
-                raise TypeError(
-                    "MIP does not encode max pooling; certify this model with CROWN, "
-                    "AlphaCROWN or IBP"
-                )
-            elif node.kind == "add":
-                (ma, ca), (mb, cb) = exprs[node.inputs[0]], exprs[node.inputs[1]]
-                width = max(ma.shape[1], mb.shape[1])
-                exprs.append((_pad(ma, width) + _pad(mb, width), ca + cb))
-            else:
-                m, c = exprs[node.inputs[0]]
-                lo, hi = relu_bounds[i]
-                new_m = np.zeros_like(m)
-                new_c = np.zeros_like(c)
-                active = lo >= 0
-                new_m[active], new_c[active] = m[active], c[active]
-                unstable = np.nonzero((lo < 0) & (hi > 0))[0]
-                base = self.nv
-                self.nv += 2 * unstable.size
-                self.lb += [0.0, 0.0] * unstable.size
-                self.ub += [v for q in unstable for v in (float(hi[q]), 1.0)]
-                self.integer += [0, 1] * unstable.size
-                new_m = _pad(new_m, self.nv)
-                for r, q in enumerate(unstable):
-                    zi, ai = base + 2 * r, base + 2 * r + 1
-                    h = _pad(m[q : q + 1], self.nv)[0]
-                    # h − z ≤ −c
-                    row = h.copy()
-                    row[zi] -= 1
-                    self.rows.append((row, -np.inf, float(-c[q])))
-                    # z − u·a ≤ 0
-                    row = np.zeros(self.nv)
-                    row[zi], row[ai] = 1.0, -hi[q]
-                    self.rows.append((row, -np.inf, 0.0))
-                    # z − h − l·a ≤ c − l
-                    row = -h.copy()
-                    row[zi], row[ai] = 1.0, -lo[q]
-                    self.rows.append((row, -np.inf, float(c[q] - lo[q])))
-                    new_m[q] = 0
-                    new_m[q, zi] = 1.0
-                exprs.append((new_m, new_c))
-        self.out_m, self.out_c = exprs[-1]
-
-    def _l1_ball(self, center: np.ndarray, eps: float, with_radius: bool) -> None:
-        """‖x − center‖₁ ≤ eps (or ≤ t): u ≥ |x − center| per coordinate, Σ u ≤ budget."""
-        d, base = self.d, self.nv
-        self.nv += d
-        self.lb += [0.0] * d
-        self.ub += [np.inf] * d
-        self.integer += [0] * d
-        for q in range(d):
-            for sign in (1.0, -1.0):  # ±(x_q − c_q) − u_q ≤ 0
-                row = np.zeros(self.nv)
-                row[q], row[base + q] = sign, -1.0
-                self.rows.append((row, -np.inf, sign * float(center[q])))
-        row = np.zeros(self.nv)
-        row[base:] = 1.0
-        if with_radius:  # the budget t, capped at eps (the bounds hold inside that ball)
-            row[d] = -1.0
-            self.ub[d] = float(eps)
-        self.rows.append((row, -np.inf, 0.0 if with_radius else float(eps)))
-
-    def solve(
-        self, obj: np.ndarray, extra: list[tuple[np.ndarray, float, float]], seconds: float
-    ) -> tuple[str, float, np.ndarray | None]:
-        """Minimize obj·v; returns (status, proven lower bound, best solution or None).
-
-        The lower bound is the solver's dual bound, never the primal value: a MILP
-        "solved" within a relative gap has its true minimum anywhere in the gap, and a
-        certificate must not rest on the primal side. The gap is asked to be zero.
-        """
-        coefs = [_pad(r[0][None], self.nv) for r in self.rows]
-        coefs += [_pad(e[0][None], self.nv) for e in extra]
-        lo = np.array([r[1] for r in self.rows] + [e[1] for e in extra])
-        hi = np.array([r[2] for r in self.rows] + [e[2] for e in extra])
-        cons = LinearConstraint(sparse.csr_matrix(np.concatenate(coefs)), lo, hi) if coefs else None
-        res = milp(
-            _pad(obj[None], self.nv)[0],
-            constraints=cons,
-            integrality=np.array(self.integer),
-            bounds=Bounds(np.array(self.lb), np.array(self.ub)),
-            options={"time_limit": max(seconds, 0.1), "disp": False, "mip_rel_gap": 0.0},
-        )
-        if res.status == 2:
-            return "infeasible", math.inf, None
-        bound = getattr(res, "mip_dual_bound", None)
-        if res.status == 0:  # no dual bound means no binaries: an LP, solved exactly
-            return "optimal", float(res.fun if bound is None else min(bound, res.fun)), res.x
-        return "limit", -math.inf if bound is None else float(bound), res.x
-
-    def output_row(self, coef: np.ndarray) -> tuple[np.ndarray, float]:
-        """coef · logits as (row over variables, constant)."""
-        return _pad((coef @ self.out_m)[None], self.nv)[0], float(coef @ self.out_c)
+    The lower bound is the solver's dual bound, never the primal value: a MILP "solved"
+    within a relative gap has its true minimum anywhere in the gap, and a certificate
+    must not rest on the primal side. The gap is asked to be zero.
+    """
+    nv = program.nv
+    coefs = [pad(r[0][None], nv) for r in program.rows]
+    coefs += [pad(e[0][None], nv) for e in extra]
+    lo = np.array([r[1] for r in program.rows] + [e[1] for e in extra])
+    hi = np.array([r[2] for r in program.rows] + [e[2] for e in extra])
+    cons = LinearConstraint(sparse.csr_matrix(np.concatenate(coefs)), lo, hi) if coefs else None
+    res = milp(
+        pad(obj[None], nv)[0],
+        constraints=cons,
+        integrality=np.array(program.integer),
+        bounds=Bounds(np.array(program.lb), np.array(program.ub)),
+        options={"time_limit": max(seconds, 0.1), "disp": False, "mip_rel_gap": 0.0},
+    )
+    if res.status == 2:
+        return "infeasible", math.inf, None
+    bound = getattr(res, "mip_dual_bound", None)
+    if res.status == 0:  # no dual bound means no binaries: an LP, solved exactly
+        return "optimal", float(res.fun if bound is None else min(bound, res.fun)), res.x
+    return "limit", -math.inf if bound is None else float(bound), res.x
 
 
 BOUND_SLACK = 1e-5
@@ -194,10 +95,9 @@ BOUND_SLACK = 1e-5
 constants: bounds that round inward would cut true points out of the MILP."""
 
 
-def _padded_bounds(
-    pre: dict[int, tuple[Tensor, Tensor]], s: int
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Sample ``s``'s ReLU input bounds in float64, each widened by BOUND_SLACK·(1 + |b|)."""
+def _padded_bounds(pre: dict[int, Box], s: int) -> dict[int, NpBox]:
+    """Sample ``s``'s nonlinear-node input bounds in float64, each widened by
+    BOUND_SLACK·(1 + |b|)."""
     out = {}
     for r, (lo, hi) in pre.items():
         lo64, hi64 = lo[s].reshape(-1).double().numpy(), hi[s].reshape(-1).double().numpy()
@@ -206,12 +106,6 @@ def _padded_bounds(
             hi64 + BOUND_SLACK * (1 + np.abs(hi64)),
         )
     return out
-
-
-def _pad(m: np.ndarray, width: int) -> np.ndarray:
-    if m.shape[1] == width:
-        return m
-    return np.concatenate([m, np.zeros((m.shape[0], width - m.shape[1]))], axis=1)
 
 
 def _norm_of(threat: ThreatModel) -> str:
@@ -223,6 +117,25 @@ def _norm_of(threat: ThreatModel) -> str:
         f"MIP supports L∞ and L1 threats, not {type(threat).__name__}: an L2 ball makes the "
         "problem a mixed-integer second-order-cone program, which HiGHS does not solve; "
         "use CROWN or AlphaCROWN for L2"
+    )
+
+
+def _sample_program(
+    graph: Graph,
+    pre: dict[int, Box],
+    inputs: InputSet,
+    s: int,
+    l1_eps: float | None,
+    with_radius: bool,
+) -> Program:
+    """The program of sample ``s`` (with the L1 ball of radius ``l1_eps`` if given)."""
+    return encode(
+        graph,
+        _padded_bounds(pre, s),
+        inputs.lower[s].reshape(-1).double().numpy(),
+        inputs.upper[s].reshape(-1).double().numpy(),
+        with_radius=with_radius,
+        l1=None if l1_eps is None else (inputs.x0[s].reshape(-1).double().numpy(), l1_eps),
     )
 
 
@@ -255,40 +168,86 @@ class MIP:
         pre = crown_bounds(g, task.inputs)
         spec = task.spec
         crown = backward_bound(g, len(g.nodes) - 1, spec, task.inputs, pre)
-        jac = _dense_jacobians(g)
         lower = crown.clone()
         x_adv = task.x.clone()
         for s in range(task.x.shape[0]):
             deadline = time.perf_counter() + self.time_limit
-            rb = _padded_bounds(pre, s)
-            prog = _Program(
-                g,
-                jac,
-                rb,
-                task.inputs.lower[s].reshape(-1).double().numpy(),
-                task.inputs.upper[s].reshape(-1).double().numpy(),
-                with_radius=False,
-                l1=(task.x[s].reshape(-1).double().numpy(), float(eps[s]))
-                if norm == "l1"
-                else None,
-            )
-            order = torch.argsort(crown[s]).tolist()
-            for j in order:
-                if j == int(task.y[s]) or (crown[s, j] > 0 and not self.exact_margins):
-                    continue
-                obj, const = prog.output_row(spec[s, j].double().numpy())
-                status, val, sol = prog.solve(obj, [], deadline - time.perf_counter())
-                if status == "optimal":
-                    lower[s, j] = val + const
-                    if sol is not None and float(obj @ sol[: obj.size]) + const < 0:
-                        x_adv[s] = torch.from_numpy(sol[: prog.d]).float().reshape(x_adv[s].shape)
-                        if not self.exact_margins:
-                            break
-                elif status == "limit":
-                    lower[s, j] = max(float(crown[s, j]), val + const)
-                if time.perf_counter() > deadline:
-                    break
+            l1_eps = float(eps[s]) if norm == "l1" else None
+            prog = _sample_program(g, pre, task.inputs, s, l1_eps, with_radius=False)
+            sol = self._margins(prog, spec[s], int(task.y[s]), crown[s], lower[s], deadline)
+            if sol is not None:
+                x_adv[s] = torch.from_numpy(sol[: prog.d]).float().reshape(x_adv[s].shape)
         return CertOutput(lower, x_adv)
+
+    def _margins(
+        self,
+        prog: Program,
+        spec: Tensor,
+        y: int,
+        crown: Tensor,
+        lower: Tensor,
+        deadline: float,
+    ) -> np.ndarray | None:
+        """Solve one sample's margins, writing their bounds into ``lower`` (K,); returns
+        the last counterexample found, or None."""
+        found = None
+        for j in torch.argsort(crown).tolist():
+            if j == y or (crown[j] > 0 and not self.exact_margins):
+                continue
+            obj, const = prog.output_row(spec[j].double().numpy())
+            status, val, sol = solve(prog, obj, [], deadline - time.perf_counter())
+            if status == "optimal":
+                lower[j] = val + const
+                if sol is not None and float(obj @ sol[: obj.size]) + const < 0:
+                    found = sol
+                    if not self.exact_margins:
+                        break
+            elif status == "limit":
+                lower[j] = max(float(crown[j]), val + const)
+            if time.perf_counter() > deadline:
+                break
+        return found
+
+
+def _radius_rows(x0: np.ndarray) -> list[tuple[np.ndarray, float, float]]:
+    """‖x − x0‖∞ ≤ t as rows over [x (D), t]: x_q − t ≤ x0_q and x_q + t ≥ x0_q."""
+    d = x0.size
+    rows = []
+    for q in range(d):
+        row = np.zeros(d + 1)
+        row[q], row[d] = 1.0, -1.0
+        rows.append((row, -np.inf, x0[q]))
+        row = np.zeros(d + 1)
+        row[q], row[d] = 1.0, 1.0
+        rows.append((row, x0[q], np.inf))
+    return rows
+
+
+def _min_radius(
+    prog: Program,
+    spec: Tensor,
+    y: int,
+    extra: list[tuple[np.ndarray, float, float]],
+    deadline: float,
+) -> tuple[float, np.ndarray | None]:
+    """The smallest radius t at which some class j ≠ y reaches the top, and its point
+    (inf and None when none does; NaN when the time limit hits)."""
+    d = prog.d
+    obj = np.zeros(d + 1)
+    obj[d] = 1.0
+    best, point = math.inf, None
+    for j in range(spec.shape[0]):
+        if j == y:
+            continue
+        row, const = prog.output_row(spec[j].double().numpy())
+        status, _, sol = solve(
+            prog, obj, [*extra, (row, -np.inf, -const)], deadline - time.perf_counter()
+        )
+        if status == "optimal" and sol is not None and sol[d] < best:
+            best, point = float(sol[d]), sol[:d]
+        elif status == "limit":
+            return math.nan, point
+    return best, point
 
 
 def mip_min_distance(
@@ -326,9 +285,7 @@ def mip_min_distance(
     inputs = InputSet(threat, x)
     with torch.no_grad():
         pre = crown_bounds(graph, inputs)
-    k = logits.shape[1]
-    spec = margin_spec(y, k)
-    jac = _dense_jacobians(graph)
+    spec = margin_spec(y, logits.shape[1])
     dist = torch.full((x.shape[0],), math.inf)
     x_adv = x.clone()
     for s in range(x.shape[0]):
@@ -336,41 +293,10 @@ def mip_min_distance(
             dist[s] = 0.0
             continue
         deadline = time.perf_counter() + time_limit
-        rb = _padded_bounds(pre, s)
-        prog = _Program(
-            graph,
-            jac,
-            rb,
-            inputs.lower[s].reshape(-1).double().numpy(),
-            inputs.upper[s].reshape(-1).double().numpy(),
-            with_radius=True,
-            l1=(x[s].reshape(-1).double().numpy(), eps_max) if norm == "l1" else None,
-        )
-        x0 = x[s].reshape(-1).double().numpy()
-        d = prog.d
-        extra = []
-        for q in range(d if norm == "linf" else 0):  # x_q − t ≤ x0_q and x_q + t ≥ x0_q
-            row = np.zeros(d + 1)
-            row[q], row[d] = 1.0, -1.0
-            extra.append((row, -np.inf, x0[q]))
-            row = np.zeros(d + 1)
-            row[q], row[d] = 1.0, 1.0
-            extra.append((row, x0[q], np.inf))
-        obj = np.zeros(d + 1)
-        obj[d] = 1.0
-        best = math.inf
-        for j in range(k):
-            if j == int(y[s]):
-                continue
-            row, const = prog.output_row(spec[s, j].double().numpy())
-            status, _, sol = prog.solve(
-                obj, [*extra, (row, -np.inf, -const)], deadline - time.perf_counter()
-            )
-            if status == "optimal" and sol is not None and sol[d] < best:
-                best = float(sol[d])
-                x_adv[s] = torch.from_numpy(sol[:d]).float().reshape(x[s].shape)
-            elif status == "limit":
-                best = math.nan
-                break
-        dist[s] = best
+        l1_eps = eps_max if norm == "l1" else None
+        prog = _sample_program(graph, pre, inputs, s, l1_eps, with_radius=True)
+        extra = _radius_rows(x[s].reshape(-1).double().numpy()) if norm == "linf" else []
+        dist[s], point = _min_radius(prog, spec[s], int(y[s]), extra, deadline)
+        if point is not None:
+            x_adv[s] = torch.from_numpy(point).float().reshape(x[s].shape)
     return dist, x_adv

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
-from advkit.certify.bounds import InputSet
 from advkit.certify.graph import trace
+from advkit.certify.input_set import InputSet
 from advkit.certify.result import CertResult
 from advkit.certify.task import CertOutput, CertTask
 from advkit.objectives import is_successful
@@ -26,6 +26,52 @@ class Certifier(Protocol):
     name: ClassVar[str]
 
     def run(self, task: CertTask) -> CertOutput: ...
+
+
+def _check_request(
+    x: Tensor, y: Tensor, threat: ThreatModel, method: Certifier, batch_size: int
+) -> None:
+    """Refuse a batch, threat, method or batch size :func:`certify` cannot use."""
+    check_batch(x, y, lo=threat.lo, hi=threat.hi)
+    threat.radius(x)
+    if threat.p == 0:
+        raise ValueError(
+            "certifiers bound L∞, L2 and L1 balls; an L0 threat (changed-feature count) is "
+            "not supported: certify an L∞ ball of the box width instead, or attack with JSMA"
+        )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not hasattr(method, "run") or not hasattr(method, "name"):
+        raise TypeError(
+            f"method must be a certifier such as advkit.CROWN(), got {type(method).__name__}"
+        )
+
+
+def _run_batches(
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    method: Certifier,
+    num_classes: int,
+    batch_size: int,
+) -> tuple[Tensor, Tensor]:
+    """``method`` on batches of ``batch_size`` samples: the (N, K) margin lower bounds (on
+    the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none)."""
+    graph = trace(model, x0)
+    lowers, advs = [], []
+    for s in range(0, x0.shape[0], batch_size):
+        rows = torch.arange(s, min(s + batch_size, x0.shape[0]))
+        sub_threat = threat.select(rows)
+        xb = x0[rows]
+        task = CertTask(
+            model, graph, xb, y[rows], sub_threat, InputSet(sub_threat, xb), num_classes
+        )
+        with torch.no_grad():
+            out = method.run(task)
+        lowers.append(out.class_lower.detach().cpu())
+        advs.append(out.x_adv.detach() if out.x_adv is not None else xb.clone())
+    return torch.cat(lowers).clone(), torch.cat(advs)
 
 
 def certify(
@@ -64,19 +110,7 @@ def certify(
         >>> res.certified.shape
         torch.Size([3])
     """
-    check_batch(x, y, lo=threat.lo, hi=threat.hi)
-    threat.radius(x)
-    if threat.p == 0:
-        raise ValueError(
-            "certifiers bound L∞, L2 and L1 balls; an L0 threat (changed-feature count) is "
-            "not supported: certify an L∞ ball of the box width instead, or attack with JSMA"
-        )
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not hasattr(method, "run") or not hasattr(method, "name"):
-        raise TypeError(
-            f"method must be a certifier such as advkit.CROWN(), got {type(method).__name__}"
-        )
+    _check_request(x, y, threat, method, batch_size)
     start = time.perf_counter()
     x0 = x.detach().float().clone()
     y = y.detach().long()
@@ -84,25 +118,12 @@ def certify(
     with eval_mode(model):
         num_classes = check_model_accepts(model, x0)
         check_labels(y, num_classes)
-        graph = trace(model, x0)
-        lowers, advs = [], []
-        for s in range(0, n, batch_size):
-            rows = torch.arange(s, min(s + batch_size, n))
-            sub_threat = threat.select(rows)
-            xb = x0[rows]
-            task = CertTask(
-                model, graph, xb, y[rows], sub_threat, InputSet(sub_threat, xb), num_classes
-            )
-            with torch.no_grad():
-                out = method.run(task)
-            lowers.append(out.class_lower.detach().cpu())
-            advs.append(out.x_adv.detach() if out.x_adv is not None else xb.clone())
+        class_lower, found = _run_batches(model, x0, y, threat, method, num_classes, batch_size)
         with torch.no_grad():
             clean_wrong = (model(x0).argmax(1) != y).cpu()
-            x_adv = threat.project(torch.cat(advs), x0)
+            x_adv = threat.project(found, x0)
             attacked = is_successful(model(x_adv), y, None).cpu()
     x0, x_adv, y = x0.cpu(), x_adv.cpu(), y.cpu()
-    class_lower = torch.cat(lowers).clone()
     class_lower[torch.arange(n), y] = float("inf")
     lower = class_lower.min(dim=1).values
     certified = (lower > 0) & ~clean_wrong

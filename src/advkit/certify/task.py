@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from advkit.certify.bounds import InputSet
 from advkit.certify.graph import Graph
+from advkit.certify.input_set import InputSet
 from advkit.threat import ThreatModel
 
 __all__ = ["CertOutput", "CertTask", "margin_spec"]
@@ -30,7 +30,7 @@ class CertTask:
         x: clean inputs (N, ...).
         y: labels (N,).
         threat: the threat model.
-        inputs: Δ(x) as an :class:`~advkit.certify.bounds.InputSet`.
+        inputs: Δ(x) as an :class:`~advkit.certify.input_set.InputSet`.
         num_classes: number of logits K.
     """
 

@@ -31,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from advkit.certify.bounds import InputSet, backward_bound, ibp_bounds
+from advkit.certify.bounds import backward_bound, ibp_bounds
 from advkit.certify.graph import trace
+from advkit.certify.input_set import InputSet
 from advkit.certify.task import margin_spec
 from advkit.threat import ThreatModel
 
@@ -60,8 +61,7 @@ def margin_lower_bounds(
         raise ValueError(f"beta must be in [0, 1], got {beta}")
     graph = trace(model, x)
     inputs = InputSet(threat, x)
-    boxes = ibp_bounds(graph, inputs)
-    relu_in = {r: boxes[graph.nodes[r].inputs[0]] for r in graph.nonlinear()}
+    relu_in = ibp_bounds(graph, inputs)
     out = len(graph.nodes) - 1
     with torch.no_grad():
         logits_k = graph.forward(x[:1]).shape[1]
