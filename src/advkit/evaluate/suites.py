@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from advkit.attacks import APGD, APGDT, Attack, Square
+from advkit.evaluate.traits import norms_of
 from advkit.objectives import CrossEntropy
 
 __all__ = ["SUITES", "Suite", "get_suite"]
@@ -53,10 +54,16 @@ def get_suite(suite: str | Suite, norm: str | None = None, classes: int | None =
             named = [(n, a) for n, a in named if not isinstance(a, APGDT)]
         if norm is None:
             return named
-        return [(n, a) for n, a in named if norm in getattr(a, "norms", (norm,))]
+        return [(n, a) for n, a in named if _handles(a, norm)]
     if not suite:
         raise ValueError("an attack suite needs at least one attack")
     names = [name for name, _ in suite]
     if len(set(names)) != len(names):
         raise ValueError(f"attack names in a suite must be unique, got {names}")
     return list(suite)
+
+
+def _handles(method: Attack, norm: str) -> bool:
+    """Whether ``method`` attacks the threat model called ``norm`` (undeclared: every one)."""
+    norms = norms_of(method)
+    return norms is None or norm in norms
