@@ -198,7 +198,7 @@ def standard_suite(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> d
         model, (x, y), advkit.Linf(EPS), suite="standard", batch_size=batch_size, progress=False
     )
     wall = time.perf_counter() - start
-    calls = sum(s["gradient_calls"] for s in ev.samples[EPS])
+    calls = sum(s.gradient_calls for s in ev.samples[EPS])
     nominal = len(y) * (STANDARD_STEPS + 1) * (1 + STANDARD_TARGETS)
     return {
         "n": len(y),

@@ -100,7 +100,7 @@ def main() -> None:
                 "robust_accuracy": ev.robust_accuracy,
                 "seconds_per_epoch": train_s / max(args.epochs, 1),
                 "final_loss": hist[-1]["loss"] if hist else None,
-                "masking": [f["check"] for f in ev.masking],
+                "masking": [f.check for f in ev.masking],
             }
         )
         print(json.dumps(rows[-1]), flush=True)

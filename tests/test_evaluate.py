@@ -81,24 +81,24 @@ def test_accuracies_curve_and_records_are_consistent(
     allowed = {*ev.suite, "clean"}
     for e in eps_values:
         recs = ev.samples[e]
-        assert [r["index"] for r in recs] == list(range(N))
-        assert sum(r["robust"] for r in recs) / N == pytest.approx(dict(ev.curve)[e])
+        assert [r.index for r in recs] == list(range(N))
+        assert sum(r.robust for r in recs) / N == pytest.approx(dict(ev.curve)[e])
         for r, ok in zip(recs, clean_ok.tolist(), strict=True):
-            assert r["label"] == int(y[r["index"]])
+            assert r.label == int(y[r.index])
             if not ok:
-                assert (r["broken_by"], r["robust"], r["distance"]) == ("clean", False, 0.0)
-            elif r["robust"]:
-                assert r["broken_by"] is None and r["distance"] is None
+                assert (r.broken_by, r.robust, r.distance) == ("clean", False, 0.0)
+            elif r.robust:
+                assert r.broken_by is None and r.distance is None
             else:
-                assert r["broken_by"] in allowed - {"clean"}
-                assert 0.0 <= r["distance"] <= e + 1e-6
+                assert r.broken_by in allowed - {"clean"}
+                assert r.distance is not None and 0.0 <= r.distance <= e + 1e-6
         counts = ev.broken_by(e)
         assert set(counts) <= allowed
-        assert sum(counts.values()) + sum(r["robust"] for r in recs) == N
+        assert sum(counts.values()) + sum(r.robust for r in recs) == N
     # a sample robust at a larger ε is robust at every smaller ε
     for small, large in itertools.pairwise(eps_values):
         for a, b in zip(ev.samples[small], ev.samples[large], strict=True):
-            assert a["robust"] or not b["robust"]
+            assert a.robust or not b.robust
     # the data make all of this non-trivial
     assert 0 < ev.robust_accuracy < ev.clean_accuracy
     assert ev.gradient_calls() > 0
@@ -116,7 +116,7 @@ def test_robust_means_no_attack_of_the_suite_breaks_it(
     for _, method in SUITE:
         res = advkit.attack(tiny_cnn, x, y, Linf(EPS), method, seed=0)
         robust &= ~is_successful(res.logits, y)
-    assert [r["robust"] for r in ev.samples[EPS]] == robust.tolist()
+    assert [r.robust for r in ev.samples[EPS]] == robust.tolist()
 
 
 @pytest.mark.usefixtures("cheap_square")
@@ -128,9 +128,9 @@ def test_standard_suite_is_at_least_as_strong_as_fast(
     assert standard.suite == ["apgd-ce", "apgd-t", "square"] and fast.suite == ["apgd-ce"]
     assert standard.robust_accuracy <= fast.robust_accuracy
     for s, f in zip(standard.samples[EPS], fast.samples[EPS], strict=True):
-        assert f["robust"] or not s["robust"]
-        if f["broken_by"] is not None:  # the shared first attack breaks the same samples
-            assert s["broken_by"] == f["broken_by"]
+        assert f.robust or not s.robust
+        if f.broken_by is not None:  # the shared first attack breaks the same samples
+            assert s.broken_by == f.broken_by
 
 
 def test_get_suite() -> None:
@@ -278,7 +278,7 @@ def test_to_dict_is_json_serializable(tiny_cnn: nn.Module, data: tuple[Tensor, T
     assert out["gradient_calls"] == ev.gradient_calls()
     assert out["info"] == {"model": "tiny", "seed": 0}
     assert set(out["samples"]) == {str(e) for e, _ in ev.curve}
-    assert out["samples"][str(EPS)] == ev.samples[EPS]
+    assert out["samples"][str(EPS)] == [r.to_dict() for r in ev.samples[EPS]]
     short = json.loads(json.dumps(ev.to_dict(with_samples=False)))
     assert "samples" not in short
     assert f"{100 * ev.robust_accuracy:6.2f}%" in ev.table()

@@ -71,7 +71,7 @@ def test_a_store_from_another_eps_list_still_gives_a_monotone_curve(tmp_path: Pa
     assert curve[0.1] == 0.0, "broken at ε = 0.05 means broken at ε = 0.1"
     assert second.robust_accuracy == 0.0
     rec = second.samples[0.1][0]
-    assert rec["broken_by"] == "small" and rec["distance"] == pytest.approx(0.05)
+    assert rec.broken_by == "small" and rec.distance == pytest.approx(0.05)
 
 
 def test_examples_found_by_the_masking_checks_count_as_broken() -> None:
@@ -84,13 +84,13 @@ def test_examples_found_by_the_masking_checks_count_as_broken() -> None:
     ev = advkit.evaluate(model, (x, y), threat, [("nothing", Nothing())], progress=False)
     fgsm = advkit.attack(model, x, y, threat, advkit.FGM())
     assert fgsm.success.any()
-    by = [r["broken_by"] for r in ev.samples[0.3]]
+    by = [r.broken_by for r in ev.samples[0.3]]
     for i, broke in enumerate(fgsm.success.tolist()):
         if broke:
             assert by[i] == "check:single-step-stronger"
     assert ev.robust_accuracy <= 1.0 - float(fgsm.success.float().mean())
-    flag = next(f for f in ev.masking if f["check"] == "single-step-stronger")
-    assert sorted(flag["samples"]) == fgsm.success.nonzero().squeeze(1).tolist()
+    flag = next(f for f in ev.masking if f.check == "single-step-stronger")
+    assert sorted(flag.samples) == fgsm.success.nonzero().squeeze(1).tolist()
 
 
 def test_the_standard_suite_runs_on_three_classes() -> None:
@@ -162,8 +162,8 @@ def test_the_sandwich_counts_verified_counterexamples_as_broken() -> None:
     )
     assert weak.robust_accuracy == 1.0
     (row,) = sandwich(weak, net, x, y, threat, advkit.MIP())
-    assert row["attacked"] > 0, "measured: MIP finds 3 counterexamples"
-    assert row["robust_accuracy"] == 1.0 - row["attacked"] / 8
-    assert row["certified"] + row["attacked"] == 8  # MIP decides every sample
+    assert row.attacked > 0, "measured: MIP finds 3 counterexamples"
+    assert row.robust_accuracy == 1.0 - row.attacked / 8
+    assert row.certified + row.attacked == 8  # MIP decides every sample
     with pytest.raises(ValueError, match="same"):
         sandwich(weak, net, x[:4], y[:4], threat, advkit.MIP())

@@ -5,31 +5,31 @@ recomputed) and lets shards of one evaluation write into the same store.
 
 Example:
     >>> import tempfile, pathlib
+    >>> from advkit.evaluate.records import SampleRecord
     >>> from advkit.store import ResultStore
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.sqlite"
     >>> store = ResultStore(path, {"seed": 0})
     >>> store.load(0.1, [0, 1]) is None
     True
+    >>> store.save(0.1, [SampleRecord.start(0, 3, 3), SampleRecord.start(1, 2, 5)])
+    >>> [r.broken_by for r in store.load(0.1, [0, 1])]
+    [None, 'clean']
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import astuple, fields, replace
 from pathlib import Path
 from typing import Any
 
+from advkit.evaluate.records import SampleRecord
+
 __all__ = ["FIELDS", "ResultStore", "StoreMismatch"]
 
-FIELDS = (
-    "label",
-    "clean_pred",
-    "robust",
-    "broken_by",
-    "distance",
-    "queries",
-    "gradient_calls",
-)
+FIELDS = tuple(f.name for f in fields(SampleRecord) if f.name != "index")
+"""The columns of a sample row after ``eps`` and ``idx`` (the record's ``index``)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,10 +77,10 @@ class ResultStore:
                 "threat, suite or seed differ); choose another output path or delete it"
             )
 
-    def load(self, eps: float, indices: list[int]) -> list[dict[str, Any]] | None:
+    def load(self, eps: float, indices: list[int]) -> list[SampleRecord] | None:
         """Records for these sample indices at ε, in order, or None if any is missing."""
         cols = ", ".join(("idx", *FIELDS))
-        found: dict[int, dict[str, Any]] = {}
+        found: dict[int, SampleRecord] = {}
         for start in range(0, len(indices), 500):
             chunk = indices[start : start + 500]
             marks = ",".join("?" * len(chunk))
@@ -88,19 +88,16 @@ class ResultStore:
                 f"SELECT {cols} FROM samples WHERE eps=? AND idx IN ({marks})",
                 (eps, *chunk),
             )
-            for r in cur:
-                rec = dict(zip(FIELDS, r[1:], strict=True))
-                rec["robust"] = bool(rec["robust"])  # SQLite stores booleans as 0/1
-                found[r[0]] = rec
+            for row in cur:  # idx, then FIELDS: the record's fields in order
+                rec = SampleRecord(*row)
+                found[rec.index] = replace(rec, robust=bool(rec.robust))  # SQLite has 0/1
         if len(found) != len(indices):
             return None
         return [found[i] for i in indices]
 
-    def save(self, eps: float, indices: list[int], records: list[dict[str, Any]]) -> None:
-        """Write one batch's records atomically (all or nothing)."""
-        rows = [
-            (eps, i, *(rec[f] for f in FIELDS)) for i, rec in zip(indices, records, strict=True)
-        ]
+    def save(self, eps: float, records: list[SampleRecord]) -> None:
+        """Write one batch's records at ε atomically (all or nothing)."""
+        rows = [(eps, *astuple(rec)) for rec in records]
         marks = ",".join("?" * (2 + len(FIELDS)))
         with self._db:
             self._db.executemany(f"INSERT OR REPLACE INTO samples VALUES ({marks})", rows)

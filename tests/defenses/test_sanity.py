@@ -73,9 +73,9 @@ def test_evaluate_reports_flags_loudly() -> None:
     model = nn.Sequential(Quantize(), TinyCNN()).eval()
     x, y = _data(model)
     ev = advkit.evaluate(model, (x, y), advkit.Linf(0.2), "fast", progress=False)
-    assert any(f["check"] == "zero-gradients" for f in ev.masking)
+    assert any(f.check == "zero-gradients" for f in ev.masking)
     assert "WARNING: possible gradient masking" in ev.table()
-    assert ev.to_dict()["masking"] == ev.masking
+    assert ev.to_dict()["masking"] == [f.to_dict() for f in ev.masking]
     quiet = advkit.evaluate(model, (x, y), advkit.Linf(0.2), "fast", progress=False, checks=False)
     assert quiet.masking == []
 

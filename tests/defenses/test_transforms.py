@@ -123,7 +123,7 @@ def test_athalye_headline_transforms_look_robust_until_bpda_and_eot() -> None:
             model, data, threat, suite, progress=False, eot_samples=4, checks=False
         )
         assert plain.clean_accuracy >= 0.9 and plain.robust_accuracy >= 0.85, transform
-        assert "zero-gradients" in {f["check"] for f in plain.masking}, plain.masking
+        assert "zero-gradients" in {f.check for f in plain.masking}, plain.masking
         assert adaptive.robust_accuracy <= limit, (transform, adaptive.robust_accuracy)
     # an adversarially trained model passes every check
     trained = load_model("lenet5-pgd")

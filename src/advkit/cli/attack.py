@@ -9,13 +9,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from advkit.access import eval_mode
-from advkit.attacks.adaptive import adapt
 from advkit.attacks.catalog import ATTACKS, make_attack
-from advkit.cli.common import add_common, attack_batches, model_and_data, threat_of
-from advkit.distortion import DistortionReport, distortion_of, target_cases
+from advkit.cli.common import add_common, model_and_data, threat_of
+from advkit.distortion import distortion_report
+from advkit.evaluate.batched import Batches
+from advkit.result import AttackResult
 
 __all__ = ["register", "run"]
 
@@ -44,41 +43,36 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Attack batch by batch, save x_adv and per-sample records, print a summary."""
+    if args.cases and not args.report:
+        raise ValueError("--cases is part of the distortion report; add --report")
     threat = threat_of(args)
     model, x, y, info = model_and_data(args)
     method = make_attack(args.attack, steps=args.steps, restarts=args.restarts)
-    fields = {**attack_batches(args, model, x, y, threat, method), "x": x, "y": y}
+    batches = Batches(args.batch_size, args.seed, progress=not args.quiet)
+    res = batches.attack(model, x, y, threat, method)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".pt":
-        torch.save(fields, out)
-    else:
-        arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
-        np.savez_compressed(out, **arrays)
-    success = fields["success"]
+    _save(res, x, y, out)
     summary = {
         **info,
         "attack": repr(method),
         "threat": threat.describe(),
         "n": int(x.shape[0]),
-        "success_rate": float(success.float().mean()),
-        "mean_distance_successful": float(fields["distance"][success].mean())
-        if success.any()
+        "success_rate": res.success_rate,
+        "mean_distance_successful": float(res.distance[res.success].mean())
+        if res.success.any()
         else None,
-        "gradient_calls": int(fields["gradient_calls"].sum()),
+        "gradient_calls": int(res.gradient_calls.sum()),
         "output": str(out),
     }
     tables = []
-    if args.cases and not args.report:
-        raise ValueError("--cases is part of the distortion report; add --report")
     if args.report:
-        rep = distortion_of(fields["x_adv"], x, success)
+        rep = distortion_report(res)
         summary["distortion"] = rep.to_dict()
         tables.append(rep.table("untargeted"))
-        if args.cases:
-            cases = _target_cases(args, model, x, y, threat, adapt(model, method))
-            summary["target_cases"] = {k: r.to_dict() for k, r in cases.items()}
-            tables += [r.table(f"{k} case") for k, r in cases.items()]
+    if args.cases:
+        cases = batches.target_cases(model, x, y, threat, method).reports()
+        summary["target_cases"] = {k: r.to_dict() for k, r in cases.items()}
+        tables += [r.table(f"{k} case") for k, r in cases.items()]
     if args.json:
         print(json.dumps(summary, indent=1))
     else:
@@ -90,34 +84,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return summary
 
 
-def _target_cases(
-    args: argparse.Namespace,
-    model: Any,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    threat: Any,
-    method: Any,
-) -> dict[str, DistortionReport]:
-    """Best/average/worst-case reports over every incorrect label, batch by batch."""
-    index = torch.arange(x.shape[0])
-    with eval_mode(model), torch.no_grad():
-        num_classes = int(model(x[:1]).shape[1])
-    parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="cases"):
-        sl = slice(start, start + args.batch_size)
-        tc = target_cases(
-            model,
-            x[sl],
-            y[sl],
-            threat,
-            method,
-            num_classes=num_classes,
-            seed=args.seed,
-            index=index[sl],
-        )
-        for name, res in (("best", tc.best), ("average", tc.average), ("worst", tc.worst)):
-            parts.setdefault(name, []).append((res.x_adv, res.success))
-    return {
-        name: distortion_of(torch.cat([a for a, _ in rows]), x, torch.cat([s for _, s in rows]))
-        for name, rows in parts.items()
+def _save(res: AttackResult, x: torch.Tensor, y: torch.Tensor, out: Path) -> None:
+    """Write the examples, per-sample fields and (x, y) as .pt (tensors) or .npz (arrays)."""
+    fields = {
+        "x_adv": res.x_adv,
+        "success": res.success,
+        "distance": res.distance,
+        "queries": res.queries,
+        "gradient_calls": res.gradient_calls,
+        "x": x,
+        "y": y,
     }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".pt":
+        torch.save(fields, out)
+    else:
+        arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
+        np.savez_compressed(out, **arrays)

@@ -5,18 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from advkit.attacks.adaptive import adapt
-from advkit.attacks.run import attack
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.models import MODELS, load_model
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
-__all__ = ["THREATS", "add_common", "attack_batches", "floats", "model_and_data", "threat_of"]
+__all__ = ["THREATS", "add_common", "floats", "model_and_data", "threat_of"]
 
 THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
@@ -75,24 +71,3 @@ def threat_of(args: argparse.Namespace) -> ThreatModel:
             raise ValueError("--eps is required with --model (e.g. --eps 0.3 for MNIST L∞)")
         args.eps = DEMO_EPS
     return THREATS[args.norm](args.eps)
-
-
-def attack_batches(
-    args: argparse.Namespace,
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    threat: ThreatModel,
-    method: Any,
-) -> dict[str, Tensor]:
-    """Run ``method`` batch by batch (BPDA/EOT added as the model needs, with a progress
-    bar) and return the concatenated x_adv, success, distance, queries and gradient calls.
-    """
-    method = adapt(model, method)
-    index = torch.arange(x.shape[0])
-    parts = []
-    for start in tqdm(range(0, x.shape[0], args.batch_size), disable=args.quiet, desc="attack"):
-        sl = slice(start, start + args.batch_size)
-        parts.append(attack(model, x[sl], y[sl], threat, method, seed=args.seed, index=index[sl]))
-    keys = ("x_adv", "success", "distance", "queries", "gradient_calls")
-    return {k: torch.cat([getattr(r, k) for r in parts]) for k in keys}

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
-import torch
+from torch import Tensor, nn
 
-from advkit.access import eval_mode
 from advkit.attacks.adaptive import EOT_SAMPLES
 from advkit.attacks.catalog import make_attack, names
-from advkit.attacks.gradient import FGM
-from advkit.attacks.noise import RandomNoise
 from advkit.certify import CERTIFIERS
 from advkit.cli.certify import make_certifier
-from advkit.cli.common import add_common, attack_batches, floats, model_and_data, threat_of
-from advkit.distortion import distortion_of
+from advkit.cli.common import add_common, floats, model_and_data, threat_of
+from advkit.evaluate.followup import adaptive_rerun
+from advkit.evaluate.minimal import evaluate_minimal
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.run import evaluate
-from advkit.evaluate.sandwich import plot_sandwich, sandwich, sandwich_table
-from advkit.evaluate.suites import SUITES, get_suite
+from advkit.evaluate.sandwich import SandwichRow, plot_sandwich, sandwich, sandwich_table
+from advkit.evaluate.suites import SUITES, Suite
 from advkit.store import StoreMismatch
-from advkit.traits import mark_random
+from advkit.threat import ThreatModel
 
 __all__ = ["DEMO_CURVE", "register", "run"]
 
@@ -73,120 +70,116 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threat = threat_of(args)
     model, x, y, info = model_and_data(args)
     if args.minimal:
-        return _run_minimal(args, threat, model, x, y, info)
-    curve = args.eps_curve if args.eps_curve is not None else ([] if args.model else DEMO_CURVE)
+        return _run_minimal(args, threat, model, (x, y), info)
     out = Path(args.out)
     store = Path(args.store) if args.store else out.with_suffix(".sqlite")
-    if args.fresh and store.exists():
-        store.unlink()
-
-    def run_suite(suite: Any, store: Path) -> Evaluation:
-        try:
-            return evaluate(
-                model,
-                (x, y),
-                threat,
-                suite,
-                eps_curve=curve,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                store=store,
-                progress=not args.quiet,
-                info=info,
-                eot_samples=args.eot_samples,
-            )
-        except StoreMismatch as err:
-            raise ValueError(f"{err} (or pass --fresh)") from err
-
-    ev = run_suite(args.suite, store)
+    ev = _evaluate(args, model, (x, y), threat, args.suite, store, info)
     first = None
     if args.adaptive and ev.masking:
-        first = ev
-        if any(f["check"] == "nondeterministic" for f in ev.masking):
-            mark_random(model)
-        suite = [*get_suite(args.suite, threat.name), ("fgsm", FGM()), ("noise", RandomNoise())]
+        rerun, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
         adaptive_store = store.with_name(store.stem + "-adaptive.sqlite")
-        if args.fresh and adaptive_store.exists():
-            adaptive_store.unlink()
-        ev = run_suite(suite, adaptive_store)
+        first, ev = ev, _evaluate(args, rerun, (x, y), threat, suite, adaptive_store, info)
     result = ev.to_dict()
     if first is not None:
         result["before_adaptive"] = first.to_dict(with_samples=False)
     rows = None
     if args.certify:
         rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
-        result["sandwich"] = {"method": args.certify, "rows": rows}
-        result["sandwich"]["plot"] = str(
-            plot_sandwich(rows, out.with_suffix(".png"), f"{info['model']} ({args.certify})")
-        )
+        plot = plot_sandwich(rows, out.with_suffix(".png"), f"{info['model']} ({args.certify})")
+        result["sandwich"] = {
+            "method": args.certify,
+            "rows": [r.to_dict() for r in rows],
+            "plot": str(plot),
+        }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
-    if args.json:
-        brief = ev.to_dict(with_samples=False)
-        if rows is not None:
-            brief["sandwich"] = [{k: v for k, v in r.items() if k != "status"} for r in rows]
-        print(json.dumps(brief, indent=1))
-    else:
-        if first is not None:
-            print(first.table())
-            print("\n--adaptive: re-evaluated with the attacks the flags name\n")
-        elif args.adaptive:
-            print("--adaptive: no gradient-masking flags, the suite's result stands\n")
-        print(ev.table())
-        if rows is not None:
-            print("\n" + sandwich_table(rows, args.certify))
+    _print(args, ev, first, rows)
+    if not args.json:
         print(f"\nresults written to {out} (per-sample records in {store})")
     return result
 
 
+def _evaluate(
+    args: argparse.Namespace,
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    threat: ThreatModel,
+    suite: str | Suite,
+    store: Path,
+    info: dict[str, Any],
+) -> Evaluation:
+    """:func:`advkit.evaluate` with the options of ``args``, resuming from ``store``."""
+    if args.fresh and store.exists():
+        store.unlink()
+    curve = args.eps_curve if args.eps_curve is not None else ([] if args.model else DEMO_CURVE)
+    try:
+        return evaluate(
+            model,
+            data,
+            threat,
+            suite,
+            eps_curve=curve,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            store=store,
+            progress=not args.quiet,
+            info=info,
+            eot_samples=args.eot_samples,
+        )
+    except StoreMismatch as err:
+        raise ValueError(f"{err} (or pass --fresh)") from err
+
+
+def _print(
+    args: argparse.Namespace,
+    ev: Evaluation,
+    first: Evaluation | None,
+    rows: list[SandwichRow] | None,
+) -> None:
+    """The evaluation as JSON (without per-sample records) or as tables."""
+    if args.json:
+        brief = ev.to_dict(with_samples=False)
+        if rows is not None:
+            brief["sandwich"] = [r.to_dict(with_status=False) for r in rows]
+        print(json.dumps(brief, indent=1))
+        return
+    if first is not None:
+        print(first.table())
+        print("\n--adaptive: re-evaluated with the attacks the flags name\n")
+    elif args.adaptive:
+        print("--adaptive: no gradient-masking flags, the suite's result stands\n")
+    print(ev.table())
+    if rows is not None:
+        print("\n" + sandwich_table(rows, args.certify))
+
+
 def _run_minimal(
-    args: argparse.Namespace, threat: Any, model: Any, x: Any, y: Any, info: dict[str, Any]
+    args: argparse.Namespace,
+    threat: ThreatModel,
+    model: nn.Module,
+    data: tuple[Tensor, Tensor],
+    info: dict[str, Any],
 ) -> dict[str, Any]:
     """One minimal-distortion attack: distortion report and the curve from its distances."""
-    method = make_attack(args.minimal)
-    found = attack_batches(args, model, x, y, threat, method)
-    x_adv, success, distance = found["x_adv"], found["success"], found["distance"]
-    with eval_mode(model), torch.no_grad():
-        pred = torch.cat(
-            [
-                model(x[i : i + args.batch_size]).argmax(dim=1)
-                for i in range(0, x.shape[0], args.batch_size)
-            ]
-        )
-    eps_values = sorted({*(args.eps_curve or []), *([args.eps] if math.isfinite(args.eps) else [])})
-    curve = [
-        {
-            "eps": e,
-            "robust_accuracy": 1.0 - float((success & (distance <= e + 1e-6)).float().mean()),
-        }
-        for e in eps_values
-    ]
-    rep = distortion_of(x_adv, x, success)
-    result = {
-        **info,
-        "attack": repr(method),
-        "threat": threat.describe(),
-        "n": int(x.shape[0]),
-        "clean_accuracy": float((pred == y).float().mean()),
-        "distortion": rep.to_dict(),
-        "curve": curve,
-        "minimal_distance": distance.tolist(),
-        "success": success.tolist(),
-    }
+    rep = evaluate_minimal(
+        model,
+        data,
+        threat,
+        make_attack(args.minimal),
+        name=args.minimal,
+        eps_curve=args.eps_curve or [],
+        batch_size=args.batch_size,
+        seed=args.seed,
+        progress=not args.quiet,
+        info=info,
+    )
+    result = rep.to_dict()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     if args.json:
-        print(
-            json.dumps(
-                {k: v for k, v in result.items() if k not in ("minimal_distance", "success")},
-                indent=1,
-            )
-        )
+        print(json.dumps(rep.to_dict(with_samples=False), indent=1))
     else:
-        print(f"clean accuracy   {100 * result['clean_accuracy']:6.2f}%   (n={result['n']})")
-        print(rep.table(args.minimal))
-        for c in curve:
-            print(f"eps {c['eps']:<8g} robust accuracy ≤ {100 * c['robust_accuracy']:6.2f}%")
+        print(rep.table())
         print(f"\nresults written to {out}")
     return result

@@ -113,28 +113,12 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train, write the state dict, the checkpoint and the history; print a summary."""
-    x, y = load_dataset(args.dataset, split="train", data_dir=args.data_dir, limit=args.n)
-    xt, yt = load_dataset(args.dataset, split="test", data_dir=args.data_dir, limit=args.eval_n)
-    channels, size = x.shape[1], x.shape[2]
-    arch = args.arch or ("digits-cnn" if size == 8 else "kw-small")
-    if (arch == "digits-cnn" and size != 8) or (arch == "lenet5" and (channels, size) != (1, 28)):
-        raise ValueError(f"--arch {arch} does not fit {channels}×{size}×{size} inputs")
-    # layers initialize from the global RNG (their constructors take no generator): fork
-    # it and seed it from the named stream, leaving the caller's RNG untouched
-    with torch.random.fork_rng():
-        torch.manual_seed(mix(args.seed, stream("model-init")))
-        model = ARCHITECTURES[arch][0](channels, size)
     if args.certified is not None and args.method is not None:
         raise ValueError("give either --method or --certified, not both")
-    method: TrainingMethod
-    if args.certified is not None:
-        name = f"certified-{args.certified}"
-        method = CertifiedTraining(
-            args.certified, kappa_final=args.kappa, warmup=args.warmup, ramp=args.ramp
-        )
-    else:
-        name = args.method or "pgd"
-        method = METHODS[name][0](args)
+    x, y = load_dataset(args.dataset, split="train", data_dir=args.data_dir, limit=args.n)
+    xt, yt = load_dataset(args.dataset, split="test", data_dir=args.data_dir, limit=args.eval_n)
+    arch, model = _model(args, x.shape[1], x.shape[2])
+    name, method = _method(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     history = train(
@@ -164,23 +148,52 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         print(json.dumps(record, indent=1))
     else:
         print(f"method {name}  dataset {args.dataset}  arch {arch}  {record['threat']}")
-        cert = bool(history) and "certified_accuracy" in history[0]
-        print(
-            "epoch   loss     clean   robust(PGD-10)   seconds"
-            + ("   ε now   certified (IBP / CROWN / either)" if cert else "")
-        )
-        for h in history:
-            line = (
-                f"{h['epoch']:5d}  {h['loss']:6.3f}  {100 * h['clean_accuracy']:6.2f}%  "
-                f"{100 * h['robust_accuracy']:6.2f}%          {h['seconds']:6.1f}"
-            )
-            if cert:
-                line += (
-                    f"   {h.get('eps_scale', 1.0) * args.eps:.3f}   "
-                    f"{100 * h['ibp_certified_accuracy']:6.2f}% / "
-                    f"{100 * h['crown_certified_accuracy']:6.2f}% / "
-                    f"{100 * h['certified_accuracy']:6.2f}%"
-                )
-            print(line)
+        print(_history_table(history, args.eps))
         print(f"\nweights written to {out} (checkpoint {out.with_suffix('.ckpt')})")
     return history
+
+
+def _model(args: argparse.Namespace, channels: int, size: int) -> tuple[str, nn.Module]:
+    """The architecture's name and a fresh model, initialized from ``--seed``."""
+    arch = args.arch or ("digits-cnn" if size == 8 else "kw-small")
+    if (arch == "digits-cnn" and size != 8) or (arch == "lenet5" and (channels, size) != (1, 28)):
+        raise ValueError(f"--arch {arch} does not fit {channels}×{size}×{size} inputs")
+    # layers initialize from the global RNG (their constructors take no generator): fork
+    # it and seed it from the named stream, leaving the caller's RNG untouched
+    with torch.random.fork_rng():
+        torch.manual_seed(mix(args.seed, stream("model-init")))
+        return arch, ARCHITECTURES[arch][0](channels, size)
+
+
+def _method(args: argparse.Namespace) -> tuple[str, TrainingMethod]:
+    """The training method's name and configuration from ``--method`` or ``--certified``."""
+    if args.certified is not None:
+        certified = CertifiedTraining(
+            args.certified, kappa_final=args.kappa, warmup=args.warmup, ramp=args.ramp
+        )
+        return f"certified-{args.certified}", certified
+    name = args.method or "pgd"
+    return name, METHODS[name][0](args)
+
+
+def _history_table(history: list[dict[str, Any]], eps: float) -> str:
+    """One line per epoch: loss, accuracies, time (and certified accuracy when logged)."""
+    cert = bool(history) and "certified_accuracy" in history[0]
+    lines = [
+        "epoch   loss     clean   robust(PGD-10)   seconds"
+        + ("   ε now   certified (IBP / CROWN / either)" if cert else "")
+    ]
+    for h in history:
+        line = (
+            f"{h['epoch']:5d}  {h['loss']:6.3f}  {100 * h['clean_accuracy']:6.2f}%  "
+            f"{100 * h['robust_accuracy']:6.2f}%          {h['seconds']:6.1f}"
+        )
+        if cert:
+            line += (
+                f"   {h.get('eps_scale', 1.0) * eps:.3f}   "
+                f"{100 * h['ibp_certified_accuracy']:6.2f}% / "
+                f"{100 * h['crown_certified_accuracy']:6.2f}% / "
+                f"{100 * h['certified_accuracy']:6.2f}%"
+            )
+        lines.append(line)
+    return "\n".join(lines)

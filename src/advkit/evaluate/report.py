@@ -6,6 +6,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from advkit.evaluate.records import SampleRecord
+from advkit.evaluate.sanity import MaskingFlag
+
 __all__ = ["Evaluation"]
 
 
@@ -25,13 +28,14 @@ class Evaluation:
         clean_accuracy: fraction correctly classified.
         robust_accuracy: fraction robust at ``eps``.
         curve: (ε, robust accuracy) for every evaluated ε, increasing.
-        samples: per ε, one record per sample (index, label, clean_pred, robust,
-            broken_by: "clean", an attack name or None, distance, queries, gradient_calls).
+        samples: per ε, one :class:`~advkit.evaluate.records.SampleRecord` per sample, in
+            index order.
         seconds: wall time of this call (excluding records read back from a store).
         info: free-form context (model, dataset, seed).
         adaptive: the adaptive wrappers the attacks ran in ("bpda", "eot(20)", "none", or
             "off ..." when turned off).
-        masking: gradient-masking flags (check, message, remedy); empty when none.
+        masking: the gradient-masking flags raised
+            (:class:`~advkit.evaluate.sanity.MaskingFlag`); empty when none.
     """
 
     threat: str
@@ -41,22 +45,23 @@ class Evaluation:
     clean_accuracy: float
     robust_accuracy: float
     curve: list[tuple[float, float]]
-    samples: dict[float, list[dict[str, Any]]]
+    samples: dict[float, list[SampleRecord]]
     seconds: float
     info: dict[str, Any] = field(default_factory=dict)
     adaptive: str = "none"
-    masking: list[dict[str, Any]] = field(default_factory=list)
+    masking: list[MaskingFlag] = field(default_factory=list)
 
     def broken_by(self, eps: float | None = None) -> dict[str, int]:
         """How many samples each attack broke first (and how many were already wrong)."""
         recs = self.samples[self.eps if eps is None else eps]
-        return dict(Counter(r["broken_by"] for r in recs if r["broken_by"] is not None))
+        return dict(Counter(r.broken_by for r in recs if r.broken_by is not None))
 
     def gradient_calls(self, eps: float | None = None) -> int:
         """Total input-gradient computations spent at ε."""
-        return sum(r["gradient_calls"] for r in self.samples[self.eps if eps is None else eps])
+        return sum(r.gradient_calls for r in self.samples[self.eps if eps is None else eps])
 
     def to_dict(self, with_samples: bool = True) -> dict[str, Any]:
+        """The JSON form (``advkit evaluate --out``); ``samples`` keyed by ``str(ε)``."""
         out: dict[str, Any] = {
             "threat": self.threat,
             "eps": self.eps,
@@ -70,10 +75,12 @@ class Evaluation:
             "seconds": self.seconds,
             "info": self.info,
             "adaptive": self.adaptive,
-            "masking": self.masking,
+            "masking": [flag.to_dict() for flag in self.masking],
         }
         if with_samples:
-            out["samples"] = {str(e): recs for e, recs in self.samples.items()}
+            out["samples"] = {
+                str(e): [r.to_dict() for r in recs] for e, recs in self.samples.items()
+            }
         return out
 
     def table(self) -> str:
@@ -101,8 +108,8 @@ class Evaluation:
                 "an overestimate:"
             )
             for flag in self.masking:
-                lines.append(f"  [{flag['check']}] {flag['message']}")
-                lines.append(f"      -> {flag['remedy']}")
+                lines.append(f"  [{flag.check}] {flag.message}")
+                lines.append(f"      -> {flag.remedy}")
         if len(self.curve) > 1:
             lines.append("")
             lines.append("     eps   robust accuracy")

@@ -5,15 +5,17 @@ order the suite runs as a cascade on the samples still robust. A sample broken a
 smaller ε stays broken at every larger ε (its adversarial example lies in the larger
 ball), so the accuracy-vs-ε curve is monotone and costs only the extra attacks it needs.
 
-With a ``store`` path, per-sample records are written to SQLite batch by batch; rerunning
-with the same path reads finished batches back instead of recomputing them. Because every
-random choice is keyed by (seed, sample index), a resumed run gives identical results.
+With a ``store`` path, per-sample records (:class:`~advkit.evaluate.records.SampleRecord`)
+are written to SQLite batch by batch; rerunning with the same path reads finished batches
+back instead of recomputing them. Because every random choice is keyed by (seed, sample
+index), a resumed run gives identical results.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,9 @@ from tqdm.auto import tqdm
 from advkit.access import eval_mode
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
+from advkit.evaluate.records import SampleRecord, carry_breaks
 from advkit.evaluate.report import Evaluation
+from advkit.evaluate.resume import store_config
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
@@ -32,67 +36,24 @@ from advkit.threat import ThreatModel
 from advkit.traits import is_random, needs_bpda
 from advkit.validate import check_batch, check_labels, check_model_accepts
 
-__all__ = ["evaluate", "fingerprint"]
+__all__ = ["evaluate"]
+
+Records = dict[float, list[SampleRecord]]
+"""Per ε, one record per sample in index order."""
 
 
-def fingerprint(model: nn.Module) -> str:
-    """A short hash of the model's parameters and buffers (to tie stored results to it)."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+@dataclass(frozen=True)
+class _Cascade:
+    """What every batch of one evaluation runs: ``suite`` on ``model`` at each ε."""
+
+    model: nn.Module
+    threat: ThreatModel
+    suite: Suite
+    eps: tuple[float, ...]  # increasing; threat.eps among them
+    seed: int
 
 
-def _attack_batch(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    index: Tensor,
-    threat: ThreatModel,
-    suite: Suite,
-    seed: int,
-    clean_pred: Tensor,
-    previous: list[dict[str, Any]] | None,
-) -> list[dict[str, Any]]:
-    n = x.shape[0]
-    robust = clean_pred == y
-    broken_by: list[str | None] = ["clean" if not r else None for r in robust.tolist()]
-    distance = [0.0 if not r else None for r in robust.tolist()]
-    if previous is not None:
-        for i, rec in enumerate(previous):
-            if not rec["robust"]:
-                robust[i] = False
-                broken_by[i], distance[i] = rec["broken_by"], rec["distance"]
-    queries = torch.zeros(n, dtype=torch.long)
-    grads = torch.zeros(n, dtype=torch.long)
-    for name, method in suite:
-        rows = robust.nonzero().squeeze(1)
-        if rows.numel() == 0:
-            break
-        res = attack(model, x[rows], y[rows], threat, method, seed=seed, index=index[rows])
-        queries[rows] += res.queries
-        grads[rows] += res.gradient_calls
-        for r, ok, d in zip(
-            rows.tolist(), res.success.tolist(), res.distance.tolist(), strict=True
-        ):
-            if ok:
-                robust[r] = False
-                broken_by[r], distance[r] = name, d
-    return [
-        {
-            "label": int(y[i]),
-            "clean_pred": int(clean_pred[i]),
-            "robust": bool(robust[i]),
-            "broken_by": broken_by[i],
-            "distance": distance[i],
-            "queries": int(queries[i]),
-            "gradient_calls": int(grads[i]),
-        }
-        for i in range(n)
-    ]
-
-
+# Longer than 60 lines only through its docstring, which documents twelve options.
 def evaluate(
     model: nn.Module,
     data: tuple[Tensor, Tensor],
@@ -141,19 +102,7 @@ def evaluate(
         >>> ev.robust_accuracy <= ev.clean_accuracy
         True
     """
-    if not (isinstance(data, tuple | list) and len(data) == 2):
-        raise TypeError("data must be a pair (x, y) of tensors")
-    x, y = data
-    check_batch(x, y, lo=threat.lo, hi=threat.hi)
-    if isinstance(threat.eps, Tensor):
-        raise ValueError("evaluate needs one ε for all samples; use eps_curve for several")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    eps_list = sorted({float(threat.eps), *(float(e) for e in eps_curve)})
-    if eps_list[0] < 0:
-        raise ValueError("every ε must be >= 0")
-    y = y.long()
-    n = x.shape[0]
+    x, y, eps = _checked_inputs(data, threat, eps_curve, batch_size)
     with eval_mode(model):
         classes = check_model_accepts(model, x)
     check_labels(y, classes)
@@ -162,121 +111,200 @@ def evaluate(
         attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     db = None
     if store is not None:
-        config = {
-            "model": fingerprint(model),
-            "data": hashlib.sha256(
-                x.cpu().numpy().tobytes() + y.cpu().numpy().tobytes()
-            ).hexdigest()[:16],
-            "threat": repr(threat.with_eps(0.0)),  # norm, box and options; ε keys rows
-            "suite": [f"{name}={method!r}" for name, method in attacks],
-            "seed": seed,
-            "batch_size": batch_size,
-        }
-        db = ResultStore(store, config)
-    samples: dict[float, list[dict[str, Any]]] = {e: [] for e in eps_list}
+        db = ResultStore(store, store_config(model, x, y, threat, attacks, seed, batch_size))
+    cascade = _Cascade(model, threat, attacks, eps, seed)
     start_time = time.perf_counter()
-    batches = range(0, n, batch_size)
-    bar = tqdm(total=len(batches) * len(eps_list), disable=not progress, desc="evaluate")
-    try:
-        for start in batches:
-            stop = min(start + batch_size, n)
-            idx = list(range(start, stop))
-            xb, yb = x[start:stop], y[start:stop]
-            clean_pred: Tensor | None = None
-            previous = None
-            for e in eps_list:
-                recs = db.load(e, idx) if db is not None else None
-                if recs is None:
-                    if clean_pred is None:
-                        with eval_mode(model), torch.no_grad():
-                            clean_pred = model(xb).argmax(dim=1)
-                    recs = _attack_batch(
-                        model,
-                        xb,
-                        yb,
-                        torch.tensor(idx),
-                        threat.with_eps(e),
-                        attacks,
-                        seed,
-                        clean_pred,
-                        previous,
-                    )
-                    if db is not None:
-                        db.save(e, idx, recs)
-                if previous is not None:  # records stored by a run with other ε values
-                    recs = _carry(previous, recs)
-                for i, rec in zip(idx, recs, strict=True):
-                    samples[e].append({"index": i, **rec})
-                previous = recs
-                bar.update(1)
-    finally:
-        bar.close()
-        if db is not None:
-            db.close()
-    main = float(threat.eps)
-    masking = []
+    samples = _run_batches(cascade, x, y, batch_size, db, progress)
+    flags: list[MaskingFlag] = []
     if checks:
-        curve = [(e, sum(r["robust"] for r in samples[e]) / n) for e in eps_list]
-        robust = torch.tensor([bool(r["robust"]) for r in samples[main]])
-        flags = check_gradient_masking(
-            model,
-            x,
-            y,
-            threat,
-            robust=robust,
-            curve=curve,
-            adaptive=adaptive,
-            eot_samples=eot_samples,
-            seed=seed,
-        )
-        masking = [f.to_dict() for f in flags]
-        _count_check_breaks(flags, samples, main)
-    curve = [(e, sum(r["robust"] for r in samples[e]) / n) for e in eps_list]
-    clean_acc = sum(r["label"] == r["clean_pred"] for r in samples[main]) / n
+        flags = _masking(cascade, x, y, samples, adaptive, eot_samples)
+        samples = _count_check_breaks(flags, samples, float(threat.eps))
+    curve = _curve(samples)
+    main = samples[float(threat.eps)]
     return Evaluation(
         threat=threat.describe(),
-        eps=main,
+        eps=float(threat.eps),
         suite=[name for name, _ in attacks],
-        n=n,
-        clean_accuracy=clean_acc,
-        robust_accuracy=dict(curve)[main],
+        n=len(main),
+        clean_accuracy=sum(r.label == r.clean_pred for r in main) / len(main),
+        robust_accuracy=dict(curve)[float(threat.eps)],
         curve=curve,
         samples=samples,
         seconds=time.perf_counter() - start_time,
         info=dict(info or {}),
         adaptive=_adaptive_label(model, adaptive, eot_samples),
-        masking=masking,
+        masking=flags,
     )
 
 
-def _carry(smaller: list[dict[str, Any]], recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``recs`` with every sample broken at a smaller ε also broken here (same example).
+def _checked_inputs(
+    data: tuple[Tensor, Tensor],
+    threat: ThreatModel,
+    eps_curve: list[float] | tuple[float, ...],
+    batch_size: int,
+) -> tuple[Tensor, Tensor, tuple[float, ...]]:
+    """(x, long labels, every ε in increasing order), or an error saying what is wrong."""
+    if not (isinstance(data, tuple | list) and len(data) == 2):
+        raise TypeError("data must be a pair (x, y) of tensors")
+    x, y = data
+    check_batch(x, y, lo=threat.lo, hi=threat.hi)
+    if isinstance(threat.eps, Tensor):
+        raise ValueError("evaluate needs one ε for all samples; use eps_curve for several")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    eps = tuple(sorted({float(threat.eps), *(float(e) for e in eps_curve)}))
+    if eps[0] < 0:
+        raise ValueError("every ε must be >= 0")
+    return x, y.long(), eps
 
-    Records computed in this run already carry it; records read back from a store written
-    with another list of ε may not, and the curve must stay monotone.
+
+def _run_batches(
+    cascade: _Cascade,
+    x: Tensor,
+    y: Tensor,
+    batch_size: int,
+    db: ResultStore | None,
+    progress: bool,
+) -> Records:
+    """Every batch at every ε, read back from ``db`` where stored; closes ``db``."""
+    n = x.shape[0]
+    samples: Records = {e: [] for e in cascade.eps}
+    starts = range(0, n, batch_size)
+    bar = tqdm(total=len(starts) * len(cascade.eps), disable=not progress, desc="evaluate")
+    try:
+        for start in starts:
+            stop = min(start + batch_size, n)
+            idx = list(range(start, stop))
+            for e, recs in _batch_records(cascade, x[start:stop], y[start:stop], idx, db):
+                samples[e].extend(recs)
+                bar.update(1)
+    finally:
+        bar.close()
+        if db is not None:
+            db.close()
+    return samples
+
+
+def _batch_records(
+    cascade: _Cascade, x: Tensor, y: Tensor, idx: list[int], db: ResultStore | None
+) -> Iterator[tuple[float, list[SampleRecord]]]:
+    """One batch's records at each ε in increasing order; new ones are saved to ``db``."""
+    clean_pred: Tensor | None = None
+    previous: list[SampleRecord] | None = None
+    for e in cascade.eps:
+        recs = db.load(e, idx) if db is not None else None
+        if recs is None:
+            if clean_pred is None:
+                with eval_mode(cascade.model), torch.no_grad():
+                    clean_pred = cascade.model(x).argmax(dim=1)
+            threat = cascade.threat.with_eps(e)
+            recs = _attack_batch(
+                cascade.model,
+                x,
+                y,
+                torch.tensor(idx),
+                threat,
+                cascade.suite,
+                cascade.seed,
+                clean_pred,
+                previous,
+            )
+            if db is not None:
+                db.save(e, recs)
+        if previous is not None:  # records stored by a run with other ε values
+            recs = carry_breaks(previous, recs)
+        previous = recs
+        yield e, recs
+
+
+def _attack_batch(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    index: Tensor,
+    threat: ThreatModel,
+    suite: Suite,
+    seed: int,
+    clean_pred: Tensor,
+    previous: list[SampleRecord] | None,
+) -> list[SampleRecord]:
+    """The cascade on one batch at one ε: each attack runs on the samples still robust.
+
+    ``previous`` holds the batch's records at the next smaller ε: samples broken there
+    start out broken here.
     """
-    return [
-        {**r, "robust": False, "broken_by": p["broken_by"], "distance": p["distance"]}
-        if r["robust"] and not p["robust"]
-        else r
-        for p, r in zip(smaller, recs, strict=True)
+    records = [
+        SampleRecord.start(i, label, pred)
+        for i, label, pred in zip(index.tolist(), y.tolist(), clean_pred.tolist(), strict=True)
     ]
+    if previous is not None:
+        records = carry_breaks(previous, records)
+    for name, method in suite:
+        rows = [i for i, r in enumerate(records) if r.robust]
+        if not rows:
+            break
+        at = torch.tensor(rows)
+        res = attack(model, x[at], y[at], threat, method, seed=seed, index=index[at])
+        found = zip(
+            rows,
+            res.success.tolist(),
+            res.distance.tolist(),
+            res.queries.tolist(),
+            res.gradient_calls.tolist(),
+            strict=True,
+        )
+        for r, ok, d, queries, grads in found:
+            rec = records[r].spent(queries, grads)
+            records[r] = rec.broken(name, d) if ok else rec
+    return records
 
 
-def _count_check_breaks(
-    flags: list[MaskingFlag], samples: dict[float, list[dict[str, Any]]], main: float
-) -> None:
+def _curve(samples: Records) -> list[tuple[float, float]]:
+    """(ε, fraction of samples robust) for every ε, increasing."""
+    return [(e, sum(r.robust for r in recs) / len(recs)) for e, recs in samples.items()]
+
+
+def _masking(
+    cascade: _Cascade,
+    x: Tensor,
+    y: Tensor,
+    samples: Records,
+    adaptive: bool,
+    eot_samples: int,
+) -> list[MaskingFlag]:
+    """The gradient-masking checks at the main ε, told what the cascade left robust."""
+    main = float(cascade.threat.eps)
+    return check_gradient_masking(
+        cascade.model,
+        x,
+        y,
+        cascade.threat,
+        robust=torch.tensor([r.robust for r in samples[main]]),
+        curve=_curve(samples),
+        adaptive=adaptive,
+        eot_samples=eot_samples,
+        seed=cascade.seed,
+    )
+
+
+def _count_check_breaks(flags: list[MaskingFlag], samples: Records, main: float) -> Records:
     """Samples a masking check broke (FGSM, random noise) count as broken at ε ≥ main.
 
     The check's example is a valid adversarial example in the main ball, hence in every
     larger one; leaving such samples robust would report a defense as stronger than the
-    attacks showed it to be.
+    attacks showed it to be. The first flag naming a sample sets its record.
     """
+    found: dict[int, tuple[str, float]] = {}
     for flag in flags:
         for i, d in zip(flag.samples, flag.distances, strict=True):
-            for e, recs in samples.items():
-                if e >= main and recs[i]["robust"]:
-                    recs[i].update(robust=False, broken_by=f"check:{flag.check}", distance=d)
+            found.setdefault(i, (f"check:{flag.check}", d))
+    return {
+        e: [
+            r.broken(*found[r.index]) if e >= main and r.robust and r.index in found else r
+            for r in recs
+        ]
+        for e, recs in samples.items()
+    }
 
 
 def _adaptive_label(model: nn.Module, adaptive: bool, eot_samples: int) -> str:

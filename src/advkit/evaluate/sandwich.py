@@ -14,12 +14,13 @@ Example:
     >>> x, y = torch.rand(20, 1, 8, 8), torch.randint(0, 10, (20,))
     >>> ev = advkit.evaluate(net, (x, y), advkit.Linf(0.05), "fast", progress=False)
     >>> rows = sandwich(ev, net, x, y, advkit.Linf(0.05), advkit.CROWN())
-    >>> rows[0]["certified_accuracy"] <= rows[0]["robust_accuracy"]
+    >>> rows[0].certified_accuracy <= rows[0].robust_accuracy
     True
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,53 @@ from advkit.certify.run import Certifier, certify
 from advkit.evaluate.report import Evaluation
 from advkit.threat import ThreatModel
 
-__all__ = ["plot_sandwich", "sandwich", "sandwich_table"]
+__all__ = ["SandwichRow", "plot_sandwich", "sandwich", "sandwich_table"]
+
+
+@dataclass(frozen=True)
+class SandwichRow:
+    """The sandwich at one ε.
+
+    Attributes:
+        eps: the radius.
+        certified_accuracy: fraction certified: a lower bound on the true robust accuracy.
+        robust_accuracy: fraction broken neither by the evaluation's attacks nor by the
+            certifier's verified counterexamples: the tighter empirical upper bound.
+        certified, attacked, unknown: sample counts of each status.
+        certify_seconds: the certifier's wall time.
+        status: per sample, ``"certified"``, ``"attacked"`` or ``"unknown"``.
+    """
+
+    eps: float
+    certified_accuracy: float
+    robust_accuracy: float
+    certified: int
+    attacked: int
+    unknown: int
+    certify_seconds: float
+    status: tuple[str, ...]
+
+    @classmethod
+    def of(cls, eps: float, status: list[str], seconds: float) -> SandwichRow:
+        """The row of per-sample statuses at ``eps``."""
+        n = len(status)
+        return cls(
+            eps=eps,
+            certified_accuracy=status.count("certified") / n,
+            robust_accuracy=(n - status.count("attacked")) / n,
+            certified=status.count("certified"),
+            attacked=status.count("attacked"),
+            unknown=status.count("unknown"),
+            certify_seconds=seconds,
+            status=tuple(status),
+        )
+
+    def to_dict(self, with_status: bool = True) -> dict[str, Any]:
+        """The JSON form; ``with_status=False`` leaves out the per-sample list."""
+        out = asdict(self)
+        if not with_status:
+            del out["status"]
+        return out
 
 
 def sandwich(
@@ -41,7 +88,7 @@ def sandwich(
     method: Certifier,
     *,
     batch_size: int = 64,
-) -> list[dict[str, Any]]:
+) -> list[SandwichRow]:
     """Certify the evaluated samples at every ε of ``ev`` and combine both verdicts.
 
     Args:
@@ -52,14 +99,13 @@ def sandwich(
         batch_size: samples certified together.
 
     Returns:
-        One row per ε: ``eps``, ``certified_accuracy``, ``robust_accuracy``, counts of
-        ``certified``/``attacked``/``unknown`` and ``status``, the per-sample list.
+        One :class:`SandwichRow` per ε of ``ev``, increasing.
 
     Raises:
         RuntimeError: a sample is both certified and attacked (a soundness bug).
     """
     if x.shape[0] != ev.n or any(
-        r["index"] != i for recs in ev.samples.values() for i, r in enumerate(recs)
+        r.index != i for recs in ev.samples.values() for i, r in enumerate(recs)
     ):
         raise ValueError(
             f"the evaluation covers {ev.n} samples in order, but {x.shape[0]} inputs were "
@@ -68,35 +114,20 @@ def sandwich(
     rows = []
     for eps, _ in ev.curve:
         res = certify(model, x, y, threat.with_eps(eps), method, batch_size=batch_size)
-        records = ev.samples[eps]
         status = []
-        for i, rec in enumerate(records):
-            broken = not rec["robust"] or bool(res.attacked[i])
+        for i, rec in enumerate(ev.samples[eps]):
+            broken = not rec.robust or bool(res.attacked[i])
             if broken and bool(res.certified[i]):
                 raise RuntimeError(
-                    f"sample {rec['index']} is both certified ({method.name}) and broken "
-                    f"({rec['broken_by']}) at eps={eps}: a certifier or attack is unsound"
+                    f"sample {rec.index} is both certified ({method.name}) and broken "
+                    f"({rec.broken_by}) at eps={eps}: a certifier or attack is unsound"
                 )
             status.append("certified" if res.certified[i] else "attacked" if broken else "unknown")
-        n = len(status)
-        rows.append(
-            {
-                "eps": eps,
-                "certified_accuracy": status.count("certified") / n,
-                # not broken by the evaluation's attacks nor by the certifier's verified
-                # counterexamples: the tighter empirical upper bound
-                "robust_accuracy": (n - status.count("attacked")) / n,
-                "certified": status.count("certified"),
-                "attacked": status.count("attacked"),
-                "unknown": status.count("unknown"),
-                "certify_seconds": res.seconds,
-                "status": status,
-            }
-        )
+        rows.append(SandwichRow.of(eps, status, res.seconds))
     return rows
 
 
-def sandwich_table(rows: list[dict[str, Any]], method: str) -> str:
+def sandwich_table(rows: list[SandwichRow], method: str) -> str:
     """Terminal table: robust accuracy lies in [certified, attacked-based] per ε."""
     lines = [
         f"sandwich ({method}): true robust accuracy lies in [certified, empirical]",
@@ -104,22 +135,22 @@ def sandwich_table(rows: list[dict[str, Any]], method: str) -> str:
     ]
     for r in rows:
         lines.append(
-            f"{r['eps']:8.4g}   {100 * r['certified_accuracy']:7.2f}%   "
-            f"{100 * r['robust_accuracy']:7.2f}%   {r['certified']}/{r['attacked']}/{r['unknown']}"
+            f"{r.eps:8.4g}   {100 * r.certified_accuracy:7.2f}%   "
+            f"{100 * r.robust_accuracy:7.2f}%   {r.certified}/{r.attacked}/{r.unknown}"
         )
     return "\n".join(lines)
 
 
-def plot_sandwich(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+def plot_sandwich(rows: list[SandwichRow], path: str | Path, title: str = "") -> Path:
     """Plot certified and empirical robust accuracy against ε, the gap shaded."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    eps = [r["eps"] for r in rows]
-    cert = [100 * r["certified_accuracy"] for r in rows]
-    emp = [100 * r["robust_accuracy"] for r in rows]
+    eps = [r.eps for r in rows]
+    cert = [100 * r.certified_accuracy for r in rows]
+    emp = [100 * r.robust_accuracy for r in rows]
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot(eps, emp, "o-", label="empirical (attacks): upper bound")
     ax.plot(eps, cert, "s-", label="certified: lower bound")

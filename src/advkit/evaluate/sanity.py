@@ -16,8 +16,10 @@ for a symptom that cannot happen when gradient attacks work as intended:
   success, though any input can then be mapped to another class's image;
 - ``flat-curve``: robust accuracy does not decrease over a range of ε at least doubling.
 
-Each :class:`MaskingFlag` names the adaptive attack to run; ``advkit evaluate --adaptive``
-runs it. :func:`advkit.evaluate` runs the checks by default and prints the flags loudly.
+Each check is one function returning a :class:`MaskingFlag` or None, and
+:func:`check_gradient_masking` runs them all. Each flag names the adaptive attack to run;
+``advkit evaluate --adaptive`` runs it. :func:`advkit.evaluate` runs the checks by default
+and prints the flags loudly.
 
 Example:
     >>> import torch, advkit
@@ -44,7 +46,21 @@ from advkit.objectives import margin
 from advkit.threat import ThreatModel
 from advkit.traits import bpda, is_random, needs_bpda
 
-__all__ = ["MaskingFlag", "check_gradient_masking"]
+__all__ = [
+    "EXPLODING",
+    "MaskingFlag",
+    "Probe",
+    "check_exploding_gradients",
+    "check_flat_curve",
+    "check_gradient_masking",
+    "check_nan_gradients",
+    "check_noise",
+    "check_nondeterministic",
+    "check_probabilities",
+    "check_single_step",
+    "check_unbounded",
+    "check_zero_gradients",
+]
 
 EXPLODING = 1e6
 """An input-gradient ℓ1 norm above this counts as exploding (pixels in [0, 1])."""
@@ -73,12 +89,182 @@ class MaskingFlag:
         return asdict(self)
 
 
-def _input_gradients(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-    """Gradient of the logit margin z_y − max_{j≠y} z_j with respect to x, per sample."""
-    xg = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        (g,) = torch.autograd.grad(margin(model(xg), y).sum(), xg)
-    return g.reshape(g.shape[0], -1)
+@dataclass(frozen=True)
+class Probe:
+    """The model and data the attack-based checks run on, attacked as the evaluation did.
+
+    Attributes:
+        model: the classifier (returning logits).
+        x: inputs (N, ...) in the threat's box; y: labels (N,).
+        threat: the threat model of the evaluation (a single ε).
+        adaptive: wrap the checks' attacks in BPDA/EOT as the model needs.
+        eot_samples: EOT draws when ``adaptive`` and the model is random.
+        seed: seed of the checks' attacks (keyed per sample index).
+    """
+
+    model: nn.Module
+    x: Tensor
+    y: Tensor
+    threat: ThreatModel
+    adaptive: bool = True
+    eot_samples: int = EOT_SAMPLES
+    seed: int = 0
+
+    def broken(
+        self, method: Attack, rows: Tensor, threat: ThreatModel | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The indices among ``rows`` that ``method`` broke, and their distances."""
+        if rows.numel() == 0:
+            return rows, torch.zeros(0)
+        m = adapt(self.model, method, self.eot_samples) if self.adaptive else method
+        th = self.threat if threat is None else threat
+        res = attack(self.model, self.x[rows], self.y[rows], th, m, seed=self.seed, index=rows)
+        return rows[res.success], res.distance[res.success]
+
+
+def check_probabilities(out: Tensor) -> MaskingFlag | None:
+    """``probabilities``: the outputs are probabilities or log-probabilities, not logits."""
+    if looks_like_probabilities(out):
+        return MaskingFlag(
+            "probabilities",
+            "the model returns probabilities, not logits",
+            "remove the final softmax; attack the logits (DLR/margin losses)",
+        )
+    if bool((out <= 0).all()) and bool((out.logsumexp(1).abs() < 1e-3).all()):
+        return MaskingFlag(
+            "probabilities",
+            "the model returns log-probabilities, not logits",
+            "remove the final log-softmax or use the margin/DLR loss (apgd-dlr)",
+        )
+    return None
+
+
+def check_nondeterministic(out: Tensor, again: Tensor, declared: bool) -> MaskingFlag | None:
+    """``nondeterministic``: two passes on the same inputs differ, randomness undeclared.
+
+    Args:
+        out, again: the outputs of two forward passes on the same inputs.
+        declared: whether the attacks average over the model's randomness (EOT).
+    """
+    if torch.equal(out, again) or declared:
+        return None
+    return MaskingFlag(
+        "nondeterministic",
+        "two forward passes on the same inputs differ, and no layer is declared random",
+        "EOT: mark the random layers with advkit.traits.mark_random "
+        "(or run --adaptive, which applies EOT to the whole model)",
+    )
+
+
+def check_nan_gradients(grads: Tensor) -> MaskingFlag | None:
+    """``nan-gradients``: some input gradients (one row per sample) are NaN or infinite."""
+    n_nan = int((~grads.isfinite().all(1)).sum())
+    if not n_nan:
+        return None
+    return MaskingFlag(
+        "nan-gradients",
+        f"{n_nan}/{grads.shape[0]} samples have NaN/inf input gradients",
+        "BPDA through the layer producing them, or a decision-based attack",
+    )
+
+
+def check_zero_gradients(grads: Tensor, bpda_available: bool) -> MaskingFlag | None:
+    """``zero-gradients``: over 10% of the input gradients are exactly zero (shattered).
+
+    Args:
+        grads: input gradients of correctly classified samples, one row per sample.
+        bpda_available: whether the model's non-differentiable layers are advkit
+            transforms (BPDA then only needs ``adaptive=True``).
+    """
+    n_zero = int((grads.isfinite().all(1) & (grads.abs().sum(1) == 0)).sum())
+    if n_zero <= 0.1 * grads.shape[0]:
+        return None
+    return MaskingFlag(
+        "zero-gradients",
+        f"{n_zero}/{grads.shape[0]} correctly classified samples have an exactly "
+        "zero input gradient (shattered gradients)",
+        "BPDA: evaluate with adaptive=True (advkit's transforms support it)"
+        if bpda_available
+        else "BPDA: wrap the non-differentiable layer as an advkit InputTransform "
+        "(FunctionTransform); meanwhile noise/black-box attacks (--adaptive)",
+    )
+
+
+def check_exploding_gradients(grads: Tensor) -> MaskingFlag | None:
+    """``exploding-gradients``: some finite input gradients have ℓ1 norm above 1e6."""
+    n_big = int((grads.isfinite().all(1) & (grads.abs().sum(1) > EXPLODING)).sum())
+    if not n_big:
+        return None
+    return MaskingFlag(
+        "exploding-gradients",
+        f"{n_big}/{grads.shape[0]} samples have input gradients with ℓ1 norm > {EXPLODING:g}",
+        "the margin/DLR loss (apgd-dlr) and BPDA for the unstable layer",
+    )
+
+
+def check_single_step(probe: Probe, rows: Tensor) -> MaskingFlag | None:
+    """``single-step-stronger``: FGSM breaks some of ``rows``, the samples left robust."""
+    hit, dist = probe.broken(FGM(), rows)
+    if not hit.numel():
+        return None
+    return MaskingFlag(
+        "single-step-stronger",
+        f"FGSM broke {hit.numel()} samples the iterative suite left robust (counted as broken)",
+        "--adaptive (adds FGSM and random noise to the cascade); BPDA/EOT",
+        tuple(hit.tolist()),
+        tuple(dist.tolist()),
+    )
+
+
+def check_noise(probe: Probe, rows: Tensor) -> MaskingFlag | None:
+    """``noise-stronger``: random points of the ball break some of ``rows`` (robust ones)."""
+    hit, dist = probe.broken(RandomNoise(samples=20), rows)
+    if not hit.numel():
+        return None
+    return MaskingFlag(
+        "noise-stronger",
+        f"random points of the ball broke {hit.numel()} samples the white-box suite "
+        "left robust (counted as broken)",
+        "--adaptive (adds random noise to the cascade); a black-box attack; BPDA/EOT",
+        tuple(hit.tolist()),
+        tuple(dist.tolist()),
+    )
+
+
+def check_unbounded(probe: Probe, rows: Tensor) -> MaskingFlag | None:
+    """``unbounded-not-broken``: PGD with ε covering the whole box breaks < 90% of ``rows``."""
+    if not rows.numel():
+        return None
+    th = probe.threat
+    size = 1.0 if th.p == float("inf") else probe.x[0].numel()
+    whole = th.with_eps(float(th.hi - th.lo) * size)
+    n_unb = probe.broken(PGD(steps=50, restarts=1), rows, whole)[0].numel()
+    if n_unb >= 0.9 * rows.numel():
+        return None
+    return MaskingFlag(
+        "unbounded-not-broken",
+        f"PGD with ε covering the whole box broke only {n_unb}/{rows.numel()} samples "
+        "(expected ~100%)",
+        "BPDA/EOT for the defense's layers; check the loss for saturation",
+    )
+
+
+def check_flat_curve(curve: list[tuple[float, float]] | None) -> MaskingFlag | None:
+    """``flat-curve``: robust accuracy does not fall from ε to an ε at least twice as large.
+
+    Args:
+        curve: (ε, robust accuracy) pairs, increasing in ε.
+    """
+    if not curve or len(curve) < 2:
+        return None
+    (e0, a0), (e1, a1) = curve[0], curve[-1]
+    if not (e0 > 0 and e1 >= 2 * e0 and a1 >= a0 and a0 > 0):
+        return None
+    return MaskingFlag(
+        "flat-curve",
+        f"robust accuracy stays {100 * a0:.1f}% from ε={e0:g} to ε={e1:g}",
+        "BPDA/EOT; larger ε should eventually break every sample",
+    )
 
 
 def check_gradient_masking(
@@ -109,145 +295,57 @@ def check_gradient_masking(
         limit: at most this many samples for the costlier checks.
 
     Returns:
-        The flags raised, empty when nothing looks masked.
+        The flags raised, in the order of the module docstring; empty when nothing looks
+        masked.
     """
-    flags: list[MaskingFlag] = []
-    y = y.long()
+    probe = Probe(model, x, y.long(), threat, adaptive, eot_samples, seed)
     with eval_mode(model), torch.no_grad():
-        out = model(x[:limit])
-        again = model(x[:limit])
-    if looks_like_probabilities(out):
-        flags.append(
-            MaskingFlag(
-                "probabilities",
-                "the model returns probabilities, not logits",
-                "remove the final softmax; attack the logits (DLR/margin losses)",
-            )
-        )
-    elif bool((out <= 0).all()) and bool((out.logsumexp(1).abs() < 1e-3).all()):
-        flags.append(
-            MaskingFlag(
-                "probabilities",
-                "the model returns log-probabilities, not logits",
-                "remove the final log-softmax or use the margin/DLR loss (apgd-dlr)",
-            )
-        )
-    if flags:
-        return flags  # the attack checks below would refuse probabilities
-    if not torch.equal(out, again) and not (adaptive and is_random(model)):
-        flags.append(
-            MaskingFlag(
-                "nondeterministic",
-                "two forward passes on the same inputs differ, and no layer is declared random",
-                "EOT: mark the random layers with advkit.traits.mark_random "
-                "(or run --adaptive, which applies EOT to the whole model)",
-            )
-        )
-    pred = out.argmax(1)
-    correct = (pred == y[:limit]).nonzero().squeeze(1)
-    if correct.numel():
-        with eval_mode(model), bpda(adaptive and needs_bpda(model)):
-            g = _input_gradients(model, x[correct], y[correct])
-        finite = g.isfinite().all(1)
-        norm = g.abs().sum(1)
-        n_nan, n_zero = int((~finite).sum()), int((finite & (norm == 0)).sum())
-        n_big = int((finite & (norm > EXPLODING)).sum())
-        if n_nan:
-            flags.append(
-                MaskingFlag(
-                    "nan-gradients",
-                    f"{n_nan}/{correct.numel()} samples have NaN/inf input gradients",
-                    "BPDA through the layer producing them, or a decision-based attack",
-                )
-            )
-        if n_zero > 0.1 * correct.numel():
-            flags.append(
-                MaskingFlag(
-                    "zero-gradients",
-                    f"{n_zero}/{correct.numel()} correctly classified samples have an exactly "
-                    "zero input gradient (shattered gradients)",
-                    "BPDA: evaluate with adaptive=True (advkit's transforms support it)"
-                    if needs_bpda(model)
-                    else "BPDA: wrap the non-differentiable layer as an advkit InputTransform "
-                    "(FunctionTransform); meanwhile noise/black-box attacks (--adaptive)",
-                )
-            )
-        if n_big:
-            flags.append(
-                MaskingFlag(
-                    "exploding-gradients",
-                    f"{n_big}/{correct.numel()} samples have input gradients with ℓ1 norm "
-                    f"> {EXPLODING:g}",
-                    "the margin/DLR loss (apgd-dlr) and BPDA for the unstable layer",
-                )
-            )
+        out, again = model(x[:limit]), model(x[:limit])
+    outputs = check_probabilities(out)
+    if outputs is not None:
+        return [outputs]  # the attack checks would refuse probabilities
+    grads = _correct_gradients(probe, out)
+    rows = _robust_rows(probe, robust)
+    single = check_single_step(probe, rows)
+    flags = [
+        check_nondeterministic(out, again, adaptive and is_random(model)),
+        check_nan_gradients(grads),
+        check_zero_gradients(grads, needs_bpda(model)),
+        check_exploding_gradients(grads),
+        single,
+        check_noise(probe, _unbroken(rows, single)[:limit]),
+        check_unbounded(probe, rows[: min(limit, 32)]),
+        check_flat_curve(curve),
+    ]
+    return [f for f in flags if f is not None]
 
-    def run(method: Attack, idx: Tensor, th: ThreatModel) -> tuple[Tensor, Tensor]:
-        """(indices of ``idx`` the attack broke, their distances)."""
-        if idx.numel() == 0:
-            return idx, torch.zeros(0)
-        m = adapt(model, method, eot_samples) if adaptive else method
-        res = attack(model, x[idx], y[idx], th, m, seed=seed, index=idx)
-        return idx[res.success], res.distance[res.success]
 
-    def broken(method: Attack, idx: Tensor, th: ThreatModel) -> Tensor:
-        return run(method, idx, th)[0]
+def _correct_gradients(probe: Probe, out: Tensor) -> Tensor:
+    """Input gradients of the logit margin z_y − max_{j≠y} z_j, one row per sample among
+    the first ``len(out)`` that the model classifies correctly."""
+    correct = (out.argmax(1) == probe.y[: out.shape[0]]).nonzero().squeeze(1)
+    if not correct.numel():
+        return torch.zeros(0, probe.x[0].numel())
+    xg = probe.x[correct].detach().clone().requires_grad_(True)
+    model = probe.model
+    with eval_mode(model), bpda(probe.adaptive and needs_bpda(model)), torch.enable_grad():
+        (g,) = torch.autograd.grad(margin(model(xg), probe.y[correct]).sum(), xg)
+    return g.reshape(g.shape[0], -1)
 
-    if robust is None:
-        with eval_mode(model), torch.no_grad():
-            robust = model(x).argmax(1) == y
-        rows = robust.nonzero().squeeze(1)
-        robust[broken(PGD(steps=20, restarts=1), rows, threat)] = False
-    rows = robust.nonzero().squeeze(1)
 
-    hit, dist = run(FGM(), rows, threat)
-    if hit.numel():
-        flags.append(
-            MaskingFlag(
-                "single-step-stronger",
-                f"FGSM broke {hit.numel()} samples the iterative suite left robust "
-                "(counted as broken)",
-                "--adaptive (adds FGSM and random noise to the cascade); BPDA/EOT",
-                tuple(hit.tolist()),
-                tuple(dist.tolist()),
-            )
-        )
-    left = rows[~torch.isin(rows, hit)][:limit]
-    hit, dist = run(RandomNoise(samples=20), left, threat)
-    if hit.numel():
-        flags.append(
-            MaskingFlag(
-                "noise-stronger",
-                f"random points of the ball broke {hit.numel()} samples the white-box suite "
-                "left robust (counted as broken)",
-                "--adaptive (adds random noise to the cascade); a black-box attack; BPDA/EOT",
-                tuple(hit.tolist()),
-                tuple(dist.tolist()),
-            )
-        )
-    some = rows[: min(limit, 32)]
-    if some.numel():
-        whole = threat.with_eps(
-            float(threat.hi - threat.lo) * (1.0 if threat.p == float("inf") else x[0].numel())
-        )
-        n_unb = broken(PGD(steps=50, restarts=1), some, whole).numel()
-        if n_unb < 0.9 * some.numel():
-            flags.append(
-                MaskingFlag(
-                    "unbounded-not-broken",
-                    f"PGD with ε covering the whole box broke only {n_unb}/{some.numel()} "
-                    "samples (expected ~100%)",
-                    "BPDA/EOT for the defense's layers; check the loss for saturation",
-                )
-            )
-    if curve and len(curve) > 1:
-        (e0, a0), (e1, a1) = curve[0], curve[-1]
-        if e0 > 0 and e1 >= 2 * e0 and a1 >= a0 and a0 > 0:
-            flags.append(
-                MaskingFlag(
-                    "flat-curve",
-                    f"robust accuracy stays {100 * a0:.1f}% from ε={e0:g} to ε={e1:g}",
-                    "BPDA/EOT; larger ε should eventually break every sample",
-                )
-            )
-    return flags
+def _robust_rows(probe: Probe, robust: Tensor | None) -> Tensor:
+    """Indices of the robust samples; without ``robust``, those PGD-20 leaves robust."""
+    if robust is not None:
+        return robust.nonzero().squeeze(1)
+    with eval_mode(probe.model), torch.no_grad():
+        correct = probe.model(probe.x).argmax(1) == probe.y
+    rows = correct.nonzero().squeeze(1)
+    hit = probe.broken(PGD(steps=20, restarts=1), rows)[0]
+    return rows[~torch.isin(rows, hit)]
+
+
+def _unbroken(rows: Tensor, flag: MaskingFlag | None) -> Tensor:
+    """``rows`` without the samples ``flag`` found adversarial examples for."""
+    if flag is None:
+        return rows
+    return rows[~torch.isin(rows, torch.tensor(flag.samples, dtype=rows.dtype))]
