@@ -27,6 +27,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from advkit.certify.run import Certifier, certify
+from advkit.evaluate.figures import save_figure
 from advkit.evaluate.report import Evaluation
 from advkit.threat import ThreatModel
 
@@ -160,9 +161,4 @@ def plot_sandwich(rows: list[SandwichRow], path: str | Path, title: str = "") ->
     ax.set_ylim(0, 100)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

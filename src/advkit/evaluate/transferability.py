@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from advkit.attacks.run import Attack, attack
 from advkit.attacks.transfer import Transfer
+from advkit.evaluate.figures import save_figure
 from advkit.threat import ThreatModel
 
 __all__ = ["TransferMatrix", "transferability_matrix"]
@@ -83,12 +84,7 @@ class TransferMatrix:
                 ax.text(j, i, f"{v:.0f}", ha="center", va="center", color="w" if v < 60 else "k")
         fig.colorbar(im, ax=ax, label="success (%)")
         ax.set_title(title, fontsize=9)
-        fig.tight_layout()
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        return out
+        return save_figure(fig, path)
 
 
 def _fooled(model: nn.Module, x_adv: Tensor, y: Tensor, batch: int) -> Tensor:
