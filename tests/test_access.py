@@ -383,3 +383,16 @@ def test_log_probabilities_are_accepted_as_logits() -> None:
     x = torch.rand(4, 4)
     res = advkit.attack(model, x, torch.tensor([0, 1, 2, 0]), advkit.Linf(0.1), advkit.FGM())
     assert res.logits.shape == (4, 3)
+
+
+def test_minimal_eps_needs_white_box_whatever_it_wraps() -> None:
+    """MinimalEps judges each run's success on the logits: around a score-only attack it
+    still declares white-box access and refuses a score oracle before any query."""
+    method = advkit.MinimalEps(advkit.Square(queries=20), search_steps=1)
+    assert method.describe().access == advkit.access.Access.WHITE_BOX
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    oracle = advkit.ScoreOnly(model, budget=100)
+    with pytest.raises(advkit.access.AccessError, match="WhiteBox"):
+        advkit.attack(
+            oracle, torch.rand(2, 1, 4, 4), torch.tensor([0, 1]), advkit.Linf(0.1), method
+        )

@@ -7,6 +7,7 @@ import importlib
 import itertools
 import json
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -235,10 +236,14 @@ def test_the_store_does_not_change_results(
 
 @pytest.mark.parametrize(
     "change",
-    ["seed", "suite", "model", "data", "batch_size", "threat"],
+    ["seed", "suite", "model", "data", "batch_size", "threat", "rng"],
 )
 def test_a_store_refuses_another_configuration(
-    tiny_cnn: nn.Module, data: tuple[Tensor, Tensor], tmp_path: Path, change: str
+    tiny_cnn: nn.Module,
+    data: tuple[Tensor, Tensor],
+    tmp_path: Path,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path = tmp_path / "r.sqlite"
     evaluate(tiny_cnn, data, store=path, eps_curve=[], suite=SUITE[:1])
@@ -257,6 +262,8 @@ def test_a_store_refuses_another_configuration(
         x[0, 0, 0, 0] = 0.5
     elif change == "batch_size":
         kw["batch_size"] = 6
+    elif change == "rng":  # a store written under another seeding scheme
+        monkeypatch.setattr(sys.modules["advkit.evaluate.resume"], "RNG_SCHEME", "ints-0")
     if change == "threat":
         with pytest.raises(StoreMismatch, match="different evaluation"):
             advkit.evaluate(model, (x, y), advkit.L2(EPS), progress=False, batch_size=4, **kw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from advkit.access import WhiteBox
@@ -62,3 +63,34 @@ def test_problem_streams_do_not_depend_on_the_batch() -> None:
     assert torch.equal(sub[0], whole[2]) and torch.equal(sub[1], whole[0])
     other = [torch.rand(5, generator=g) for g in p.generators("start", 3)]
     assert not torch.equal(other[0], whole[0])
+
+
+def test_each_attack_draws_its_random_starts_from_its_own_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cascade of PGD, APGD, APGD-T and Square gives a sample independent random starts:
+    no two attacks read the same named stream (they shared "start" once)."""
+    import advkit
+
+    used: dict[str, set[str]] = {}
+    running = [""]
+    original = Problem.generators
+
+    def record(self: Problem, name: str, *index: int) -> list[torch.Generator]:
+        used.setdefault(running[0], set()).add(name)
+        return original(self, name, *index)
+
+    monkeypatch.setattr(Problem, "generators", record)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4)).eval()
+    x, y = torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 2])
+    for label, method in [
+        ("pgd", advkit.PGD(steps=2, restarts=2)),
+        ("apgd", advkit.APGD(steps=2, restarts=2)),
+        ("apgd-t", advkit.APGDT(steps=2, target_classes=2)),
+        ("square", advkit.Square(queries=4)),
+    ]:
+        running[0] = label
+        advkit.attack(model, x, y, advkit.Linf(1e-4), method)
+    names = [n for streams in used.values() for n in streams]
+    assert set(used) == {"pgd", "apgd", "apgd-t", "square"}
+    assert len(names) == len(set(names)), used

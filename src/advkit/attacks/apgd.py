@@ -105,7 +105,7 @@ class AutoPGD(FixedEpsAttack[APGDState]):
 
     def stream(self, rnd: Round) -> tuple[str, int]:
         """The named random stream of the round's random start."""
-        return "start", rnd.index
+        return "apgd-start", rnd.index
 
     def step(self, rnd: Round, s: APGDState, k: int) -> Evaluation:
         p = rnd.problem
@@ -222,7 +222,7 @@ class APGDT(AutoPGD):
         return context.ranked.shape[1] * self.restarts
 
     def stream(self, rnd: Round) -> tuple[str, int]:
-        return "target-start", rnd.index
+        return "apgd-t-start", rnd.index
 
     def target_of(self, rnd: Round) -> Tensor:
         return rnd.context.ranked[rnd.local, rnd.index // self.restarts]

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+from advkit.access import Access
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.engine import Attack, AttackInfo, Evaluation, MinimalAttack, Preset, Problem, Round
 
@@ -90,8 +91,11 @@ class MinimalEps(MinimalAttack[Bracket]):
             )
 
     def describe(self) -> AttackInfo:
+        """The inner attack's norms; white-box access, since each run's success is judged
+        on the logits (whatever the inner attack needs)."""
         inner = self.attack.describe()
-        return replace(self.info, access=inner.access, norms=inner.norms)
+        access = max(inner.access, Access.WHITE_BOX)
+        return replace(self.info, access=access, norms=inner.norms)
 
     def iterations(self, rnd: Round) -> int:
         return self.search_steps

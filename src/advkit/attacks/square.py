@@ -154,7 +154,7 @@ class Square(FixedEpsAttack[SquareState]):
         p, c = rnd.problem, rnd.problem.x0.shape[1]
         k = (4 + c + 1) if p.threat.name == "l2" else (2 + c)
         iters = self.iterations(rnd)
-        u = torch.stack([torch.rand(iters, k, generator=g) for g in p.generators("windows")])
+        u = torch.stack([torch.rand(iters, k, generator=g) for g in p.generators("square-windows")])
         left = self._allowance(p)
         state = SquareState(self._start(p), p.x0, rnd.context.score[rnd.local], left, u, {})
         return state, unqueried(p.x0, left <= 0, minimize=False)
@@ -184,7 +184,7 @@ class Square(FixedEpsAttack[SquareState]):
 
     def _start(self, problem: Problem) -> Tensor:
         """Vertical ±ε stripes (L∞) or a grid of random ±pulses scaled to norm ε (L2)."""
-        x0, gens = problem.x0, problem.generators("start")
+        x0, gens = problem.x0, problem.generators("square-start")
         n, c, h, w = x0.shape
         eps = problem.threat.radius(x0)
         if problem.threat.name == "linf":

@@ -36,12 +36,11 @@ Example:
     ...     info = AttackInfo("walk", "random points of the ball")
     ...     steps: int = 5
     ...     loss: CrossEntropy = CrossEntropy()
-    ...     def init(self, rnd: Round) -> tuple[torch.Tensor, Evaluation]:
-    ...         return rnd.problem.x0, self.evaluate(rnd, rnd.problem.x0)
-    ...     def step(self, rnd: Round, x: torch.Tensor, k: int) -> Evaluation:
+    ...     def init(self, rnd: Round) -> tuple[None, Evaluation]:  # no state to carry
+    ...         return None, self.evaluate(rnd, rnd.problem.x0.clone())
+    ...     def step(self, rnd: Round, state: None, k: int) -> Evaluation:
     ...         p = rnd.problem
-    ...         x.copy_(p.threat.sample(p.x0, p.generators("walk", k)))
-    ...         return self.evaluate(rnd, x.clone())
+    ...         return self.evaluate(rnd, p.threat.sample(p.x0, p.generators("walk", k)))
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
     >>> res = advkit.attack(model, torch.rand(4, 16), torch.tensor([0, 1, 2, 0]),
     ...                     advkit.Linf(0.1), Walk())

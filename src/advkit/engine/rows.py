@@ -48,8 +48,11 @@ def select_rows(state: T, keep: Tensor) -> T:
 
     Tensors are indexed along their first dimension; nested objects with a ``select``
     method (e.g. :class:`~advkit.engine.adam.Adam`) select themselves; other values (ints,
-    floats, None) are shared. A state that is itself a tensor is indexed directly.
+    floats, None) are shared. A state that is itself a tensor is indexed directly; an
+    attack without state uses None.
     """
+    if state is None:
+        return state
     if isinstance(state, Tensor):
         return state[keep]  # type: ignore[return-value]
     if not dataclasses.is_dataclass(state) or isinstance(state, type):

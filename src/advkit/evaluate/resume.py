@@ -34,6 +34,11 @@ def fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+RNG_SCHEME = "named-streams-1"
+"""The seeding scheme (``advkit.engine.rng``): stores written under another scheme would
+mix two sets of random draws on resume, so they are not reused."""
+
+
 def store_config(
     model: nn.Module,
     x: Tensor,
@@ -52,4 +57,5 @@ def store_config(
         "suite": [f"{name}={method!r}" for name, method in suite],
         "seed": seed,
         "batch_size": batch_size,
+        "rng": RNG_SCHEME,
     }
