@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--candidates", type=int, default=10, help="top-k classes (10)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per library (3)")
+    parser.add_argument(
+        "--libraries", default=",".join(LIBRARIES), help="comma-separated (all four)"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with torch.no_grad():
         classes = model(x[:1]).shape[1]
     settings = Settings(args.steps, args.overshoot, args.candidates, tuple(x.shape[1:]), classes)
-    for name, (module, build) in LIBRARIES.items():
+    for name in args.libraries.split(","):
+        module, build = LIBRARIES[name]
         try:
             runner = build(model, settings)
         except ImportError as err:
