@@ -7,8 +7,15 @@ f_k = Z_k − Z_y and w_k = ∇f_k, the distance to k's linearized boundary is
 |f_k| / ‖w_k‖_q (q the dual norm), and the step goes to the nearest one:
 r = |f_k| / ‖w_k‖₂² · w_k (L2) or |f_k| / ‖w_k‖₁ · sign(w_k) (L∞). The iterate is
 x0 + (1 + overshoot)·Σr, clipped to the box, and each sample stops as soon as it is
-misclassified. Candidates are the top-k classes of the clean logits (default 10); a
-targeted attack uses only the target, with f = Z_t − Z_top (the current top class).
+misclassified (the overshot point is the one checked, as in the authors' code).
+Candidates are the top-k classes of the clean logits (default 10); a targeted attack uses
+only the target, with f = Z_t − Z_top (the current top class).
+
+The box: w_k keeps only the coordinates a step can move (a pixel at 0 whose gradient
+points down is frozen), so r reaches the linearized boundary on the box's face, and Σr
+keeps only what the clipping let through. Without this, a step's share in frozen pixels
+is clipped away, the iterate converges to the boundary from the wrong side, and the
+multiplicative overshoot never carries it across.
 
 Threat model: L2 or L∞ (the geometry and the distance); the result is projected onto the ε
 ball (``math.inf``: no cap), and a sample still robust after ``steps`` iterations keeps x0.
@@ -49,7 +56,8 @@ class _LogitGap:
 
 @dataclass
 class Iterate:
-    """Each sample's iterate, accumulated step Σr, reference and candidate classes."""
+    """Each sample's iterate, accumulated step Σr (inside the box), reference and
+    candidate classes."""
 
     x: Tensor
     r_tot: Tensor
@@ -109,10 +117,23 @@ class DeepFool(MinimalAttack[Iterate]):
 
     def step(self, rnd: Round, s: Iterate, k: int) -> Evaluation:
         p = rnd.problem
+        grow = 1 + self.overshoot
+        s.x = p.threat.clip_box(p.x0 + grow * (s.r_tot + self._nearest(p, s)))
+        s.r_tot = (s.x - p.x0) / grow  # what the box let through: no dead zone past it
+        logits = p.logits(s.x)
+        if p.target is not None:
+            s.ref = logits.argmax(dim=1)
+        ok = p.successful(logits)  # the caller projects the result onto the ε ball
+        return Evaluation(s.x, p.threat.norm(s.x - p.x0), ok, ok)
+
+    def _nearest(self, p: Problem, s: Iterate) -> Tensor:
+        """The step r to the nearest candidate's linearized boundary at the iterate, in
+        the coordinates the box lets move."""
         shape = (-1, *[1] * (p.x0.dim() - 1))
         best, step = torch.full((len(p),), math.inf, dtype=p.x0.dtype), torch.zeros_like(p.x0)
         for j in range(s.classes.shape[1]):
-            _, f, w = p.value_and_grad(s.x, _LogitGap(s.classes[:, j], s.ref), None)
+            _, f, g = p.value_and_grad(s.x, _LogitGap(s.classes[:, j], s.ref), None)
+            w = p.threat.unblocked(g, s.x)
             flat, gap = w.reshape(len(p), -1), (f.abs() + 1e-6).reshape(shape)
             if p.threat.p == 2.0:
                 wn = flat.norm(dim=1)
@@ -124,10 +145,4 @@ class DeepFool(MinimalAttack[Iterate]):
             nearer = dist < best
             best = torch.where(nearer, dist, best)
             step = torch.where(nearer.reshape(shape), r, step)
-        s.r_tot = s.r_tot + step
-        s.x = (p.x0 + (1 + self.overshoot) * s.r_tot).clamp(p.threat.lo, p.threat.hi)
-        logits = p.logits(s.x)
-        if p.target is not None:
-            s.ref = logits.argmax(dim=1)
-        ok = p.successful(logits)  # the caller projects the result onto the ε ball
-        return Evaluation(s.x, p.threat.norm(s.x - p.x0), ok, ok)
+        return step

@@ -111,6 +111,11 @@ class ThreatModel:
         """Clip to the input domain."""
         return x.clamp(self.lo, self.hi)
 
+    def unblocked(self, g: Tensor, x: Tensor) -> Tensor:
+        """``g`` with zeros where a step along it would leave the box at ``x``: coordinates
+        already at ``lo`` (``hi``) where ``g`` points down (up). Same shape as ``g``."""
+        return _unblocked(g, x, self.lo, self.hi).reshape(g.shape)
+
     def norm(self, delta: Tensor) -> Tensor:
         """The ℓp norm of each sample's perturbation, shape (N,)."""
         return torch.linalg.vector_norm(_flat(delta), ord=self.p, dim=1)
