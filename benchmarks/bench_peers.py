@@ -16,11 +16,12 @@ the median of ``--repeats`` runs, after one untimed warm-up run of each library.
 The peers are never advkit dependencies: they live in a separate benchmark environment,
 with advkit taken from the source tree. From the project root:
 
-    python3.11 -m venv /work/peers-venv
-    /work/peers-venv/bin/pip install torch==2.13.0
-    /work/peers-venv/bin/pip install torchattacks foolbox adversarial-robustness-toolbox \\
+    PEERS_VENV=../peers-venv  # any folder outside the project
+    python3.11 -m venv $PEERS_VENV
+    $PEERS_VENV/bin/pip install torch==2.13.0
+    $PEERS_VENV/bin/pip install torchattacks foolbox adversarial-robustness-toolbox \\
         numpy scipy scikit-learn tqdm scikit-image pillow matplotlib
-    ADVKIT_SHARED_DATA=../shared/data PYTHONPATH=src /work/peers-venv/bin/python \\
+    ADVKIT_SHARED_DATA=../shared/data PYTHONPATH=src $PEERS_VENV/bin/python \\
         benchmarks/bench_peers.py --threads 2 --out benchmarks/peers.json
 
 A peer that cannot be imported is listed under ``missing`` with the reason, and the others
