@@ -161,4 +161,4 @@ class PGD(ProjectedAscent):
 
     def start(self, rnd: Round) -> Tensor:
         p = rnd.problem
-        return p.threat.sample(p.x0, p.generators("pgd-start", rnd.index))
+        return p.threat.sample(p.x0, p.generators("start", rnd.index))
