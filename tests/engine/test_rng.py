@@ -81,8 +81,12 @@ def test_each_attack_draws_its_random_starts_from_its_own_stream(
         return original(self, name, *index)
 
     monkeypatch.setattr(Problem, "generators", record)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4)).eval()
-    x, y = torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 2])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4)).eval()
+    x = torch.rand(3, 1, 4, 4, generator=generator(1))
+    with torch.no_grad():
+        y = model(x).argmax(1)  # every sample needs the attack: each draws its starts
     for label, method in [
         ("pgd", advkit.PGD(steps=2, restarts=2)),
         ("apgd", advkit.APGD(steps=2, restarts=2)),
