@@ -85,10 +85,6 @@ class Problem:
             keys=self.keys[local],
         )
 
-    def with_target(self, target: Tensor | None) -> Problem:
-        """The same problem with another goal (a target per row, or misclassification)."""
-        return replace(self, target=target)
-
     def with_oracle(self, oracle: Oracle) -> Problem:
         """The same problem seen through another oracle (a view of the same counters)."""
         return replace(self, oracle=oracle)

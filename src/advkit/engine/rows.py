@@ -20,19 +20,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, TypeVar
 
 from torch import Tensor
 
-__all__ = ["Selectable", "select_rows"]
+__all__ = ["select_rows"]
 
 T = TypeVar("T")
-
-
-class Selectable(Protocol):
-    """An object holding per-sample rows that knows how to keep some of them."""
-
-    def select(self, keep: Tensor) -> Self: ...
 
 
 def _select_value(value: Any, keep: Tensor) -> Any:
