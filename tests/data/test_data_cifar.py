@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import shutil
 import struct
 import tarfile
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from advkit.data import load_dataset
+from advkit.data import ChecksumError, load_dataset
 from advkit.data.cifar import load_cifar_batch, read_cifar10, restricted_loads
 
 
@@ -173,11 +174,28 @@ def test_missing_batches_explain_where_to_get_them(tmp_path: Path):
 
 def test_load_dataset_cifar10_from_data_dir(tmp_path: Path):
     expected = write_batches(tmp_path / "cifar-10-batches-py")
-    x, y = load_dataset("cifar10", split="all", data_dir=tmp_path)
+    x, y = load_dataset("cifar10", split="all", data_dir=tmp_path, verify=False)
     assert x.shape == (13, 3, 32, 32)
     assert x.dtype == torch.float32
     assert y.dtype == torch.int64
     all_x = np.concatenate([expected["train"][0], expected["test"][0]])
     torch.testing.assert_close(x, torch.from_numpy(all_x).float() / 255)
-    x_test, _ = load_dataset("cifar10", split="test", data_dir=tmp_path, limit=2)
+    x_test, _ = load_dataset("cifar10", split="test", data_dir=tmp_path, limit=2, verify=False)
     assert x_test.shape == (2, 3, 32, 32)
+
+
+def test_load_dataset_checks_cifar10_files_before_unpickling(tmp_path: Path):
+    folder = tmp_path / "cifar-10-batches-py"
+    write_batches(folder)
+    with pytest.raises(ChecksumError, match=r"test_batch is not the official.*--no-verify-data"):
+        load_dataset("cifar10", split="test", data_dir=tmp_path)
+    marker = tmp_path / "pwned"
+    (folder / "test_batch").write_bytes(pickle.dumps({"data": _SystemCall(marker)}))
+    with pytest.raises(ChecksumError, match="test_batch is not the official"):
+        load_dataset("cifar10", split="test", data_dir=tmp_path)
+    assert not marker.exists()
+    shutil.rmtree(folder)
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz"):
+        pass
+    with pytest.raises(ChecksumError, match=r"cifar-10-python\.tar\.gz is not the official"):
+        load_dataset("cifar10", split="test", data_dir=tmp_path)

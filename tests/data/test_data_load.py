@@ -32,7 +32,7 @@ def write_mnist_like(folder: Path, split: str, n: int, gz: bool) -> tuple[np.nda
 @pytest.mark.parametrize("sub", ["", "fashion-mnist", "FashionMNIST/raw"])
 def test_local_idx_folder(tmp_path: Path, gz: bool, sub: str):
     x, y = write_mnist_like(tmp_path / sub, "test", 5, gz)
-    images, labels = load_dataset("fashion-mnist", data_dir=tmp_path)
+    images, labels = load_dataset("fashion-mnist", data_dir=tmp_path, verify=False)
     assert images.shape == (5, 1, 28, 28)
     assert images.dtype == torch.float32
     assert labels.dtype == torch.int64
@@ -43,18 +43,23 @@ def test_local_idx_folder(tmp_path: Path, gz: bool, sub: str):
 def test_all_split_and_limit(tmp_path: Path):
     write_mnist_like(tmp_path, "train", 4, gz=True)
     write_mnist_like(tmp_path, "test", 3, gz=True)
-    assert load_dataset("mnist", "all", data_dir=tmp_path)[0].shape == (7, 1, 28, 28)
-    x, y = load_dataset("mnist", "all", data_dir=tmp_path, limit=5)
+    assert load_dataset("mnist", "all", data_dir=tmp_path, verify=False)[0].shape == (7, 1, 28, 28)
+    x, y = load_dataset("mnist", "all", data_dir=tmp_path, limit=5, verify=False)
     assert x.shape == (5, 1, 28, 28)
     assert y.shape == (5,)
-    assert load_dataset("mnist", data_dir=tmp_path, limit=0)[0].shape == (0, 1, 28, 28)
+    assert load_dataset("mnist", data_dir=tmp_path, limit=0, verify=False)[0].shape == (
+        0,
+        1,
+        28,
+        28,
+    )
 
 
 def test_mismatched_pair(tmp_path: Path):
     write_mnist_like(tmp_path, "test", 5, gz=False)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(4, dtype=np.uint8))
     with pytest.raises(ValueError, match=r"5 images but .* 4 labels"):
-        load_dataset("mnist", data_dir=tmp_path)
+        load_dataset("mnist", data_dir=tmp_path, verify=False)
 
 
 def test_data_dir_never_uses_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -33,3 +33,19 @@ def test_train_rejects_an_architecture_that_does_not_fit(
 ) -> None:
     rc = cli.main(["train", "--arch", "lenet5", "--epochs", "0", "--out", str(tmp_path / "m.pt")])
     assert rc == 2 and "does not fit" in capsys.readouterr().err
+
+
+def test_train_resume_refuses_another_method_and_threat(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "m.pt"
+    base = ["train", "--n", "64", "--eval-n", "16", "--out", str(out), "--quiet"]
+    assert cli.main([*base, "--method", "standard", "--epochs", "1"]) == 0
+    first = out.with_suffix(".ckpt").read_bytes()
+    argv = [*base, "--method", "pgd", "--eps", "0.3", "--epochs", "2", "--resume"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Standard()" in err and "PGDTraining(" in err and "eps=0.3" in err
+    assert "--out" in err
+    assert out.with_suffix(".ckpt").read_bytes() == first
+    assert json.loads(out.with_suffix(".json").read_text())["method"] == "standard"

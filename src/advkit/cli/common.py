@@ -12,7 +12,7 @@ from advkit.demo import DEMO_EPS, demo_model
 from advkit.models import MODELS, load_model
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
-__all__ = ["THREATS", "add_common", "floats", "model_and_data", "threat_of"]
+__all__ = ["THREATS", "add_common", "add_data_dir", "floats", "model_and_data", "threat_of"]
 
 THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
@@ -25,6 +25,17 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
 
 
+def add_data_dir(p: Any) -> None:
+    """``--data-dir`` and ``--no-verify-data`` on the parser or argument group ``p``."""
+    p.add_argument("--data-dir", help="local folder with the dataset files (no download)")
+    p.add_argument(
+        "--no-verify-data",
+        action="store_true",
+        help="accept --data-dir files that are not the official ones (a custom copy); "
+        "by default they must match the dataset's published SHA-256",
+    )
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     """Model, data, threat and run options every model-facing command takes."""
     g = p.add_argument_group("model and data")
@@ -35,7 +46,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--checkpoint", help="weights file (state dict, loaded weights_only)")
     g.add_argument("--dataset", choices=sorted(DATASETS), help="default: the model's dataset")
-    g.add_argument("--data-dir", help="local folder with the dataset files (no download)")
+    add_data_dir(g)
     g.add_argument("--split", default="test", choices=["train", "test", "all"])
     g.add_argument("--n", type=int, help="use only the first N samples")
     t = p.add_argument_group("threat")
@@ -59,7 +70,13 @@ def model_and_data(args: argparse.Namespace) -> tuple[nn.Module, Tensor, Tensor,
         dataset = args.dataset or (MODELS[args.model].dataset if args.model in MODELS else None)
         if dataset is None:
             raise ValueError("--dataset is required for a model outside the registry")
-    x, y = load_dataset(dataset, split=args.split, data_dir=args.data_dir, limit=args.n)
+    x, y = load_dataset(
+        dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        limit=args.n,
+        verify=not args.no_verify_data,
+    )
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     return model, x, y, info
 

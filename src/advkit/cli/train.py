@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advkit.cli.common import THREATS
+from advkit.cli.common import THREATS, add_data_dir
 from advkit.data import DATASETS, load_dataset
 from advkit.defenses.certified import BOUNDS, CertifiedTraining
 from advkit.defenses.regularizers import Distillation, GradientNorm
@@ -88,7 +88,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--ramp", type=float, help="certified: epochs of the ε/κ ramp (40%%)")
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
-    p.add_argument("--data-dir", help="local folder with the dataset files (no download)")
+    add_data_dir(p)
     p.add_argument("--n", type=int, help="train on the first N training samples only")
     p.add_argument("--eval-n", type=int, default=200, help="test samples for the monitor")
     p.add_argument(
@@ -115,8 +115,13 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train, write the state dict, the checkpoint and the history; print a summary."""
     if args.certified is not None and args.method is not None:
         raise ValueError("give either --method or --certified, not both")
-    x, y = load_dataset(args.dataset, split="train", data_dir=args.data_dir, limit=args.n)
-    xt, yt = load_dataset(args.dataset, split="test", data_dir=args.data_dir, limit=args.eval_n)
+    verify = not args.no_verify_data
+    x, y = load_dataset(
+        args.dataset, split="train", data_dir=args.data_dir, limit=args.n, verify=verify
+    )
+    xt, yt = load_dataset(
+        args.dataset, split="test", data_dir=args.data_dir, limit=args.eval_n, verify=verify
+    )
     arch, model = _model(args, x.shape[1], x.shape[2])
     name, method = _method(args)
     out = Path(args.out)

@@ -20,7 +20,7 @@ from typing import Any
 from advkit.access import Access
 from advkit.attacks import catalog
 from advkit.attacks.catalog import ATTACKS, make_attack
-from advkit.cli.common import THREATS
+from advkit.cli.common import THREATS, add_data_dir
 from advkit.data import DATASETS, load_dataset
 from advkit.evaluate.transferability import transferability_matrix
 from advkit.models import MODELS, load_model
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
     )
     tr.add_argument("--models", required=True, help="comma-separated registry names")
     tr.add_argument("--dataset", choices=sorted(DATASETS), help="default: the models' dataset")
-    tr.add_argument("--data-dir", help="local folder with the dataset files (no download)")
+    add_data_dir(tr)
     tr.add_argument("--split", default="test", choices=["train", "test", "all"])
     tr.add_argument("--n", type=int, default=100, help="use the first N samples (default 100)")
     tr.add_argument("--norm", default="linf", choices=sorted(THREATS))
@@ -87,7 +87,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     threat = THREATS[args.norm](args.eps)
     method = make_attack(args.attack, steps=args.steps, kappa=args.kappa)
     models = {m: load_model(m) for m in names}
-    x, y = load_dataset(dataset, split=args.split, data_dir=args.data_dir, limit=args.n)
+    x, y = load_dataset(
+        dataset,
+        split=args.split,
+        data_dir=args.data_dir,
+        limit=args.n,
+        verify=not args.no_verify_data,
+    )
     tm = transferability_matrix(
         models,
         x,

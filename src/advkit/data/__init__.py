@@ -2,7 +2,8 @@
 
 Problem solved: every attack and evaluation in advkit works on images in ``[0, 1]``;
 :func:`load_dataset` returns any supported dataset in that form, from a local folder
-(never touching the network) or from the official sources (SHA-256 verified, cached in
+(never touching the network; its files are checked against the dataset's official SHA-256
+unless ``verify=False``) or from the official sources (SHA-256 verified, cached in
 ``$ADVKIT_CACHE`` or ``~/.cache/advkit``).
 
 Datasets (see :data:`DATASETS`): ``"digits"`` (built in, offline), ``"mnist"``,
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 
 from advkit.data.catalog import DATASETS, DatasetInfo
-from advkit.data.cifar import CIFAR10_TARBALL, read_cifar10
+from advkit.data.cifar import CIFAR10_TARBALL, cifar10_files, read_cifar10
 from advkit.data.digits import load_digits_split
 from advkit.data.download import (
     ChecksumError,
@@ -33,7 +34,8 @@ from advkit.data.download import (
     fetch,
     find_cached,
 )
-from advkit.data.mnist import FASHION_MNIST_FILES, MNIST_FILES, find_local_file, read_idx_pair
+from advkit.data.mnist import IDX_DATASETS, find_local_file, read_idx_pair
+from advkit.data.verify import verify_local_files
 
 __all__ = [
     "DATASETS",
@@ -48,7 +50,6 @@ __all__ = [
 
 SPLITS = ("train", "test", "all")
 
-_IDX_FILES = {"mnist": MNIST_FILES, "fashion-mnist": FASHION_MNIST_FILES}
 _IDX_SUBFOLDERS = {
     "mnist": ("mnist", "MNIST/raw"),
     "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw"),
@@ -61,6 +62,8 @@ def load_dataset(
     data_dir: str | Path | None = None,
     download: bool = True,
     limit: int | None = None,
+    *,
+    verify: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load a dataset split as float images in [0, 1] and integer labels.
 
@@ -76,6 +79,10 @@ def load_dataset(
             with ``False`` only already-cached files are used. Ignored for ``"digits"``.
             CIFAR-10 is read straight from the cached tarball (163 MB) on every call.
         limit: keep only the first ``limit`` samples of the split (official order).
+        verify: check the files found in ``data_dir`` against the official SHA-256 of
+            ``name`` (default). A mismatch raises, naming the dataset the files really
+            belong to when they are another dataset's; ``False`` accepts a custom copy
+            (CLI: ``--no-verify-data``). Downloaded and cached files are always checked.
 
     Returns:
         ``(x, y)``: x float32 of shape (N, C, H, W) in [0, 1] (uint8 pixels / 255;
@@ -85,7 +92,8 @@ def load_dataset(
         ValueError: unknown name or split, negative limit.
         FileNotFoundError: files missing from ``data_dir``, or not cached with
             ``download=False``; the message says how to get them.
-        ChecksumError: a downloaded file has the wrong SHA-256.
+        ChecksumError: a downloaded file has the wrong SHA-256, or (with ``verify``) a
+            file in ``data_dir`` is not the official file of ``name``.
         DownloadError: no mirror could be reached.
     """
     if name not in DATASETS:
@@ -100,11 +108,11 @@ def load_dataset(
     if name == "digits":
         x, y = load_digits_split(split)
     elif split == "all":
-        parts = [_load_uint8(name, s, folder, download) for s in ("train", "test")]
+        parts = [_load_uint8(name, s, folder, download, verify) for s in ("train", "test")]
         x = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
     else:
-        x, y = _load_uint8(name, split, folder, download)
+        x, y = _load_uint8(name, split, folder, download, verify)
     x, y = x[:limit], y[:limit]
     images = torch.from_numpy(np.ascontiguousarray(x))
     if images.dtype == torch.uint8:
@@ -113,17 +121,21 @@ def load_dataset(
 
 
 def _load_uint8(
-    name: str, split: str, folder: Path | None, download: bool
+    name: str, split: str, folder: Path | None, download: bool, verify: bool
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load a downloadable dataset split as uint8 (N, C, H, W) images and int64 labels."""
     if name == "cifar10":
         source = folder if folder is not None else _cached(name, CIFAR10_TARBALL, download)
+        if folder is not None and verify:
+            verify_local_files(name, cifar10_files(folder, split))
         return read_cifar10(source, split)
-    pair = _IDX_FILES[name][split]
+    pair = IDX_DATASETS[name][split]
     if folder is not None:
         subfolders = _IDX_SUBFOLDERS[name]
         images = find_local_file(folder, pair.images.filename, subfolders)
         labels = find_local_file(folder, pair.labels.filename, subfolders)
+        if verify:
+            verify_local_files(name, (images, labels))
     else:
         images = _cached(name, pair.images, download)
         labels = _cached(name, pair.labels, download)

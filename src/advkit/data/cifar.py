@@ -24,8 +24,9 @@ from __future__ import annotations
 import io
 import pickle
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, cast
 
 import numpy as np
@@ -33,9 +34,11 @@ import numpy as np
 from advkit.data.download import RemoteFile
 
 __all__ = [
+    "CIFAR10_BATCH_SHA256",
     "CIFAR10_CLASSES",
     "CIFAR10_TARBALL",
     "RestrictedUnpickler",
+    "cifar10_files",
     "load_cifar_batch",
     "read_cifar10",
     "restricted_loads",
@@ -58,6 +61,18 @@ CIFAR10_TARBALL = RemoteFile(
     "cifar-10-python.tar.gz",
     "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",
     ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+)
+
+# SHA-256 of each batch file inside the official tarball (its extracted folder).
+CIFAR10_BATCH_SHA256: Mapping[str, str] = MappingProxyType(
+    {
+        "data_batch_1": "54636561a3ce25bd3e19253c6b0d8538147b0ae398331ac4a2d86c6d987368cd",
+        "data_batch_2": "766b2cef9fbc745cf056b3152224f7cf77163b330ea9a15f9392beb8b89bc5a8",
+        "data_batch_3": "0f00d98ebfb30b3ec0ad19f9756dc2630b89003e10525f5e148445e82aa6a1f9",
+        "data_batch_4": "3f7bb240661948b8f4d53e36ec720d8306f5668bd0071dcb4e6c947f78e9682b",
+        "data_batch_5": "d91802434d8376bbaeeadf58a737e3a1b12ac839077e931237e0dcd43adcb154",
+        "test_batch": "f53d8d457504f7cff4ea9e021afcf0e0ad8e24a91f3fc42091b8adef61157831",
+    }
 )
 
 _FOLDER = "cifar-10-batches-py"
@@ -157,18 +172,45 @@ def read_cifar10(source: str | Path, split: str) -> tuple[np.ndarray, np.ndarray
         FileNotFoundError: no batches folder or tarball at ``source``.
         ValueError: unknown split or a malformed batch.
     """
+    files = cifar10_files(source, split)
+    names = _SPLIT_BATCHES[split]
+    if tuple(f.name for f in files) == names:
+        return _concat([_read_file(f) for f in files])
+    return _read_tarball(files[0], names)
+
+
+def cifar10_files(source: str | Path, split: str) -> tuple[Path, ...]:
+    """The files :func:`read_cifar10` reads for ``split``: its batch files, or the tarball.
+
+    Args:
+        source: as for :func:`read_cifar10`.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        The split's batch files (``data_batch_1`` ... or ``test_batch``) when a batches
+        folder holds them all, else the one tarball.
+
+    Raises:
+        FileNotFoundError: no batches folder or tarball at ``source``.
+        ValueError: unknown split.
+
+    Example:
+        >>> from advkit.data.cifar import cifar10_files
+        >>> cifar10_files("cifar-10-python.tar.gz", "test")  # doctest: +SKIP
+        (PosixPath('cifar-10-python.tar.gz'),)
+    """
     if split not in _SPLIT_BATCHES:
         raise ValueError(f"CIFAR-10 split must be one of {sorted(_SPLIT_BATCHES)}, got {split!r}.")
     names = _SPLIT_BATCHES[split]
     source = Path(source)
     if source.is_file():
-        return _read_tarball(source, names)
+        return (source,)
     for folder in (source, source / _FOLDER):
         if all((folder / n).is_file() for n in names):
-            return _concat([_read_file(folder / n) for n in names])
+            return tuple(folder / n for n in names)
     tarball = source / "cifar-10-python.tar.gz"
     if tarball.is_file():
-        return _read_tarball(tarball, names)
+        return (tarball,)
     raise FileNotFoundError(
         f"no CIFAR-10 python batches ({', '.join(names)}) found in {source}, "
         f"{source / _FOLDER} or {tarball}. Download cifar-10-python.tar.gz from "

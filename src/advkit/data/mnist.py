@@ -2,8 +2,9 @@
 
 Problem solved: both datasets are published as four IDX files with the same names
 (``{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz``); this module records where each is
-published with its SHA-256, finds local copies (compressed or not, in the common folder
-layouts), and turns an images/labels pair into arrays with consistency checks.
+published with its SHA-256 (and the SHA-256 of its decompressed content), finds local
+copies (compressed or not, in the common folder layouts), and turns an images/labels
+pair into arrays with consistency checks.
 
 Sources:
     MNIST (LeCun, Cortes & Burges, http://yann.lecun.com/exdb/mnist/, mirrored at
@@ -19,15 +20,25 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
 from advkit.data.download import RemoteFile
 from advkit.data.idx import read_idx
 
-__all__ = ["FASHION_MNIST_FILES", "MNIST_FILES", "IDXPair", "find_local_file", "read_idx_pair"]
+__all__ = [
+    "FASHION_MNIST_FILES",
+    "IDX_DATASETS",
+    "MNIST_FILES",
+    "UNCOMPRESSED_SHA256",
+    "IDXPair",
+    "find_local_file",
+    "read_idx_pair",
+]
 
 _MNIST_URLS = (
     "http://yann.lecun.com/exdb/mnist/",
@@ -101,6 +112,45 @@ FASHION_MNIST_FILES: dict[str, IDXPair] = {
         ),
     ),
 }
+
+
+IDX_DATASETS: Mapping[str, Mapping[str, IDXPair]] = MappingProxyType(
+    {"mnist": MNIST_FILES, "fashion-mnist": FASHION_MNIST_FILES}
+)
+
+# SHA-256 of the decompressed content of each official .gz file above (keyed by the .gz
+# file's SHA-256): an uncompressed copy (torchvision's MNIST/raw layout, ``gunzip``) or a
+# recompressed one is recognized by its content.
+UNCOMPRESSED_SHA256: Mapping[str, str] = MappingProxyType(
+    {
+        # MNIST
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609": (
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+        ),
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c": (
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+        ),
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6": (
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+        ),
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6": (
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+        ),
+        # Fashion-MNIST
+        "b0564c3eedabfbf835052cff8503ea422014ce006caf5b757f851416ee8300c7": (
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"
+        ),
+        "0ae29f65d86684f32d1b9c85147786c547b9c6aebcaf235f0400a0cce308b056": (
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"
+        ),
+        "cc1d090a38ace84dfa1aa66e3ada7c336ef481a96936906477e6dd344da56eaa": (
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"
+        ),
+        "8d3605d196f4be44669e46906da9733c8131fef761fdbfec72c424d5222f1a05": (
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"
+        ),
+    }
+)
 
 
 def find_local_file(data_dir: Path, filename: str, subfolders: tuple[str, ...]) -> Path:

@@ -5,9 +5,11 @@ method's mean per-sample loss with Adam (or a given optimizer), and logs the epo
 training loss and, on held-out data, clean accuracy and robust accuracy under a quick
 PGD-10 (a cheap monitor; evaluate the final model with :func:`advkit.evaluate`).
 
-A checkpoint file (model, optimizer, epoch, history) is written after every epoch with
-``torch.save`` in a form that loads with ``weights_only=True``; ``resume=True`` continues
-from it and gives the same weights as an uninterrupted run.
+A checkpoint file (model, optimizer, epoch, history and the run's settings) is written
+after every epoch with ``torch.save`` in a form that loads with ``weights_only=True``;
+``resume=True`` continues from it and gives the same weights as an uninterrupted run. A
+checkpoint written with other settings (method, threat, data, model, optimizer, batch
+size, seed) is refused rather than continued (see :mod:`advkit.defenses.checkpoint`).
 
 Example:
     >>> import torch, advkit
@@ -32,6 +34,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from advkit.attacks.gradient import PGD
+from advkit.defenses.checkpoint import TrainingSettings, load_checkpoint, save_checkpoint
 from advkit.defenses.training import Standard, TrainingMethod, attacking
 from advkit.engine.rng import generator, mix, stream
 from advkit.threat import Linf, ThreatModel
@@ -111,12 +114,21 @@ def train(
         seed: seed of the shuffling and every attack's random start.
         eval_data: held-out (x, y) for the per-epoch clean/robust accuracy (keep it small:
             a few hundred samples).
-        checkpoint: file written after every epoch (model, optimizer, epoch, history).
-        resume: continue from ``checkpoint`` if it exists.
+        checkpoint: file written after every epoch (model, optimizer, epoch, history and
+            the settings above).
+        resume: continue from ``checkpoint`` if it exists. The checkpoint must have been
+            written with the same method, threat, data, eval_data, model architecture,
+            optimizer settings, batch size and seed; ``epochs`` may be larger (except
+            for scheduled methods, whose ramps span the epochs) but not smaller than the
+            epochs it holds.
         progress: show a progress bar over the batches.
         certify_eval: also log certified accuracy on ``eval_data`` at ``threat`` (IBP and
             CROWN) every epoch; default on for certified training methods given
             ``eval_data``.
+
+    Raises:
+        ValueError: invalid options, or ``resume`` with a checkpoint written by a
+            different run (the message lists each differing setting).
 
     Returns:
         One dict per epoch: ``epoch``, ``loss`` (mean training loss), ``seconds``, with
@@ -130,8 +142,26 @@ def train(
         data, method, threat, epochs, batch_size, eval_data, certify_eval, resume, checkpoint
     )
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
-    path = Path(checkpoint) if checkpoint is not None else None
-    history, start_epoch = _resume(path, model, opt) if resume and path is not None else ([], 0)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    saving = None
+    if checkpoint is not None:
+        # read before resuming: loading the optimizer replaces its hyperparameters
+        settings = TrainingSettings.of(
+            model,
+            data,
+            method,
+            threat,
+            opt,
+            batch_size=batch_size,
+            seed=seed,
+            epochs=epochs,
+            eval_data=eval_data,
+            certify_eval=certify_eval,
+        )
+        saving = (Path(checkpoint), settings)
+        if resume:
+            history, start_epoch = load_checkpoint(saving[0], model, opt, settings, epochs)
     run = _TrainingRun(
         model=model,
         x=data[0],
@@ -146,8 +176,8 @@ def train(
     )
     for epoch in range(start_epoch, epochs):
         history.append(_epoch(run, epoch, eval_data, certify_eval))
-        if path is not None:
-            _save_checkpoint(path, run, epoch + 1, history)
+        if saving is not None:
+            save_checkpoint(saving[0], model, opt, epoch + 1, history, saving[1])
     model.eval()
     return history
 
@@ -196,19 +226,6 @@ def _checked_options(
     if resume and checkpoint is None:
         raise ValueError("resume=True needs a checkpoint path")
     return certify_eval
-
-
-def _resume(
-    path: Path, model: nn.Module, opt: torch.optim.Optimizer
-) -> tuple[list[dict[str, Any]], int]:
-    """Load the checkpoint at ``path``, if any, into model and optimizer: (history, epoch)."""
-    if not path.exists():
-        return [], 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    logger.info("resuming from %s after epoch %d", path, int(state["epoch"]))
-    return list(state["history"]), int(state["epoch"])
 
 
 def _epoch(
@@ -282,19 +299,3 @@ def _monitor_epoch(
         if certify_eval:
             record.update(certified_monitor(run.model, x, y, run.threat))
     return record
-
-
-def _save_checkpoint(
-    path: Path, run: _TrainingRun, epoch: int, history: list[dict[str, Any]]
-) -> None:
-    """Write model, optimizer, epoch and history atomically (loads with weights_only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    state = {
-        "model": run.model.state_dict(),
-        "optimizer": run.optimizer.state_dict(),
-        "epoch": epoch,
-        "history": history,
-    }
-    torch.save(state, tmp)
-    tmp.replace(path)
