@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 import advkit
 from advkit import FGM, Linf
+from advkit.attacks.noise import RandomNoise
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -237,3 +238,129 @@ def test_numpy_scalar_eps_is_accepted_and_checked(data: Data) -> None:
     assert float(res.distance.max()) <= 0.05 + 1e-6
     with pytest.raises(ValueError, match=">= 0"):
         Linf(np.float32(-0.1))  # type: ignore[arg-type]
+
+
+def test_values_just_outside_the_box_show_the_real_range(data: Data) -> None:
+    model, x, y = data
+    x = x.clone()
+    x[0, 0, 0, 0] = 1.00001
+    with pytest.raises(ValueError, match=r"values in \[\S+, 1\.00001\] outside the input box"):
+        call("attack", model, x, y)
+
+
+# ----- what the model's first forward tells --------------------------------------------------
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_model_and_input_dtypes_differ(entry: str, data: Data) -> None:
+    model, x, y = data
+    with pytest.raises(
+        TypeError,
+        match=r"parameters are float64 but x is float32; use x\.double\(\) or model\.float\(\)",
+    ):
+        call(entry, model.double(), x, y)
+
+
+class Raises(nn.Module):
+    """A model whose forward fails for a reason that has nothing to do with shapes."""
+
+    def __init__(self, err: Exception) -> None:
+        super().__init__()
+        self.err = err
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise self.err
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize(
+    ("err", "shown"),
+    [(KeyError("conv1"), "KeyError: 'conv1'"), (RuntimeError("CUDA driver"), "RuntimeError: CUDA")],
+)
+def test_any_failure_of_the_first_forward_is_reported_as_it_is(
+    entry: str, data: Data, err: Exception, shown: str
+) -> None:
+    _, x, y = data
+    with pytest.raises(ValueError, match=rf"Raises.*failed on one input.*{shown}") as info:
+        call(entry, Raises(err).eval(), x, y)
+    assert "rank and channel count" not in str(info.value)
+    assert info.value.__cause__ is err
+
+
+# ----- what is passed as the model, the attack and the curve -------------------------------
+
+
+@pytest.mark.parametrize("entry", [*ENTRIES, "certify"])
+def test_a_plain_function_is_not_a_model(entry: str, data: Data) -> None:
+    model, x, y = data
+    with pytest.raises(TypeError, match=r"torch\.nn\.Module, got function; wrap"):
+        if entry == "certify":
+            advkit.certify(lambda t: model(t), x, y, Linf(0.05), advkit.IBP())  # type: ignore[arg-type]
+        else:
+            call(entry, lambda t: model(t), x, y)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_model_class_is_not_a_model(entry: str, data: Data) -> None:
+    _, x, y = data
+    with pytest.raises(TypeError, match=r"got the class Raises; pass an instance"):
+        call(entry, Raises, x, y)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("method", "fix"),
+    [("pgd", r"make_attack\('pgd'\)"), (advkit.PGD, r"the class PGD.*PGD\(\)"), (3, "PGD")],
+)
+def test_an_attack_must_be_a_configured_instance(data: Data, method: Any, fix: str) -> None:
+    model, x, y = data
+    with pytest.raises(TypeError, match=fix):
+        advkit.attack(model, x, y, Linf(0.05), method)
+    with pytest.raises(TypeError, match=fix):
+        advkit.evaluate(model, (x, y), Linf(0.05), [("mine", method)], progress=False)
+
+
+@pytest.mark.parametrize("suite", [["pgd"], [("pgd",)], FGM(), [(FGM(), "fgm")]])
+def test_a_suite_must_be_a_name_or_named_attacks(data: Data, suite: Any) -> None:
+    model, x, y = data
+    with pytest.raises(TypeError, match=r"\(name, attack\) pairs such as \[\('pgd', advkit"):
+        advkit.evaluate(model, (x, y), Linf(0.05), suite, progress=False)
+
+
+@pytest.mark.parametrize("curve", ["0.1,0.2", 0.2, [0.1, True], [0.1, "0.2"]])
+def test_eps_curve_must_be_a_list_of_numbers(data: Data, curve: Any) -> None:
+    model, x, y = data
+    with pytest.raises(TypeError, match=r"eps_curve must be a list of numbers such as \[0\.1"):
+        advkit.evaluate(model, (x, y), Linf(0.05), SUITE, eps_curve=curve, progress=False)
+
+
+def test_eps_curve_may_be_any_sequence_of_numbers(data: Data) -> None:
+    model, x, y = data
+    curve = np.array([0.01, 0.02])
+    ev = advkit.evaluate(model, (x, y), Linf(0.05), SUITE, eps_curve=curve, progress=False)  # type: ignore[arg-type]
+    assert [e for e, _ in ev.curve] == pytest.approx([0.01, 0.02, 0.05])
+
+
+class InPlace(nn.Module):
+    """Rescales its input in place before the wrapped model sees it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.mul_(0.5))
+
+
+def test_evaluate_never_changes_the_callers_inputs(data: Data) -> None:
+    """A score-only attack never asks for gradients, so the in-place model runs through."""
+    model, x, y = data
+    before = x.clone()
+    with torch.no_grad():
+        y = InPlace(model)(x.clone()).argmax(dim=1)
+    suite = [("noise", RandomNoise(samples=2))]
+    ev = advkit.evaluate(
+        InPlace(model).eval(), (x, y), Linf(0.05), suite, progress=False, checks=False
+    )
+    assert torch.equal(x, before)
+    assert ev.clean_accuracy == 1.0

@@ -15,7 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
-from advkit.threat import L1, L2, Linf, ThreatModel
+from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -412,6 +412,16 @@ def test_norm_matches_torch(cls: type[ThreatModel]) -> None:
 def test_invalid_threats_raise(cls: type[ThreatModel], kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize("cls", [*NORMS, L0])
+@pytest.mark.parametrize("eps", [True, False, torch.tensor([True, False])])
+def test_bool_eps_is_refused(cls: type[ThreatModel], eps: bool | Tensor) -> None:
+    """``Linf(True)`` is a mistake (a flag passed where ε goes), never ε = 1."""
+    with pytest.raises(
+        TypeError, match=rf"eps must be a number, not a bool.*{cls.__name__}\(1\.0\)"
+    ):
+        cls(eps)
 
 
 @pytest.mark.parametrize("cls", NORMS)

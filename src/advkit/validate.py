@@ -9,12 +9,35 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.parameter import is_lazy
 
-__all__ = ["check_batch", "check_labels", "check_model_accepts"]
+from advkit.engine import Attack
+
+__all__ = [
+    "check_attack",
+    "check_batch",
+    "check_clean_logits",
+    "check_eps_curve",
+    "check_labels",
+    "check_model",
+    "check_model_accepts",
+    "check_suite",
+    "model_name",
+]
+
+_SHAPE_WORDS = re.compile(r"shape|size|dimension|channel|\b\dD\b", re.IGNORECASE)
+"""Words of PyTorch's errors about input shapes (conv ranks, channel counts, matmuls)."""
+
+_CAST = {torch.float64: "double", torch.float32: "float", torch.float16: "half"}
+"""The tensor method casting to each dtype (``bfloat16`` is its own name)."""
 
 
 def _tensor(name: str, v: Any) -> Tensor:
@@ -24,6 +47,11 @@ def _tensor(name: str, v: Any) -> Tensor:
             f"convert with torch.as_tensor({name})"
         )
     return v
+
+
+def _samples(rows: list[int]) -> str:
+    """``"samples [2, 7]"``, listing at most five."""
+    return f"samples {rows[:5]}{', ...' if len(rows) > 5 else ''}"
 
 
 def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: float = 1.0) -> None:
@@ -45,14 +73,13 @@ def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: floa
     if not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero()[:, 0]
         raise ValueError(
-            f"x contains NaN or inf values (samples {bad[:5].tolist()}"
-            f"{', ...' if len(bad) > 5 else ''}); fix the data loading or preprocessing, "
-            "or drop those samples"
+            f"x contains NaN or inf values ({_samples(bad.tolist())}); fix the data loading "
+            "or preprocessing, or drop those samples"
         )
     xmin, xmax = float(x.min()), float(x.max())
     if xmin < lo - 1e-6 or xmax > hi + 1e-6:
-        raise ValueError(
-            f"x has values in [{xmin:.4g}, {xmax:.4g}] outside the input box [{lo}, {hi}]: "
+        raise ValueError(  # 8 digits: 1.00001 must not print as 1
+            f"x has values in [{xmin:.8g}, {xmax:.8g}] outside the input box [{lo}, {hi}]: "
             "scale images to [0, 1] (divide 8-bit images by 255; put normalization inside "
             "the model as its first layer), or set the threat model's lo/hi"
         )
@@ -84,17 +111,199 @@ def check_labels(y: Tensor, num_classes: int, name: str = "y") -> None:
         )
 
 
+def model_name(model: nn.Module) -> str:
+    """The head of the model's ``repr`` on one line, to name it in messages.
+
+    Example:
+        >>> model_name(torch.nn.Sequential(torch.nn.Flatten()))
+        'Sequential( (0): Flatten(start_dim=1, end_dim=-1) )'
+    """
+    text = " ".join(repr(model).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_model(model: Any) -> nn.Module:
+    """Refuse anything but an ``nn.Module`` instance, and a module with NaN or inf weights.
+
+    A plain function is refused rather than wrapped: advkit needs the module's eval mode,
+    parameters (dtype, device, the store's identity) and submodules (defense traits).
+    Parameters must be finite and buffers free of NaN (one device sync per tensor).
+
+    Example:
+        >>> check_model(torch.nn.Linear(4, 2)).out_features
+        2
+    """
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got the class {model.__name__}; pass an "
+            f"instance such as {model.__name__}()"
+        )
+    if not isinstance(model, nn.Module):
+        hint = (
+            "; wrap a function in a module whose forward calls it (class Net(torch.nn.Module)"
+            " with def forward(self, x): return f(x))"
+            if callable(model)
+            else ""
+        )
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}{hint}")
+    bad = _broken_weights(model)
+    if bad:
+        name, t = bad[0]
+        nan, inf = int(torch.isnan(t).sum()), int(torch.isinf(t).sum())
+        what = " and ".join(f"{kind} in {k}" for kind, k in (("NaN", nan), ("inf", inf)) if k)
+        more = f" (and {len(bad) - 1} more tensors)" if len(bad) > 1 else ""
+        raise ValueError(
+            f"the model {model_name(model)} has broken weights: {name} holds {what} of its "
+            f"{t.numel()} values{more}; check the checkpoint it was loaded from (a diverged "
+            "training run, or an fp16 overflow before saving): retrain or load an earlier one"
+        )
+    return model
+
+
+def _broken_weights(model: nn.Module) -> list[tuple[str, Tensor]]:
+    """(name, tensor) of each parameter holding NaN or inf and each buffer holding NaN
+    (buffers may keep ±inf, as observers' running min and max do)."""
+    params = [(f"parameter {n!r}", t, True) for n, t in model.named_parameters()]
+    buffers = [(f"buffer {n!r}", t, False) for n, t in model.named_buffers()]
+    return [
+        (name, t)
+        for name, t, strict in params + buffers
+        if not (is_lazy(t) or t.is_meta or not t.is_floating_point())
+        and not bool(torch.isfinite(t).all() if strict else ~torch.isnan(t).any())
+    ]
+
+
+def check_clean_logits(model: nn.Module, logits: Tensor, index: Sequence[int]) -> None:
+    """Refuse NaN or inf logits on clean inputs, naming the model and the samples.
+
+    Args:
+        model: the model that returned ``logits`` (named in the message).
+        logits: its (N, K) output on clean inputs.
+        index: the dataset index of each row, for the message.
+
+    Example:
+        >>> net = torch.nn.Linear(2, 2)
+        >>> check_clean_logits(net, torch.zeros(3, 2), [0, 1, 2])
+    """
+    bad = ~torch.isfinite(logits.detach()).reshape(logits.shape[0], -1).all(dim=1)
+    if bool(bad.any()):
+        rows = [int(index[i]) for i in bad.nonzero()[:, 0].tolist()]
+        raise ValueError(
+            f"the model {model_name(model)} returned NaN or inf logits on clean inputs "
+            f"({_samples(rows)}); check its weights (loaded from a checkpoint with NaN "
+            "weights?) and its arithmetic (an fp16/bf16 overflow? run it in float32 with "
+            "model.float())"
+        )
+
+
 @torch.no_grad()
 def check_model_accepts(model: nn.Module, x: Tensor) -> int:
-    """Run the model on one input; return the number of classes, or explain the failure."""
+    """Run the model on a copy of the first input; return the number of classes, or say
+    what failed (dtypes, shapes, or the model's own error)."""
+    first = x[:1].clone()
     try:
-        out = model(x[:1])
-    except (RuntimeError, ValueError, TypeError) as err:
-        raise ValueError(
-            f"the model cannot process inputs of shape {tuple(x.shape[1:])} (per sample): "
-            f"{err}. Check the rank and channel count, e.g. (N, 1, 28, 28) for MNIST"
-        ) from err
+        out = model(first)
+    except Exception as err:
+        raise _forward_error(model, first, err) from err
     if not isinstance(out, Tensor) or out.dim() != 2:
         shape = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
         raise ValueError(f"the model must return logits of shape (N, num_classes), got {shape}")
+    check_clean_logits(model, out, [0])
     return int(out.shape[1])
+
+
+def _dtype(d: torch.dtype) -> str:
+    return str(d).removeprefix("torch.")
+
+
+def _forward_error(model: nn.Module, x: Tensor, err: Exception) -> Exception:
+    """What failed when ``model`` raised ``err`` on the one input ``x``."""
+    tensors = [*model.parameters(), *model.buffers()]
+    dtypes = sorted({t.dtype for t in tensors if t.is_floating_point()}, key=str)
+    if dtypes and x.dtype not in dtypes:
+        if len(dtypes) == 1:
+            want = dtypes[0]
+            fix = (
+                f"use x.{_CAST.get(want, _dtype(want))}() or "
+                f"model.{_CAST.get(x.dtype, _dtype(x.dtype))}()"
+            )
+        else:
+            fix = "cast the model to one dtype and x to the same"
+        return TypeError(
+            f"the model's parameters are {' and '.join(map(_dtype, dtypes))} but x is "
+            f"{_dtype(x.dtype)}; {fix} (the model failed with: {err})"
+        )
+    if isinstance(err, RuntimeError | ValueError | IndexError) and _SHAPE_WORDS.search(str(err)):
+        return ValueError(
+            f"the model cannot process inputs of shape {tuple(x.shape[1:])} (per sample): "
+            f"{err}. Check the rank and channel count, e.g. (N, 1, 28, 28) for MNIST"
+        )
+    return ValueError(
+        f"the model {model_name(model)} failed on one input of shape {tuple(x.shape)} "
+        f"with {type(err).__name__}: {err}; fix the model's forward"
+    )
+
+
+def check_eps_curve(eps_curve: Any) -> tuple[float, ...]:
+    """The ε values of ``eps_curve`` (a sequence of numbers), or a TypeError saying why not.
+
+    Example:
+        >>> check_eps_curve([0.1, 0.2])
+        (0.1, 0.2)
+    """
+    usage = f"eps_curve must be a list of numbers such as [0.1, 0.2], got {eps_curve!r}"
+    try:
+        values = None if isinstance(eps_curve, str | bytes) else list(eps_curve)
+    except TypeError:  # a scalar
+        values = None
+    if values is None:
+        raise TypeError(f"{usage}; write eps_curve=[0.1, 0.2] (or [] for none)")
+    for e in values:
+        number = isinstance(e, numbers.Real) or (
+            isinstance(e, Tensor) and e.dim() == 0 and e.dtype != torch.bool
+        )
+        if isinstance(e, bool) or not number:
+            raise TypeError(f"{usage}: {e!r} is not a number")
+    out = tuple(float(e) for e in values)
+    if any(math.isnan(e) for e in out):
+        raise ValueError("every ε must be a number >= 0, got NaN in eps_curve")
+    return out
+
+
+def check_attack(method: Any, what: str = "method") -> None:
+    """Refuse anything but an attack configuration (an instance of an attack class).
+
+    Example:
+        >>> from advkit.attacks import PGD
+        >>> check_attack(PGD())
+    """
+    if isinstance(method, Attack):
+        return
+    if isinstance(method, str):
+        got, fix = f"the string {method!r}", f"advkit.attacks.catalog.make_attack({method!r})"
+    elif isinstance(method, type) and issubclass(method, Attack):
+        got, fix = f"the class {method.__name__}", f"an instance such as {method.__name__}()"
+    else:
+        got, fix = type(method).__name__, "a configuration such as advkit.PGD(steps=100)"
+    raise TypeError(f"{what} must be an attack such as advkit.PGD(), got {got}; pass {fix}")
+
+
+def check_suite(suite: Any) -> None:
+    """A suite is a name or a list of (name, attack) pairs; refuse anything else.
+
+    Example:
+        >>> from advkit.attacks import FGM
+        >>> check_suite([("fgm", FGM())])
+    """
+    if isinstance(suite, str):
+        return
+    usage = (
+        "a suite is 'fast', 'standard' or a list of (name, attack) pairs such as "
+        "[('pgd', advkit.PGD())]"
+    )
+    if not isinstance(suite, list | tuple):
+        raise TypeError(f"{usage}, got {type(suite).__name__}")
+    for entry in suite:
+        if not (isinstance(entry, list | tuple) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise TypeError(f"{usage}, got the entry {entry!r}")
+        check_attack(entry[1], f"the attack of suite entry {entry[0]!r}")

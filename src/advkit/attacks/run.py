@@ -10,7 +10,13 @@ from advkit.engine import Attack, Problem
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
 from advkit.threat import ThreatModel
-from advkit.validate import check_batch, check_labels, check_model_accepts
+from advkit.validate import (
+    check_attack,
+    check_batch,
+    check_labels,
+    check_model,
+    check_model_accepts,
+)
 
 __all__ = ["Attack", "attack", "check_norm"]
 
@@ -50,7 +56,8 @@ def attack(
         x: inputs (N, ...) in the threat's box (default [0, 1]).
         y: true labels (N,).
         threat: the allowed perturbation set, e.g. ``Linf(8/255)``.
-        method: the attack configuration, e.g. ``PGD(steps=100)``.
+        method: the attack configuration, e.g. ``PGD(steps=100)`` (an instance; build one
+            by its ``advkit list`` name with :func:`advkit.attacks.catalog.make_attack`).
         target: target labels (N,) for a targeted attack (success = predicted target);
             None for misclassification.
         seed: seed of every random choice (per sample, with ``index``).
@@ -68,7 +75,9 @@ def attack(
         >>> advkit.attack(model, x, y, advkit.L2(0.5), advkit.APGD(steps=10)).x_adv.shape
         torch.Size([4, 1, 8, 8])
     """
+    check_model(model.model if isinstance(model, Oracle) else model)
     check_batch(x, y, target, lo=threat.lo, hi=threat.hi)
+    check_attack(method)
     info = method.describe()
     check_norm(method, threat)
     if not threat.bounded and not info.minimal:

@@ -15,7 +15,13 @@ from advkit.certify.result import CertResult
 from advkit.certify.task import CertOutput, CertTask
 from advkit.objectives import is_successful
 from advkit.threat import ThreatModel
-from advkit.validate import check_batch, check_labels, check_model_accepts
+from advkit.validate import (
+    check_batch,
+    check_clean_logits,
+    check_labels,
+    check_model,
+    check_model_accepts,
+)
 
 __all__ = ["Certifier", "certify"]
 
@@ -110,6 +116,7 @@ def certify(
         >>> res.certified.shape
         torch.Size([3])
     """
+    check_model(model)
     _check_request(x, y, threat, method, batch_size)
     start = time.perf_counter()
     x0 = x.detach().float().clone()
@@ -118,9 +125,12 @@ def certify(
     with eval_mode(model):
         num_classes = check_model_accepts(model, x0)
         check_labels(y, num_classes)
+        with torch.no_grad():
+            clean = model(x0)
+        check_clean_logits(model, clean, range(n))
         class_lower, found = _run_batches(model, x0, y, threat, method, num_classes, batch_size)
         with torch.no_grad():
-            clean_wrong = (model(x0).argmax(1) != y).cpu()
+            clean_wrong = (clean.argmax(1) != y).cpu()
             x_adv = threat.project(found, x0)
             attacked = is_successful(model(x_adv), y, None).cpu()
     x0, x_adv, y = x0.cpu(), x_adv.cpu(), y.cpu()

@@ -34,7 +34,15 @@ from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
 from advkit.traits import is_random, needs_bpda
-from advkit.validate import check_batch, check_labels, check_model_accepts
+from advkit.validate import (
+    check_batch,
+    check_clean_logits,
+    check_eps_curve,
+    check_labels,
+    check_model,
+    check_model_accepts,
+    check_suite,
+)
 
 __all__ = ["evaluate"]
 
@@ -74,9 +82,11 @@ def evaluate(
 
     Args:
         model: the classifier, returning logits; evaluated in eval mode.
-        data: ``(x, y)``: inputs (N, ...) in the threat's box and labels (N,).
+        data: ``(x, y)``: inputs (N, ...) in the threat's box and labels (N,); the model
+            sees a copy, so one that changes its input in place leaves ``x`` intact.
         threat: the threat model; its ε (a float) is the main ε.
-        suite: ``"fast"``, ``"standard"`` or a list of (name, attack) pairs.
+        suite: ``"fast"``, ``"standard"`` or a list of (name, attack) pairs, each attack
+            an instance such as ``("pgd", PGD(steps=50))``.
         eps_curve: more ε values for the accuracy-vs-ε curve.
         batch_size: samples per batch.
         seed: seed of every random choice (keyed per sample index).
@@ -102,6 +112,8 @@ def evaluate(
         >>> ev.robust_accuracy <= ev.clean_accuracy
         True
     """
+    check_model(model)
+    check_suite(suite)
     x, y, eps = _checked_inputs(data, threat, eps_curve, batch_size)
     with eval_mode(model):
         classes = check_model_accepts(model, x)
@@ -143,7 +155,8 @@ def _checked_inputs(
     eps_curve: list[float] | tuple[float, ...],
     batch_size: int,
 ) -> tuple[Tensor, Tensor, tuple[float, ...]]:
-    """(x, long labels, every ε in increasing order), or an error saying what is wrong."""
+    """(a copy of x, long labels, every ε in increasing order), or an error saying what is
+    wrong."""
     if not (isinstance(data, tuple | list) and len(data) == 2):
         raise TypeError("data must be a pair (x, y) of tensors")
     x, y = data
@@ -152,10 +165,10 @@ def _checked_inputs(
         raise ValueError("evaluate needs one ε for all samples; use eps_curve for several")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    eps = tuple(sorted({float(threat.eps), *(float(e) for e in eps_curve)}))
+    eps = tuple(sorted({float(threat.eps), *check_eps_curve(eps_curve)}))
     if eps[0] < 0:
         raise ValueError("every ε must be >= 0")
-    return x, y.long(), eps
+    return x.detach().clone(), y.long(), eps
 
 
 def _run_batches(
@@ -195,8 +208,7 @@ def _batch_records(
         recs = db.load(e, idx) if db is not None else None
         if recs is None:
             if clean_pred is None:
-                with eval_mode(cascade.model), torch.no_grad():
-                    clean_pred = cascade.model(x).argmax(dim=1)
+                clean_pred = _clean_pred(cascade.model, x, idx)
             threat = cascade.threat.with_eps(e)
             recs = _attack_batch(
                 cascade.model,
@@ -215,6 +227,15 @@ def _batch_records(
             recs = carry_breaks(previous, recs)
         previous = recs
         yield e, recs
+
+
+def _clean_pred(model: nn.Module, x: Tensor, idx: list[int]) -> Tensor:
+    """The model's predictions on the clean batch ``x`` (given a copy, which a model that
+    works in place may change); NaN or inf logits are an error naming samples ``idx``."""
+    with eval_mode(model), torch.no_grad():
+        logits = model(x.clone())
+    check_clean_logits(model, logits, idx)
+    return logits.argmax(dim=1)
 
 
 def _attack_batch(

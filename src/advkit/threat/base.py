@@ -55,6 +55,11 @@ class ThreatModel:
 
     def __post_init__(self) -> None:
         eps = self.eps
+        if isinstance(eps, bool) or (isinstance(eps, Tensor) and eps.dtype == torch.bool):
+            raise TypeError(
+                f"eps must be a number, not a bool (got {eps!r}); write the radius itself, "
+                f"e.g. {type(self).__name__}(1.0) for ε = 1"
+            )
         if isinstance(eps, Tensor):
             if eps.dim() != 1:
                 raise ValueError(
