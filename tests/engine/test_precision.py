@@ -124,3 +124,13 @@ def test_the_caller_model_and_batch_keep_their_dtype() -> None:
         for k, v in model.state_dict().items()
     )
     assert torch.equal(x, x_before) and x.dtype == torch.bfloat16
+
+
+def test_a_detector_of_a_half_model_scores_in_its_dtype() -> None:
+    model, x, y = _setup(torch.bfloat16)
+    detector = advkit.GradientNormDetector(model)
+    clean = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    detector.calibrate(clean.to(torch.bfloat16))
+    method = advkit.EvadeDetector(detector, steps=4, search_steps=2, initial_const=10.0, lr=0.1)
+    res = advkit.attack(model, x[:8], y[:8], advkit.L2(math.inf), method)
+    assert res.x_adv.dtype == torch.bfloat16 and res.success.any()
