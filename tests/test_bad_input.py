@@ -252,13 +252,18 @@ def test_values_just_outside_the_box_show_the_real_range(data: Data) -> None:
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
-def test_model_and_input_dtypes_differ(entry: str, data: Data) -> None:
+def test_inputs_are_cast_to_the_models_dtype(entry: str, data: Data) -> None:
+    """A float64 model given float32 inputs sees them as float64, at every entry point:
+    the answer of inputs passed in float64 (the attack itself works in x's float32)."""
     model, x, y = data
-    with pytest.raises(
-        TypeError,
-        match=r"parameters are float64 but x is float32; use x\.double\(\) or model\.float\(\)",
-    ):
-        call(entry, model.double(), x, y)
+    model = model.double()
+    mixed, same = call(entry, model, x, y), call(entry, model, x.double(), y)
+    if entry == "attack":
+        assert torch.equal(mixed.success, same.success)
+        assert mixed.x_adv.dtype == torch.float32
+        assert torch.allclose(mixed.x_adv.double(), same.x_adv, atol=1e-6)
+    else:
+        assert mixed.robust_accuracy == same.robust_accuracy
 
 
 class Raises(nn.Module):

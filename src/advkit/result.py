@@ -18,14 +18,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from advkit.access.precision import working_dtype
 from advkit.threat import ThreatModel
 
 __all__ = ["AttackResult", "lp_distances"]
 
 
 def lp_distances(x_adv: Tensor, x: Tensor) -> dict[str, Tensor]:
-    """L0, L1, L2 and L∞ distances per sample (L0 counts changed features)."""
-    d = (x_adv - x).reshape(x.shape[0], -1)
+    """L0, L1, L2 and L∞ distances per sample (L0 counts changed features), measured in
+    float32 (float64 for float64 inputs) whatever the inputs' dtype."""
+    w = working_dtype(x.dtype)
+    d = (x_adv.to(w) - x.to(w)).reshape(x.shape[0], -1)
     return {
         "l0": (d.abs() > 1e-8).sum(dim=1).float(),
         "l1": d.abs().sum(dim=1),

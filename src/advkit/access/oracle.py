@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from advkit.access.evaluation_mode import eval_mode
 from advkit.access.output import check_logits, refuse_probabilities
+from advkit.access.precision import call_model
 from advkit.access.views import View
 
 __all__ = [
@@ -144,7 +145,7 @@ class Oracle:
         return self.views[depth - 1].forward(x, lambda z: self._through_views(z, depth - 1))
 
     def _logits_checked(self, x: Tensor) -> Tensor:
-        out = self.model(x)
+        out = call_model(self.model, x)  # in the model's dtype; logits in >= float32
         check_logits(out, x.shape[0])
         if not self._checked:  # once per oracle: its first output tells
             self._checked = True

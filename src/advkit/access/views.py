@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from advkit.access.precision import model_input
 from advkit.traits import DetectorLike, bpda
 
 __all__ = ["BPDAView", "EOTView", "GuardedView", "ReparameterizedView", "View"]
@@ -121,5 +122,6 @@ class GuardedView(View):
     def forward(self, x: Tensor, inner: Inner) -> Tensor:
         logits = inner(x)
         tau = self.detector.threshold
-        flag = torch.log(self.detector.score(x).clamp_min(1e-12 * tau) / tau)
+        score = self.detector.score(model_input(self.detector.model, x))  # in its dtype
+        flag = torch.log(score.clamp_min(1e-12 * tau) / tau)
         return torch.cat([logits, flag[:, None].to(logits.dtype)], dim=1)

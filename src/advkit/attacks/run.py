@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import Oracle, as_oracle
+from advkit.access.precision import call_model, model_input, working_dtype
 from advkit.engine import Attack, Problem
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
@@ -66,7 +67,9 @@ def attack(
 
     Returns:
         An :class:`AttackResult` whose ``success`` is re-evaluated on ``model(x_adv)`` and
-        whose ``x_adv`` lies in the ball and the box.
+        whose ``x_adv``, of x's dtype, lies in the ball and the box. The attack works in
+        float32 (float64 for float64 inputs) whatever the model's dtype; the model sees
+        its inputs cast to its own dtype, and distances are measured in that precision.
 
     Example:
         >>> import torch, advkit
@@ -92,11 +95,11 @@ def attack(
     elif index.shape != (n,):
         raise ValueError(f"index must have shape ({n},), got {tuple(index.shape)}")
     oracle = as_oracle(model, info.access, n)
-    x0 = x.detach().clone()
+    x0 = x.detach().to(working_dtype(x.dtype), copy=True)  # exact: only ever widens
     y = y.detach().long()
     tgt = None if target is None else target.detach().long()
     with oracle.session():
-        num_classes = check_model_accepts(oracle.model, x0)
+        num_classes = check_model_accepts(oracle.model, model_input(oracle.model, x0))
         check_labels(y, num_classes)
         if tgt is not None:
             check_labels(tgt, num_classes, "target")
@@ -106,17 +109,17 @@ def attack(
                     "from y (e.g. advkit.targets.random_targets), or pass target=None"
                 )
         problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
-        x_adv = threat.project(method.run(problem).detach(), x0)
+        x_adv = threat.round_to(threat.project(method.run(problem).detach(), x0), x0, x.dtype)
         with torch.no_grad():
-            logits = oracle.model(x_adv)
+            logits = call_model(oracle.model, x_adv)
     success = is_successful(logits, y, tgt)
     return AttackResult(
         x_adv=x_adv,
-        x=x0,
+        x=x0.to(x.dtype),
         y=y,
         target=tgt,
         success=success,
-        distance=threat.norm(x_adv - x0),
+        distance=threat.norm(x_adv.to(x0.dtype) - x0),
         queries=oracle.queries.clone(),
         gradient_calls=oracle.gradient_calls.clone(),
         logits=logits,

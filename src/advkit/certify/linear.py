@@ -76,7 +76,7 @@ def linear_min_distance(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatMo
     with torch.no_grad():
         logits = graph.forward(x)
     k = logits.shape[1]
-    spec = margin_spec(y, k)
+    spec = margin_spec(y, k, x.dtype)
     n = x.shape[0]
     # the margins' gradients: Wᵀ applied to the specification by the backward steps
     _, w = linear_pass(graph, len(graph.nodes) - 1, spec, Relaxations(InputSet(threat, x)))

@@ -176,7 +176,7 @@ class MIP:
             prog = _sample_program(g, pre, task.inputs, s, l1_eps, with_radius=False)
             sol = self._margins(prog, spec[s], int(task.y[s]), crown[s], lower[s], deadline)
             if sol is not None:
-                x_adv[s] = torch.from_numpy(sol[: prog.d]).float().reshape(x_adv[s].shape)
+                x_adv[s] = torch.from_numpy(sol[: prog.d]).to(x_adv).reshape(x_adv[s].shape)
         return CertOutput(lower, x_adv)
 
     def _margins(
@@ -285,7 +285,7 @@ def mip_min_distance(
     inputs = InputSet(threat, x)
     with torch.no_grad():
         pre = crown_bounds(graph, inputs)
-    spec = margin_spec(y, logits.shape[1])
+    spec = margin_spec(y, logits.shape[1], x.dtype)
     dist = torch.full((x.shape[0],), math.inf)
     x_adv = x.clone()
     for s in range(x.shape[0]):
@@ -298,5 +298,5 @@ def mip_min_distance(
         extra = _radius_rows(x[s].reshape(-1).double().numpy()) if norm == "linf" else []
         dist[s], point = _min_radius(prog, spec[s], int(y[s]), extra, deadline)
         if point is not None:
-            x_adv[s] = torch.from_numpy(point).float().reshape(x[s].shape)
+            x_adv[s] = torch.from_numpy(point).to(x_adv).reshape(x[s].shape)
     return dist, x_adv

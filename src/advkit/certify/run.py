@@ -9,8 +9,10 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
+from advkit.access.precision import call_model, model_input
 from advkit.certify.graph import trace
 from advkit.certify.input_set import InputSet
+from advkit.certify.precision import bounding_copy, bounds_dtype
 from advkit.certify.result import CertResult
 from advkit.certify.task import CertOutput, CertTask
 from advkit.objectives import is_successful
@@ -119,20 +121,22 @@ def certify(
     check_model(model)
     _check_request(x, y, threat, method, batch_size)
     start = time.perf_counter()
-    x0 = x.detach().float().clone()
+    dtype = bounds_dtype(model, x)
+    bounded = bounding_copy(model, dtype)
+    x0 = x.detach().to(dtype, copy=True)
     y = y.detach().long()
     n = x0.shape[0]
-    with eval_mode(model):
-        num_classes = check_model_accepts(model, x0)
+    with eval_mode(model), eval_mode(bounded, warn=False):
+        num_classes = check_model_accepts(model, model_input(model, x0))
         check_labels(y, num_classes)
-        with torch.no_grad():
-            clean = model(x0)
+        with torch.no_grad():  # the decisions of the model itself, in its own dtype
+            clean = call_model(model, x0)
         check_clean_logits(model, clean, range(n))
-        class_lower, found = _run_batches(model, x0, y, threat, method, num_classes, batch_size)
+        class_lower, found = _run_batches(bounded, x0, y, threat, method, num_classes, batch_size)
         with torch.no_grad():
             clean_wrong = (clean.argmax(1) != y).cpu()
-            x_adv = threat.project(found, x0)
-            attacked = is_successful(model(x_adv), y, None).cpu()
+            x_adv = threat.project(found.to(x0.dtype), x0)
+            attacked = is_successful(call_model(model, x_adv), y, None).cpu()
     x0, x_adv, y = x0.cpu(), x_adv.cpu(), y.cpu()
     class_lower[torch.arange(n), y] = float("inf")
     lower = class_lower.min(dim=1).values

@@ -31,6 +31,7 @@ from scipy.stats import beta, norm
 from torch import Tensor, nn
 
 from advkit.access import eval_mode
+from advkit.access.precision import call_model, working_dtype
 from advkit.engine.rng import generator, stream
 from advkit.validate import check_batch
 
@@ -89,9 +90,9 @@ def _counts(model: nn.Module, x: Tensor, num: int, cfg: Smoothing, g: torch.Gene
     left = num
     while left > 0:
         b = min(cfg.batch, left)
-        noise = torch.randn((b, *x.shape), generator=g).to(x.device, x.dtype)
-        with torch.no_grad():
-            pred = model(x[None] + cfg.sigma * noise).argmax(1)
+        noise = torch.randn((b, *x.shape), generator=g).to(x.device, working_dtype(x.dtype))
+        with torch.no_grad():  # noisy inputs in >= float32, cast to the model's dtype
+            pred = call_model(model, x[None] + cfg.sigma * noise).argmax(1)
         c = torch.bincount(pred.cpu(), minlength=1)
         counts = c if counts is None else _add(counts, c)
         left -= b

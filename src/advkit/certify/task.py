@@ -14,9 +14,9 @@ from advkit.threat import ThreatModel
 __all__ = ["CertOutput", "CertTask", "margin_spec"]
 
 
-def margin_spec(y: Tensor, num_classes: int) -> Tensor:
-    """Coefficients (N, K, K) of the margins z_y − z_j for every class j."""
-    eye = torch.eye(num_classes, device=y.device)
+def margin_spec(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Coefficients (N, K, K) of the margins z_y − z_j for every class j, of ``dtype``."""
+    eye = torch.eye(num_classes, device=y.device, dtype=dtype)
     return eye[y][:, None, :] - eye[None, :, :]
 
 
@@ -44,8 +44,8 @@ class CertTask:
 
     @property
     def spec(self) -> Tensor:
-        """The margin coefficients (N, K, K)."""
-        return margin_spec(self.y, self.num_classes)
+        """The margin coefficients (N, K, K), of the inputs' dtype."""
+        return margin_spec(self.y, self.num_classes, self.x.dtype)
 
 
 @dataclass(frozen=True, eq=False)

@@ -38,7 +38,9 @@ class Problem:
 
     Attributes:
         oracle: the access to the model, with counters over the caller's whole batch.
-        x0: clean inputs of these rows.
+        x0: clean inputs of these rows, in the working precision: float32 (float64 for
+            float64 inputs) whatever the caller's and the model's dtypes; the oracle casts
+            what it evaluates to the model's dtype and returns logits in at least float32.
         y: true labels.
         target: target labels, or None when the goal is misclassification.
         threat: the threat model (per-sample ε already restricted to these rows).

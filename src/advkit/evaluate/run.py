@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from advkit.access import eval_mode
+from advkit.access.precision import model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
 from advkit.evaluate.records import SampleRecord, carry_breaks
@@ -115,6 +116,7 @@ def evaluate(
     check_model(model)
     check_suite(suite)
     x, y, eps = _checked_inputs(data, threat, eps_curve, batch_size)
+    x = model_input(model, x)  # the points the model sees: in its dtype, as advkit.attack
     with eval_mode(model):
         classes = check_model_accepts(model, x)
     check_labels(y, classes)

@@ -11,6 +11,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from advkit.threat.rounding import round_toward
+
 __all__ = ["ThreatModel"]
 
 
@@ -158,6 +160,46 @@ class ThreatModel:
         lo, hi = _flat(self.lo - x0), _flat(self.hi - x0)
         delta = self._project_set(z, lo, hi, self.radius(x0).reshape(-1))
         return self.clip_box(x0 + delta.reshape(x.shape))
+
+    def round_to(self, x: Tensor, x0: Tensor, dtype: torch.dtype) -> Tensor:
+        """``x``, a point of the set around ``x0``, cast to ``dtype`` and still in the set.
+
+        Rows whose nearest rounding (what a model of that dtype saw during the attack)
+        stays in the ball and the box keep it; the others are rounded toward x0 in every
+        coordinate, which never moves a coordinate outward, and a row whose norm, measured
+        in x's precision, still exceeds ε (the rounding of the projection itself) is shrunk
+        toward x0 until it fits. ``x`` is returned as it is when already of ``dtype``.
+
+        Args:
+            x: projected points (N, ...) in the working precision (float32 or float64).
+            x0: clean points, of x's dtype and exactly representable in ``dtype``.
+            dtype: the caller's dtype, e.g. ``torch.bfloat16``.
+
+        Example:
+            >>> import torch
+            >>> from advkit import Linf
+            >>> x0 = torch.zeros(1, 3)
+            >>> out = Linf(0.1).round_to(torch.full((1, 3), 0.1), x0, torch.bfloat16)
+            >>> bool(out.float().abs().max() <= 0.1)
+            True
+        """
+        if x.dtype == dtype:
+            return x
+        eps = self.radius(x0).reshape(-1)
+        out = x.to(dtype)
+        steps = round(math.log2(torch.finfo(dtype).eps))
+        for scale in (1.0, *(1.0 - 2.0**k for k in range(steps, 0)), 0.0):  # ends at x0
+            escapes = self._escapes(out.to(x.dtype), x0, eps)
+            if not bool(escapes.any()):
+                break
+            inner = x if scale == 1.0 else self.clip_box(x0 + (x - x0) * scale)
+            out = torch.where(_per_sample(escapes, x), round_toward(inner, x0, dtype), out)
+        return out
+
+    def _escapes(self, x: Tensor, x0: Tensor, eps: Tensor) -> Tensor:
+        """(N,) bool: rows of x outside the ball of radius eps around x0 or the box."""
+        outside_box = _flat((x < self.lo) | (x > self.hi)).any(dim=1)
+        return outside_box | (self.norm(x - x0) > eps)
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
         """The steepest-ascent direction of unit ℓp norm for the gradient ``g``."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
@@ -45,7 +45,9 @@ def module_output_shape(call: Call) -> tuple[int, ...]:
     """
     module = call.module
     try:
-        out = module(torch.zeros(1, *call.in_shape, device=call.args[0].device))  # type: ignore[misc]
+        example = call.args[0]
+        zero = torch.zeros(1, *call.in_shape, device=example.device, dtype=example.dtype)
+        out = module(zero)  # type: ignore[misc]
     except (RuntimeError, TypeError, ValueError) as err:
         raise TypeError(
             f"layer {call.name} ({type(module).__name__}) failed on a test input: {err}"
@@ -99,17 +101,26 @@ class AffineOp(Operator):
     def transpose(self, a: Tensor) -> Tensor:
         """Jᵀ a on a batch (M, *out_shape) -> (M, *in_shape)."""
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the map computes in: its first floating-point tensor's (float32 for a
+        map that holds none, such as a reshape)."""
+        tensors = (getattr(self, f.name) for f in fields(self))
+        floats = (t.dtype for t in tensors if isinstance(t, Tensor) and t.is_floating_point())
+        return next(floats, torch.float32)
+
     @cached_property
     def bias(self) -> Tensor:
         """b = f(0), (*out_shape)."""
-        return self.forward(torch.zeros(1, *self.in_shape, device=self.device))[0]
+        zero = torch.zeros(1, *self.in_shape, device=self.device, dtype=self.dtype)
+        return self.forward(zero)[0]
 
     @cached_property
     def dense(self) -> np.ndarray:
         """J as a float64 (out, in) matrix (for MILP rows)."""
         size = math.prod(self.out_shape)
-        eye = torch.eye(size, dtype=torch.float64).reshape(size, *self.out_shape)
-        rows = self.transpose(eye.float()).reshape(size, -1)
+        eye = torch.eye(size, dtype=self.dtype).reshape(size, *self.out_shape)
+        rows = self.transpose(eye).reshape(size, -1)
         return rows.detach().double().numpy()
 
     def interval(self, *boxes: Box) -> Box:
