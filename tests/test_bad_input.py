@@ -14,6 +14,7 @@ from torch import Tensor, nn
 import advkit
 from advkit import FGM, Linf
 from advkit.attacks.noise import RandomNoise
+from advkit.validate import check_model_accepts
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -266,6 +267,16 @@ def test_inputs_are_cast_to_the_models_dtype(entry: str, data: Data) -> None:
         assert mixed.robust_accuracy == same.robust_accuracy
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_a_model_of_two_dtypes_is_refused(entry: str, data: Data) -> None:
+    _, x, y = data
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16).double(), nn.Linear(16, 10))
+    with pytest.raises(
+        TypeError, match="parameters mix float32 and float64; cast the model to one dtype"
+    ):
+        call(entry, model, x, y)
+
+
 class Raises(nn.Module):
     """A model whose forward fails for a reason that has nothing to do with shapes."""
 
@@ -369,3 +380,10 @@ def test_evaluate_never_changes_the_callers_inputs(data: Data) -> None:
     )
     assert torch.equal(x, before)
     assert ev.clean_accuracy == 1.0
+
+
+def test_check_model_accepts_names_the_dtypes_it_cannot_mix() -> None:
+    """Entry points cast x to the model's dtype; a caller of the check itself is told."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).double()
+    with pytest.raises(TypeError, match=r"float64 but x is float32; use x\.double\(\)"):
+        check_model_accepts(model, torch.rand(2, 1, 8, 8))

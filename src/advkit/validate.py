@@ -220,18 +220,17 @@ def _forward_error(model: nn.Module, x: Tensor, err: Exception) -> Exception:
     """What failed when ``model`` raised ``err`` on the one input ``x``."""
     tensors = [*model.parameters(), *model.buffers()]
     dtypes = sorted({t.dtype for t in tensors if t.is_floating_point()}, key=str)
-    if dtypes and x.dtype not in dtypes:
-        if len(dtypes) == 1:
-            want = dtypes[0]
-            fix = (
-                f"use x.{_CAST.get(want, _dtype(want))}() or "
-                f"model.{_CAST.get(x.dtype, _dtype(x.dtype))}()"
-            )
-        else:
-            fix = "cast the model to one dtype and x to the same"
+    if len(dtypes) > 1:
         return TypeError(
-            f"the model's parameters are {' and '.join(map(_dtype, dtypes))} but x is "
-            f"{_dtype(x.dtype)}; {fix} (the model failed with: {err})"
+            f"the model's parameters mix {' and '.join(map(_dtype, dtypes))}; cast the model "
+            f"to one dtype, e.g. model.float() (the model failed with: {err})"
+        )
+    if dtypes and x.dtype not in dtypes:
+        want = dtypes[0]
+        return TypeError(
+            f"the model's parameters are {_dtype(want)} but x is {_dtype(x.dtype)}; use "
+            f"x.{_CAST.get(want, _dtype(want))}() or model.{_CAST.get(x.dtype, _dtype(x.dtype))}()"
+            f" (the model failed with: {err})"
         )
     if isinstance(err, RuntimeError | ValueError | IndexError) and _SHAPE_WORDS.search(str(err)):
         return ValueError(
