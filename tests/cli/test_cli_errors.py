@@ -13,7 +13,7 @@ from cli_support import one_line_error, seed_demo_cache
 
 from advkit.cli import main
 from advkit.cli.errors import UsageError, explain
-from advkit.demo import demo_cache_path
+from advkit.demo import demo_cache_path, digits_cnn
 
 FAST = ["--suite", "fast", "--n", "8", "--eps-curve", "", "--quiet"]
 
@@ -57,6 +57,13 @@ def test_a_garbage_checkpoint(
     line = one_line_error(capsys, _with_checkpoint(path))
     assert "garbage.pt is not a PyTorch checkpoint" in line
     assert "custom classes" not in line
+
+
+def test_a_legacy_checkpoint_still_loads(tmp_path: Path) -> None:
+    """The format check knows torch.save's pre-1.6 format too."""
+    path = tmp_path / "legacy.pt"
+    torch.save(digits_cnn().state_dict(), path, _use_new_zipfile_serialization=False)
+    assert main([*_with_checkpoint(path), "--out", "r.json"]) == 0
 
 
 def test_an_offline_download(
