@@ -2,7 +2,9 @@
 
 ``advkit evaluate`` with no arguments evaluates this model, so a first-time user sees a
 real robustness evaluation without downloading anything. The first call trains it
-(a few seconds on a CPU, deterministic); later calls load the cached weights.
+(a few seconds on a CPU, deterministic); later calls load the cached weights
+(:func:`demo_cache_path`). An unreadable cache file is an error naming it: delete it and
+the next call trains the model again.
 
 Example:
     >>> from advkit.demo import demo_model
@@ -12,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import pickle
 from pathlib import Path
 
 import torch
@@ -19,8 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from advkit.data import cache_dir, load_dataset
+from advkit.models.checkpoint import load_checkpoint
 
-__all__ = ["DEMO_EPS", "demo_model", "digits_cnn", "train_digits_cnn"]
+__all__ = ["DEMO_EPS", "demo_cache_path", "demo_model", "digits_cnn", "train_digits_cnn"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +71,29 @@ def train_digits_cnn(epochs: int = 40, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def demo_cache_path(cache: Path | None = None) -> Path:
+    """Where :func:`demo_model` keeps the trained weights, below ``cache`` or the cache."""
+    return (cache or cache_dir()) / "models" / f"digits_cnn-{_VERSION}.pt"
+
+
 def demo_model(cache: Path | None = None) -> nn.Module:
-    """The demo CNN: loaded from the cache, or trained and cached on first use."""
-    path = (cache or cache_dir()) / "models" / f"digits_cnn-{_VERSION}.pt"
+    """The demo CNN: loaded from the cache, or trained and cached on first use.
+
+    Raises:
+        ValueError: the cached weights cannot be read (truncated or corrupted); the
+            message names the file and says to delete it.
+    """
+    path = demo_cache_path(cache)
     model = digits_cnn()
     if path.exists():
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            model.load_state_dict(load_checkpoint(path))
+        except (ValueError, RuntimeError, pickle.UnpicklingError) as err:
+            raise ValueError(
+                f"the cached demo model {path} cannot be read (truncated, corrupted or not "
+                f"advkit's; {type(err).__name__}); delete it and run again: the demo model "
+                "is retrained (about a minute)"
+            ) from err
         return model.eval()
     logger.info("training the demo digits CNN (first run only)")
     model = train_digits_cnn()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -143,3 +144,43 @@ def test_bad_arguments(tmp_path: Path, urls: list[str], filename: str, match: st
 def test_remote_file_fetch(web: FakeWeb, tmp_path: Path):
     remote = download.RemoteFile("f.bin", SHA, ("https://a.example/f.bin",))
     assert remote.fetch(tmp_path).read_bytes() == PAYLOAD
+
+
+class Trickle(_Response):
+    """A server that sends one byte every 20 ms, each read within any socket timeout."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        time.sleep(0.02)
+        return super().read(1)
+
+
+def test_a_trickling_download_stops_at_the_time_limit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    timeouts: list[float] = []
+
+    def urlopen(request: urllib.request.Request, timeout: float = 0.0) -> Trickle:
+        timeouts.append(timeout)
+        return Trickle(PAYLOAD, True)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=r"f\.bin .*within the time limit of 0\.3 s"):
+        fetch(["https://a.example/f.bin"], SHA, "f.bin", tmp_path, time_limit=0.3)
+    assert time.monotonic() - start < 2.0
+    assert timeouts and max(timeouts) <= 0.3  # no socket wait beyond the limit either
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mirrors_left_when_the_time_limit_runs_out_are_named(
+    web: FakeWeb, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def slow_failure(request: urllib.request.Request, timeout: float = 0.0) -> _Response:
+        time.sleep(0.3)
+        return web.urlopen(request, timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", slow_failure)
+    urls = ["https://down.example/f.bin", "https://a.example/f.bin"]
+    with pytest.raises(DownloadError, match=r"not tried: https://a\.example/f\.bin"):
+        fetch(urls, SHA, "f.bin", tmp_path, time_limit=0.2)
+    assert web.requests == ["https://down.example/f.bin"]

@@ -6,7 +6,9 @@ seconds, then cached) a small CNN on scikit-learn's built-in digits, evaluates i
 JSON result file (and a SQLite store beside it, so an interrupted run resumes).
 
 A new subcommand is a module with ``register(subparsers)`` (which sets ``func``) added to
-``COMMANDS``.
+``COMMANDS``. Every subcommand checks its output paths before any work
+(:mod:`advkit.cli.outputs`); an expected failure is one line and exit status 2
+(:mod:`advkit.cli.errors`), with the traceback only under ``--debug``.
 
 Examples:
     advkit evaluate
@@ -19,6 +21,7 @@ Examples:
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
+    advkit --debug evaluate --model lenet5-pgd --eps 0.3   # tracebacks for every failure
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import logging
 import sys
 
 from advkit.cli import attack, certify, detect, evaluate, listing, train, transfer
+from advkit.cli.errors import explain
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
 
@@ -41,14 +45,24 @@ def _parser() -> argparse.ArgumentParser:
         prog="advkit",
         description="How robust is this classifier really? Attacks, evaluation, reports.",
     )
+    debug = "show the full traceback of a failure (for bug reports)"
+    parser.add_argument("--debug", action="store_true", help=debug)
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.register(sub)
+    for subparser in sub.choices.values():  # also after the subcommand's name
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=debug
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``advkit`` command; returns the exit status."""
+    """Entry point of the ``advkit`` command; returns the exit status.
+
+    An expected failure (see :func:`advkit.cli.errors.explain`) prints one line and
+    returns 2; with ``--debug`` it raises, traceback included, like any other exception.
+    """
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
@@ -56,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
-        print(f"advkit: error: {err}", file=sys.stderr)
+    except Exception as err:
+        message = None if args.debug else explain(err)
+        if message is None:
+            raise
+        print(f"advkit: error: {message}", file=sys.stderr)
         return 2
     return 0
 

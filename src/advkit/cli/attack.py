@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,9 @@ import numpy as np
 import torch
 
 from advkit.attacks.catalog import ATTACKS, make_attack
-from advkit.cli.common import add_common, model_and_data, threat_of
+from advkit.cli.common import add_common, inputs_of, model_and_data, refuse_unbounded, threat_of
+from advkit.cli.json_text import to_json
+from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.distortion import distortion_report
 from advkit.evaluate.batched import Batches
 from advkit.result import AttackResult
@@ -45,12 +46,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Attack batch by batch, save x_adv and per-sample records, print a summary."""
     if args.cases and not args.report:
         raise ValueError("--cases is part of the distortion report; add --report")
+    out = Path(args.out)
+    check_outputs([Output("--out", out, "adversarial examples", (".npz", ".pt"))], inputs_of(args))
     threat = threat_of(args)
-    model, x, y, info = model_and_data(args)
+    refuse_unbounded([args.eps], [args.attack], "--eps", "--attack deepfool")
     method = make_attack(args.attack, steps=args.steps, restarts=args.restarts)
+    model, x, y, info = model_and_data(args)
     batches = Batches(args.batch_size, args.seed, progress=not args.quiet)
     res = batches.attack(model, x, y, threat, method)
-    out = Path(args.out)
     _save(res, x, y, out)
     summary = {
         **info,
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary["target_cases"] = {k: r.to_dict() for k, r in cases.items()}
         tables += [r.table(f"{k} case") for k, r in cases.items()]
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(to_json(summary))
     else:
         for k, v in summary.items():
             if k not in ("distortion", "target_cases"):
@@ -95,9 +98,8 @@ def _save(res: AttackResult, x: torch.Tensor, y: torch.Tensor, out: Path) -> Non
         "x": x,
         "y": y,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".pt":
-        torch.save(fields, out)
+        atomic_write(out, lambda tmp: torch.save(fields, tmp))
     else:
         arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
-        np.savez_compressed(out, **arrays)
+        atomic_write(out, lambda tmp: np.savez_compressed(tmp, **arrays))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,9 @@ import torch
 
 from advkit.certify import CERTIFIERS, MIP, Certifier
 from advkit.certify.run import certify
-from advkit.cli.common import add_common, model_and_data, threat_of
+from advkit.cli.common import add_common, inputs_of, model_and_data, threat_of
+from advkit.cli.json_text import to_json, write_json
+from advkit.cli.outputs import Output, check_outputs
 
 __all__ = ["make_certifier", "register", "run"]
 
@@ -37,9 +38,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Certify batch by batch, print a summary and write per-sample records."""
+    out = Path(args.out)
+    check_outputs([Output("--out", out, "JSON results", (".json",))], inputs_of(args))
     threat = threat_of(args)
-    model, x, y, info = model_and_data(args)
     method = make_certifier(args.method, args.time_limit)
+    model, x, y, info = model_and_data(args)
     res = certify(model, x, y, threat, method, batch_size=min(args.batch_size, 64))
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).float().mean().item()
@@ -56,15 +59,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": res.seconds,
         "seconds_per_sample": res.seconds / max(1, x.shape[0]),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     samples = [
         {"index": i, "label": int(y[i]), "lower": float(res.lower[i]), "status": s}
         for i, s in enumerate(status)
     ]
-    out.write_text(json.dumps({**summary, "samples": samples}, indent=1))
+    write_json(out, {**summary, "samples": samples})
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(to_json(summary))
     else:
         for k, v in summary.items():
             print(f"{k:22s} {v}")

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import math
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
+from advkit.attacks.catalog import ATTACKS
+from advkit.cli.errors import UsageError
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.models import MODELS, load_model
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
-__all__ = ["THREATS", "add_common", "add_data_dir", "floats", "model_and_data", "threat_of"]
+__all__ = [
+    "THREATS",
+    "add_common",
+    "add_data_dir",
+    "floats",
+    "inputs_of",
+    "load_data",
+    "model_and_data",
+    "refuse_unbounded",
+    "threat_of",
+]
+
+logger = logging.getLogger(__name__)
 
 THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
@@ -59,8 +77,81 @@ def add_common(p: argparse.ArgumentParser) -> None:
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
-def model_and_data(args: argparse.Namespace) -> tuple[nn.Module, Tensor, Tensor, dict[str, Any]]:
-    """The model and the (x, y) data the options name, plus a description for reports."""
+def inputs_of(args: argparse.Namespace) -> dict[str, Path | None]:
+    """The files ``--checkpoint`` and ``--model`` (when a file) name: outputs must differ."""
+    model = args.model if args.model is not None and Path(args.model).is_file() else None
+    return {"--checkpoint": args.checkpoint, "--model": model}
+
+
+def load_data(
+    args: argparse.Namespace, dataset: str, split: str, n: int | None, option: str = "--n"
+) -> tuple[Tensor, Tensor]:
+    """The first ``n`` samples of a split; says so when the split has fewer.
+
+    Args:
+        dataset: a name of :data:`~advkit.data.DATASETS`.
+        split: ``"train"``, ``"test"`` or ``"all"``.
+        args: the command's options (``--data-dir``, ``--no-verify-data``).
+        n: how many samples; None for all.
+        option: the option that asked for ``n``, for messages.
+
+    Raises:
+        UsageError: ``n`` is below 1.
+    """
+    if n is not None and n < 1:
+        raise UsageError(f"{option} must be >= 1, got {n}")
+    x, y = load_dataset(
+        dataset,
+        split=split,
+        data_dir=args.data_dir,
+        limit=n,
+        verify=not args.no_verify_data,
+    )
+    if n is not None and x.shape[0] < n:
+        logger.warning(
+            "%s %d: %s/%s has only %d samples; using all %d",
+            option,
+            n,
+            dataset,
+            split,
+            x.shape[0],
+            x.shape[0],
+        )
+    return x, y
+
+
+def refuse_unbounded(
+    eps: Iterable[float], attacks: Iterable[str], option: str, instead: str
+) -> None:
+    """Refuse ε = inf for attacks that need a finite radius, before any work.
+
+    Args:
+        eps: every radius the command will attack at.
+        attacks: the catalog names of the attacks it runs.
+        option: the option that gave the radii, for the message.
+        instead: the options that choose a minimal-distortion attack, e.g.
+            ``"--attack deepfool"``, for the message.
+
+    Raises:
+        UsageError: some ε is infinite and some attack is not minimal-distortion.
+    """
+    fixed = [name for name in attacks if not ATTACKS[name].info.minimal]
+    if fixed and any(math.isinf(e) for e in eps):
+        raise UsageError(
+            f"{option} inf: fixed-ε attacks ({', '.join(fixed)}) need a finite radius; give "
+            f"one (e.g. --eps 0.1), or use a minimal-distortion attack, e.g. {instead} "
+            "(see advkit list)"
+        )
+
+
+def model_and_data(
+    args: argparse.Namespace, option: str = "--n"
+) -> tuple[nn.Module, Tensor, Tensor, dict[str, Any]]:
+    """The model and the (x, y) data the options name, plus a description for reports.
+
+    ``option`` names the option ``args.n`` comes from in the message when the split is
+    shorter than ``args.n``.
+    """
     if args.model is None:
         if args.checkpoint is not None:
             raise ValueError("--checkpoint needs --model")
@@ -70,13 +161,7 @@ def model_and_data(args: argparse.Namespace) -> tuple[nn.Module, Tensor, Tensor,
         dataset = args.dataset or (MODELS[args.model].dataset if args.model in MODELS else None)
         if dataset is None:
             raise ValueError("--dataset is required for a model outside the registry")
-    x, y = load_dataset(
-        dataset,
-        split=args.split,
-        data_dir=args.data_dir,
-        limit=args.n,
-        verify=not args.no_verify_data,
-    )
+    x, y = load_data(args, dataset, args.split, args.n, option)
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     return model, x, y, info
 

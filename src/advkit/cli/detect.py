@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,9 @@ from advkit.attacks.cw import CW
 from advkit.attacks.detector_evasion import EvadeDetector
 from advkit.attacks.ead import EAD
 from advkit.attacks.run import Attack
-from advkit.cli.common import THREATS, add_common, floats, model_and_data
+from advkit.cli.common import THREATS, add_common, floats, inputs_of, model_and_data
+from advkit.cli.json_text import to_json, write_json
+from advkit.cli.outputs import Output, check_outputs
 from advkit.defenses.detectors import Detector, FeatureSqueezing, GradientNormDetector
 from advkit.defenses.transforms import BitDepth, MedianFilter, NonLocalMeans
 from advkit.evaluate.detection import evaluate_detector
@@ -92,9 +93,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     n = args.n if args.n is not None else 100
     if n < 1 or args.calibrate_n < 1:
         raise ValueError("--n and --calibrate-n must be >= 1")
+    out = None if args.out is None else Path(args.out)
+    if out is not None:
+        check_outputs([Output("--out", out, "JSON results", (".json",))], inputs_of(args))
     loading = copy.copy(args)
     loading.n = n + args.calibrate_n
-    model, x, y, info = model_and_data(loading)
+    model, x, y, info = model_and_data(loading, "--n + --calibrate-n")
     if x.shape[0] <= n:
         raise ValueError(
             f"the split has {x.shape[0]} samples: not enough for {n} evaluated samples plus "
@@ -117,9 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         attacks[f"adaptive C&W (k={k:g})"] = EvadeDetector(detector, kappa=k, lr=lr, **search)
     report = evaluate_detector(model, detector, (xe, ye), attacks, threat=threat, seed=args.seed)
     record = {**info, "calibrated_on": int(xc.shape[0]), "threat": repr(threat), **report.as_dict()}
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(record, indent=1))
-    print(json.dumps(record, indent=1) if args.json else report.table())
+    if out is not None:
+        write_json(out, record)
+    print(to_json(record) if args.json else report.table())
     return record

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,17 @@ from advkit.attacks.adaptive import EOT_SAMPLES
 from advkit.attacks.catalog import make_attack, names
 from advkit.certify import CERTIFIERS
 from advkit.cli.certify import make_certifier
-from advkit.cli.common import add_common, floats, model_and_data, threat_of
+from advkit.cli.common import (
+    add_common,
+    floats,
+    inputs_of,
+    model_and_data,
+    refuse_unbounded,
+    threat_of,
+)
+from advkit.cli.errors import UsageError
+from advkit.cli.json_text import to_json, write_json
+from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.evaluate.followup import adaptive_rerun
 from advkit.evaluate.minimal import evaluate_minimal
 from advkit.evaluate.report import Evaluation
@@ -26,6 +36,8 @@ from advkit.threat import ThreatModel
 __all__ = ["DEMO_CURVE", "register", "run"]
 
 DEMO_CURVE = (0.02, 0.05, 0.2)
+
+STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db")
 
 
 def register(sub: Any) -> None:
@@ -67,36 +79,65 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Evaluate, print a table (or JSON) and write the result file."""
+    files = _outputs(args)
+    check_outputs(list(files.values()), inputs_of(args))
     threat = threat_of(args)
+    if not args.minimal:
+        cascade = [name for name, _ in SUITES[args.suite]]
+        refuse_unbounded([args.eps], cascade, "--eps", "--minimal deepfool")
+        refuse_unbounded(_curve(args), cascade, "--eps-curve", "--minimal deepfool")
     model, x, y, info = model_and_data(args)
     if args.minimal:
         return _run_minimal(args, threat, model, (x, y), info)
-    out = Path(args.out)
-    store = Path(args.store) if args.store else out.with_suffix(".sqlite")
+    out, store = files["out"].path, files["store"].path
     ev = _evaluate(args, model, (x, y), threat, args.suite, store, info)
     first = None
     if args.adaptive and ev.masking:
         rerun, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
-        adaptive_store = store.with_name(store.stem + "-adaptive.sqlite")
-        first, ev = ev, _evaluate(args, rerun, (x, y), threat, suite, adaptive_store, info)
+        adaptive = files["adaptive"].path
+        first, ev = ev, _evaluate(args, rerun, (x, y), threat, suite, adaptive, info)
     result = ev.to_dict()
     if first is not None:
         result["before_adaptive"] = first.to_dict(with_samples=False)
     rows = None
     if args.certify:
         rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
-        plot = plot_sandwich(rows, out.with_suffix(".png"), f"{info['model']} ({args.certify})")
+        title = f"{info['model']} ({args.certify})"
+        plot = atomic_write(files["plot"].path, lambda tmp: plot_sandwich(rows, tmp, title))
         result["sandwich"] = {
             "method": args.certify,
             "rows": [r.to_dict() for r in rows],
             "plot": str(plot),
         }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    write_json(out, result)
     _print(args, ev, first, rows)
     if not args.json:
         print(f"\nresults written to {out} (per-sample records in {store})")
     return result
+
+
+def _outputs(args: argparse.Namespace) -> dict[str, Output]:
+    """The files this evaluation writes, by role: out, store, adaptive, plot."""
+    out = Path(args.out)
+    files = {"out": Output("--out", out, "JSON results", (".json",))}
+    if args.minimal:
+        return files
+    option = "--store" if args.store else "--out"
+    store = Path(args.store) if args.store else out.with_suffix(".sqlite")
+    files["store"] = Output(option, store, "per-sample store", STORE_SUFFIXES)
+    if args.adaptive:
+        adaptive = store.with_name(store.stem + "-adaptive.sqlite")
+        files["adaptive"] = Output(option, adaptive, "store of the --adaptive rerun")
+    if args.certify:
+        files["plot"] = Output("--out", out.with_suffix(".png"), "--certify plot")
+    return files
+
+
+def _curve(args: argparse.Namespace) -> list[float]:
+    """The ε values of the curve: ``--eps-curve``, else the demo's (none for a model)."""
+    if args.eps_curve is not None:
+        return list(args.eps_curve)
+    return [] if args.model else list(DEMO_CURVE)
 
 
 def _evaluate(
@@ -111,14 +152,13 @@ def _evaluate(
     """:func:`advkit.evaluate` with the options of ``args``, resuming from ``store``."""
     if args.fresh and store.exists():
         store.unlink()
-    curve = args.eps_curve if args.eps_curve is not None else ([] if args.model else DEMO_CURVE)
     try:
         return evaluate(
             model,
             data,
             threat,
             suite,
-            eps_curve=curve,
+            eps_curve=_curve(args),
             batch_size=args.batch_size,
             seed=args.seed,
             store=store,
@@ -127,7 +167,13 @@ def _evaluate(
             eot_samples=args.eot_samples,
         )
     except StoreMismatch as err:
-        raise ValueError(f"{err} (or pass --fresh)") from err
+        raise UsageError(f"{err} (or pass --fresh)") from err
+    except sqlite3.DatabaseError as err:
+        raise UsageError(
+            f"the per-sample store {store} cannot be read ({err}); rerun with --fresh to "
+            "discard it and recompute, or choose another --store (if another advkit run "
+            "is using it, wait for it to finish)"
+        ) from err
 
 
 def _print(
@@ -141,7 +187,7 @@ def _print(
         brief = ev.to_dict(with_samples=False)
         if rows is not None:
             brief["sandwich"] = [r.to_dict(with_status=False) for r in rows]
-        print(json.dumps(brief, indent=1))
+        print(to_json(brief))
         return
     if first is not None:
         print(first.table())
@@ -174,11 +220,9 @@ def _run_minimal(
         info=info,
     )
     result = rep.to_dict()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
+    out = write_json(Path(args.out), result)
     if args.json:
-        print(json.dumps(rep.to_dict(with_samples=False), indent=1))
+        print(to_json(rep.to_dict(with_samples=False)))
     else:
         print(rep.table())
         print(f"\nresults written to {out}")

@@ -14,7 +14,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,8 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from advkit.cli.common import THREATS, add_data_dir
-from advkit.data import DATASETS, load_dataset
+from advkit.cli.common import THREATS, add_data_dir, load_data
+from advkit.cli.errors import UsageError
+from advkit.cli.json_text import to_json, write_json
+from advkit.cli.outputs import Output, atomic_write, check_outputs
+from advkit.data import DATASETS
 from advkit.defenses.certified import BOUNDS, CertifiedTraining
 from advkit.defenses.regularizers import Distillation, GradientNorm
 from advkit.defenses.trainer import train
@@ -115,17 +118,23 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Train, write the state dict, the checkpoint and the history; print a summary."""
     if args.certified is not None and args.method is not None:
         raise ValueError("give either --method or --certified, not both")
-    verify = not args.no_verify_data
-    x, y = load_dataset(
-        args.dataset, split="train", data_dir=args.data_dir, limit=args.n, verify=verify
+    if math.isinf(args.eps):
+        raise UsageError(
+            "--eps inf: training and its PGD-10 monitor need a finite radius; give one "
+            "(e.g. --eps 0.1)"
+        )
+    out = Path(args.out)
+    check_outputs(
+        [
+            Output("--out", out, "weights", (".pt", ".pth")),
+            Output("--out", out.with_suffix(".ckpt"), "resumable checkpoint"),
+            Output("--out", out.with_suffix(".json"), "training history"),
+        ]
     )
-    xt, yt = load_dataset(
-        args.dataset, split="test", data_dir=args.data_dir, limit=args.eval_n, verify=verify
-    )
+    x, y = load_data(args, args.dataset, "train", args.n)
+    xt, yt = load_data(args, args.dataset, "test", args.eval_n, "--eval-n")
     arch, model = _model(args, x.shape[1], x.shape[2])
     name, method = _method(args)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     history = train(
         model,
         (x, y),
@@ -140,7 +149,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         resume=args.resume,
         progress=not args.quiet,
     )
-    torch.save(model.state_dict(), out)
+    state = model.state_dict()
+    atomic_write(out, lambda tmp: torch.save(state, tmp))
     record = {
         "method": name,
         "dataset": args.dataset,
@@ -148,9 +158,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "threat": f"{args.norm} eps={args.eps}",
         "history": history,
     }
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    write_json(out.with_suffix(".json"), record)
     if args.json:
-        print(json.dumps(record, indent=1))
+        print(to_json(record))
     else:
         print(f"method {name}  dataset {args.dataset}  arch {arch}  {record['threat']}")
         print(_history_table(history, args.eps))

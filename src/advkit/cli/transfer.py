@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ from typing import Any
 from advkit.access import Access
 from advkit.attacks import catalog
 from advkit.attacks.catalog import ATTACKS, make_attack
-from advkit.cli.common import THREATS, add_data_dir
-from advkit.data import DATASETS, load_dataset
+from advkit.cli.common import THREATS, add_data_dir, load_data, refuse_unbounded
+from advkit.cli.json_text import to_json, write_json
+from advkit.cli.outputs import Output, atomic_write, check_outputs
+from advkit.data import DATASETS
 from advkit.evaluate.transferability import transferability_matrix
 from advkit.models import MODELS, load_model
 
@@ -29,6 +30,7 @@ __all__ = ["register", "run"]
 
 _ATTACKS = catalog.names(access=Access.WHITE_BOX)
 _KAPPA = [name for name in _ATTACKS if "kappa" in ATTACKS[name].options]
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 
 def register(sub: Any) -> None:
@@ -66,6 +68,14 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build the matrix, print it, write JSON and the plot."""
+    out = Path(args.out)
+    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
+    check_outputs(
+        [
+            Output("--out", out, "JSON results", (".json",)),
+            Output("--plot" if args.plot else "--out", plot, "heat map", _PLOT_SUFFIXES),
+        ]
+    )
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
         raise ValueError("--models needs at least two different comma-separated models")
@@ -85,15 +95,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise ValueError(f"--eps is required with --attack {args.attack} (e.g. 0.3)")
         args.eps = math.inf
     threat = THREATS[args.norm](args.eps)
+    refuse_unbounded([args.eps], [args.attack], "--eps", "--attack deepfool")
     method = make_attack(args.attack, steps=args.steps, kappa=args.kappa)
     models = {m: load_model(m) for m in names}
-    x, y = load_dataset(
-        dataset,
-        split=args.split,
-        data_dir=args.data_dir,
-        limit=args.n,
-        verify=not args.no_verify_data,
-    )
+    x, y = load_data(args, dataset, args.split, args.n)
     tm = transferability_matrix(
         models,
         x,
@@ -104,9 +109,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         batch_size=args.batch_size,
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    plot = Path(args.plot) if args.plot else out.with_suffix(".png")
     summary = {
         "dataset": f"{dataset}/{args.split}",
         "n": int(x.shape[0]),
@@ -115,10 +117,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **tm.to_dict(),
         "plot": str(plot),
     }
-    out.write_text(json.dumps(summary, indent=1))
-    tm.plot(plot, title=f"{args.attack}, {threat.describe()}, n={x.shape[0]}")
+    title = f"{args.attack}, {threat.describe()}, n={x.shape[0]}"
+    atomic_write(plot, lambda tmp: tm.plot(tmp, title=title))
+    write_json(out, summary)
     if args.json:
-        print(json.dumps(summary, indent=1))
+        print(to_json(summary))
     else:
         print(
             f"transfer success (% of samples each target classifies correctly), {summary['threat']}"

@@ -5,7 +5,9 @@ fetched only once. :func:`fetch` downloads a file into advkit's cache folder (se
 :func:`cache_dir`), trying mirrors in order, streams it to a temporary file while hashing
 it, checks the SHA-256 and only then renames it into place atomically, so an interrupted
 or corrupted download never leaves a file that looks valid. A file already in the cache
-with the right hash is returned without touching the network.
+with the right hash is returned without touching the network. Each network operation
+times out after 60 s, and the whole download, all mirrors together, after
+:data:`TIME_LIMIT_S` (``time_limit=``), so a stalled or trickling server cannot hang a run.
 
 Example:
     >>> from advkit.data.download import fetch
@@ -23,6 +25,7 @@ import http.client
 import logging
 import os
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
@@ -32,6 +35,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 __all__ = [
+    "TIME_LIMIT_S",
     "ChecksumError",
     "DownloadError",
     "RemoteFile",
@@ -46,6 +50,10 @@ logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
 _USER_AGENT = "advkit"
+
+TIME_LIMIT_S = 1800.0
+"""Default time limit of one file's download, all mirrors together (CIFAR-10's 163 MB
+at 100 kB/s)."""
 
 
 @dataclass(frozen=True)
@@ -126,19 +134,26 @@ def find_cached(filename: str, sha256: str, cache_dir: Path | None = None) -> Pa
 
 
 def fetch(
-    url_list: Sequence[str], sha256: str, filename: str, cache_dir: Path | None = None
+    url_list: Sequence[str],
+    sha256: str,
+    filename: str,
+    cache_dir: Path | None = None,
+    time_limit: float = TIME_LIMIT_S,
 ) -> Path:
     """Download a file into the cache, verify its SHA-256 and return its path.
 
     Mirrors are tried in order; the first one delivering the right bytes wins. The file is
     written to a temporary file in the cache folder and atomically renamed once its hash
     is verified. If the file is already cached with the right hash, no network is used.
+    Each network operation times out after 60 s; after ``time_limit`` seconds in all the
+    download in progress is abandoned and no further mirror is tried.
 
     Args:
         url_list: ``http(s)`` URLs of the file, official source first, then mirrors.
         sha256: expected hex SHA-256 digest.
         filename: name of the file in the cache folder (no directories).
         cache_dir: folder to store it in; default :func:`cache_dir` (created if needed).
+        time_limit: seconds for the whole download, all mirrors together.
 
     Returns:
         Path of the verified file.
@@ -146,7 +161,8 @@ def fetch(
     Raises:
         ChecksumError: every mirror that answered delivered bytes with the wrong hash; the
             message names the file, the expected and the actual hash.
-        DownloadError: no mirror could be reached.
+        DownloadError: no mirror could be reached, or ``time_limit`` ran out; the message
+            names the file, each failure and the mirrors not tried.
         ValueError: ``url_list`` is empty, a URL is not http(s), or ``filename`` has
             directory parts.
     """
@@ -163,11 +179,15 @@ def fetch(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / filename
     expected = sha256.lower()
+    deadline = time.monotonic() + time_limit
     mismatch: ChecksumError | None = None
     failures: list[str] = []
-    for url in url_list:
+    for tried, url in enumerate(url_list):
+        if time.monotonic() >= deadline:
+            failures.append(f"not tried: {', '.join(url_list[tried:])}")
+            break
         try:
-            actual = _download(url, target, expected)
+            actual = _download(url, target, expected, deadline)
         except (OSError, http.client.HTTPException) as err:
             logger.warning("download of %s from %s failed: %s", filename, url, err)
             failures.append(f"{url}: {err}")
@@ -182,15 +202,22 @@ def fetch(
         logger.warning("%s", mismatch)
     if mismatch is not None:
         raise mismatch
+    late = time.monotonic() >= deadline
     raise DownloadError(
-        f"could not download {filename} from any mirror ({'; '.join(failures)}). Check the "
-        "network connection, or get the file by other means and pass its folder as "
-        "data_dir (CLI: --data-dir)."
+        f"could not download {filename} from any mirror"
+        + (f" within the time limit of {time_limit:g} s" if late else "")
+        + f" ({'; '.join(failures)}). Check the network connection, or get the file by "
+        "other means and pass its folder as data_dir (CLI: --data-dir)."
     )
 
 
 def _resolve_cache(folder: Path | None) -> Path:
     return cache_dir() if folder is None else Path(folder).expanduser()
+
+
+def _timeout(deadline: float) -> float:
+    """The socket timeout: 60 s, or less when the time limit is nearer."""
+    return max(0.01, min(_TIMEOUT_S, deadline - time.monotonic()))
 
 
 def _check_filename(filename: str) -> str:
@@ -199,7 +226,7 @@ def _check_filename(filename: str) -> str:
     return filename
 
 
-def _download(url: str, target: Path, expected: str) -> str:
+def _download(url: str, target: Path, expected: str, deadline: float) -> str:
     """Stream ``url`` into a temporary file next to ``target``, hashing as it goes.
 
     The temporary file replaces ``target`` atomically when its hash equals ``expected``
@@ -207,6 +234,9 @@ def _download(url: str, target: Path, expected: str) -> str:
 
     Returns:
         The hex SHA-256 of the downloaded bytes.
+
+    Raises:
+        TimeoutError: ``time.monotonic()`` passed ``deadline`` before the end.
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     digest = hashlib.sha256()
@@ -215,7 +245,7 @@ def _download(url: str, target: Path, expected: str) -> str:
     try:
         with (
             os.fdopen(fd, "wb") as out,
-            urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response,
+            urllib.request.urlopen(request, timeout=_timeout(deadline)) as response,
         ):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
@@ -230,6 +260,8 @@ def _download(url: str, target: Path, expected: str) -> str:
                 leave=False,
             ) as bar:
                 while chunk := response.read(_CHUNK):
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError("the time limit ran out during the download")
                     out.write(chunk)
                     digest.update(chunk)
                     bar.update(len(chunk))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 _DATA_PARALLEL_PREFIX = "module."
+# torch.save's legacy (pre-1.6) format opens with a pickled magic number, protocol 2
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # terminal colors in torch's messages
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -77,11 +81,18 @@ def load_checkpoint(path: str | Path) -> Any:
         FileNotFoundError: no such file.
         UnsafeCheckpointError: the file needs arbitrary unpickling (a whole pickled
             model, custom classes, or malicious code); advkit refuses to load it.
-        ValueError: the file is not a PyTorch checkpoint.
+        ValueError: the file is not a PyTorch checkpoint, or a truncated or corrupted one.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist.")
+    if not _is_torch_file(path):
+        raise ValueError(
+            f"{path} is not a PyTorch checkpoint: torch.save writes a zip archive (or, "
+            "before PyTorch 1.6, a pickle with its magic number) and this file is neither "
+            "(empty, truncated or another format). Check the path, or download or save the "
+            "weights again with torch.save(model.state_dict(), path)."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -92,11 +103,13 @@ def load_checkpoint(path: str | Path) -> Any:
             "with weights_only=False. If you trust the file, re-save its weights with "
             "torch.save(model.state_dict(), path) and load them with a factory "
             "('package.module:factory' or factory=...), or export the model as "
-            f"TorchScript. Details: {str(err).splitlines()[0]}"
+            f"TorchScript. Details: {_ANSI.sub('', str(err).splitlines()[0])}"
         ) from err
     except (RuntimeError, KeyError, EOFError, OSError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else "no details"
         raise ValueError(
-            f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {err})."
+            f"{path} is a truncated or corrupted PyTorch checkpoint ({type(err).__name__}: "
+            f"{reason}). Download or save the weights again."
         ) from err
 
 
@@ -147,6 +160,13 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     Combines :func:`load_checkpoint` and :func:`extract_state_dict`.
     """
     return extract_state_dict(load_checkpoint(path), str(path))
+
+
+def _is_torch_file(path: Path) -> bool:
+    """Whether ``path`` has the form of a ``torch.save`` file (zip archive or legacy)."""
+    with path.open("rb") as f:
+        head = f.read(len(_LEGACY_MAGIC))
+    return head == _LEGACY_MAGIC or zipfile.is_zipfile(path)
 
 
 def _is_state_dict(obj: Any) -> bool:

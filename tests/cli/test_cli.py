@@ -119,7 +119,8 @@ def test_registry_model_attack(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_errors_are_clear(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert cli.main([*argv, "--quiet", "--out", str(tmp_path / "o.json")]) == 2
+    out = tmp_path / ("o.npz" if argv[0] == "attack" else "o.json")  # each command's own kind
+    assert cli.main([*argv, "--quiet", "--out", str(out)]) == 2
     assert message in capsys.readouterr().err
 
 
