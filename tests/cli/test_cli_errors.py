@@ -11,7 +11,7 @@ import pytest
 import torch
 from cli_support import one_line_error, seed_demo_cache
 
-from advkit.cli import main
+from advkit.cli import listing, main
 from advkit.cli.errors import UsageError, explain
 from advkit.demo import demo_cache_path, digits_cnn
 
@@ -123,3 +123,17 @@ def test_explain_gives_one_line_and_leaves_bugs_alone() -> None:
     )
     assert explain(ValueError("first\n  second")) == "first second"
     assert explain(ZeroDivisionError("a bug")) is None
+
+
+def test_ctrl_c_is_one_line_and_status_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(listing, "run", interrupted)
+    assert main(["list"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "rerun the same command to resume" in err
+    with pytest.raises(KeyboardInterrupt):
+        main(["--debug", "list"])

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     An expected failure (see :func:`advkit.cli.errors.explain`) prints one line and
     returns 2; with ``--debug`` it raises, traceback included, like any other exception.
+    Ctrl-C prints one line and returns 130 (finished batches are kept: rerun to resume).
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(
@@ -70,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         args.func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("advkit: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     except Exception as err:
         message = None if args.debug else explain(err)
         if message is None:
