@@ -41,15 +41,6 @@ NORMS: dict[str, tuple[type[ThreatModel], float, float]] = {
     "l2": (L2, 2.0, 2.0),
     "l1": (L1, 1.0, math.inf),
 }
-PGD_L2_SLOW = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "PGD-L2 with the default rel_step = 2.5/steps converges too slowly from a random "
-        "start: each projected step turns the iterate towards the optimum by only ~2.5% of "
-        "the remaining angle, so after 100 steps it is still ~9° off, while 1% slack needs "
-        "< 8° (38% success where APGD gets 94% untargeted, 100% targeted)"
-    ),
-)
 
 
 class Setup:
@@ -135,8 +126,7 @@ def _targeted_params() -> list[Any]:
             ("pgd", PGD(steps=100, restarts=2, loss=CW_INF)),
             ("apgd", APGD(steps=100, loss=CW_INF)),
         ):
-            marks = [PGD_L2_SLOW] if (name, norm) == ("pgd", "l2") else []
-            out.append(pytest.param(norm, method, id=f"{name}-{norm}", marks=marks))
+            out.append(pytest.param(norm, method, id=f"{name}-{norm}"))
     return out
 
 
@@ -168,8 +158,7 @@ def _untargeted_params() -> list[Any]:
             ("pgd", PGD(steps=100, restarts=2, loss=CW_INF)),
             ("apgd", APGD(steps=100, loss=CW_INF)),
         ):
-            marks = [PGD_L2_SLOW] if (name, norm) == ("pgd", "l2") else []
-            out.append(pytest.param(norm, method, id=f"{name}-{norm}", marks=marks))
+            out.append(pytest.param(norm, method, id=f"{name}-{norm}"))
     return out
 
 

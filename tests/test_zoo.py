@@ -59,6 +59,32 @@ def test_full_coordinate_zoo_reaches_the_exact_minimal_distance(solver: str) -> 
     assert float(res.distance.mean()) <= 1.05 * float(cw.distance.mean())
 
 
+def _small_linear(d: int, k: int, seed: int) -> nn.Module:
+    """A linear classifier with PyTorch's default scale of weights, U(±1/√d): its
+    log-probability margins move little per unit of distortion."""
+    g = torch.Generator().manual_seed(seed)
+    lin = nn.Linear(d, k)
+    with torch.no_grad():
+        lin.weight.copy_((torch.rand(k, d, generator=g) * 2 - 1) / math.sqrt(d))
+        lin.bias.copy_((torch.rand(k, generator=g) * 2 - 1) / math.sqrt(d))
+    return nn.Sequential(nn.Flatten(), lin).eval()
+
+
+def test_a_query_budget_is_spread_over_the_search_on_c() -> None:
+    """With 20,000 queries a sample, the default ZOO must still find the boundary: the
+    budget pays for every value of c, not only for the first (too small) one."""
+    model = _small_linear(20, 3, seed=0)
+    x = torch.rand(10, 20, generator=torch.Generator().manual_seed(100))
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)
+    res = advkit.attack(ScoreOnly(model, budget=20_000), x, y, L2(math.inf), ZOO())
+    assert bool((res.queries <= 20_000).all())
+    assert res.success_rate >= 0.9
+    ratio = (res.distance / linear_min_distance(model, x, 2.0))[res.success]
+    assert bool((ratio >= 1 - 1e-4).all())  # nothing beats the exact minimum
+    assert float(ratio.mean()) <= 1.1, ratio
+
+
 class Counting(nn.Module):
     """Counts evaluated rows per nearest clean sample; backward raises."""
 

@@ -19,8 +19,10 @@ samples coordinates with probabilities from the max-pooled |y| over an 8×8 grid
 regions, refreshed every ``importance_every`` iterations. The Adam state of an image is
 reset when its first success is found. The constant c is searched per sample (9 steps
 from 0.01: ×10 until success, then bisection); a sample's round stops early when its
-objective has not decreased for ``patience`` iterations. Pixels are kept in the box by
-projection (no tanh change of variables).
+objective has not decreased for ``patience`` iterations. Under a query budget, each
+value of c may spend an equal share of the queries left when it starts (what a round
+leaves unspent goes to the later ones), so the whole search on c runs within the budget.
+Pixels are kept in the box by projection (no tanh change of variables).
 
 Paper: Chen, Zhang, Sharma, Yi & Hsieh, "ZOO: Zeroth Order Optimization based Black-box
 Attacks to Deep Neural Networks without Training Substitute Models", AISec 2017.
@@ -45,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from advkit.access import Access
-from advkit.attacks._scores import cannot_pay, score_margin, unqueried
+from advkit.attacks._scores import score_margin, unqueried
 from advkit.attacks._search_on_c import check_search
 from advkit.engine import (
     Adam,
@@ -100,8 +102,9 @@ class ZooRun:
 class ZooState:
     """One round at fixed c: the attack variable y (M, m) flattened from the attack space
     ``space``, the coordinate Adam (None for Newton), each row's c, lowest objective and
-    iterations since it fell (``patience``), the importance-sampling probabilities, and
-    the coordinate generators by the samples' positions in the problem."""
+    iterations since it fell (``patience``), the importance-sampling probabilities, the
+    coordinate generators by the samples' positions in the problem, and the queries each
+    row keeps for the later rounds (its budget's share of the search on c)."""
 
     y: Tensor
     adam: Adam | None
@@ -111,6 +114,7 @@ class ZooState:
     probs: Tensor | None
     gens: dict[int, torch.Generator]
     space: tuple[int, ...]
+    reserve: Tensor
 
 
 @dataclass(frozen=True)
@@ -136,8 +140,11 @@ class ZOO(MinimalAttack[ZooState]):
         importance: sample coordinates by importance (default False: uniformly).
         importance_every: iterations between refreshes of the sampling probabilities.
 
-    Queries per sample: 1 + at most ``search_steps × steps × (2B+1)``; the oracle's budget
-    stops a sample earlier. Use a threat such as ``L2(math.inf)`` (or a cap on ε).
+    Queries per sample: 1 + at most ``search_steps × steps × (2B+1)``. Under the oracle's
+    query budget, the round at each c stops when it has spent its share, the queries left
+    divided by the values of c still to try, so every step of the search runs and the
+    best success of all of them is returned. Use a threat such as ``L2(math.inf)`` (or a
+    cap on ε).
     """
 
     solver: str = "adam"
@@ -205,8 +212,10 @@ class ZOO(MinimalAttack[ZooState]):
         best = torch.full((n,), torch.inf, dtype=torch.float64)
         gens = p.generators("coordinates", rnd.index)
         by_row = dict(zip(rnd.local.tolist(), gens, strict=True))
-        state = ZooState(y, adam, c, best, torch.zeros(n, dtype=torch.long), None, by_row, space)
-        return state, unqueried(p.x0, cannot_pay(p, self._probes(p.x0, 0)), minimize=True)
+        stale = torch.zeros(n, dtype=torch.long)
+        reserve = self._reserve(p, self.search_steps - rnd.index)
+        state = ZooState(y, adam, c, best, stale, None, by_row, space, reserve)
+        return state, unqueried(p.x0, self._exhausted(p, state, 0), minimize=True)
 
     def step(self, rnd: Round, s: ZooState, k: int) -> Evaluation:
         """Iteration k − 1: probe B coordinates around y (recording y's point), restart
@@ -222,8 +231,20 @@ class ZOO(MinimalAttack[ZooState]):
             s.adam.reset(first)
         found[rnd.local[first]] = True
         self._descend(p, s, idx, obj)
-        done = self._stalled(s, obj[:, 0]) | cannot_pay(p, self._probes(p.x0, k))
+        done = self._stalled(s, obj[:, 0]) | self._exhausted(p, s, k)
         return Evaluation(x, dist2, success, done)
+
+    @staticmethod
+    def _reserve(p: Problem, rounds_left: int) -> Tensor:
+        """Queries each row keeps for the rounds after this one: a budget left for
+        ``rounds_left`` values of c pays for this one only its equal share, so a first c
+        too small to move cannot spend what the search needs (nothing without a budget)."""
+        left = p.oracle.remaining(p.rows)
+        return left - left // rounds_left
+
+    def _exhausted(self, p: Problem, s: ZooState, it: int) -> Tensor:
+        """Rows whose share of the budget cannot pay for iteration ``it``."""
+        return p.oracle.remaining(p.rows) - s.reserve < self._probes(p.x0, it)
 
     def _space(self, x0: Tensor, it: int) -> tuple[int, ...]:
         """The attack space's shape per sample at iteration ``it`` (hierarchical growth)."""

@@ -179,7 +179,8 @@ class PGDTraining:
 
     Args:
         steps: PGD steps k (default 7); at most k + 1 gradient calls per sample.
-        rel_step: step size as a fraction of ε (default 2.5 / steps).
+        rel_step: step size as a fraction of ε (default: :class:`~advkit.PGD`'s, 2.5 /
+            steps, or a linear decay from ε to ε / steps under L2).
     """
 
     steps: int = 7
