@@ -27,7 +27,7 @@ run_module = importlib.import_module("advkit.evaluate.run")
 WAITING = "waiting for another advkit run"
 
 
-def wait_for(condition: Any, seconds: float = 20.0) -> None:
+def wait_for(condition: Any, seconds: float = 60.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
@@ -56,7 +56,7 @@ def test_a_second_run_waits_and_reads_the_first_runs_batches_back(
         calls[me] += 1
         if me == "first":  # hold the first run until the second is waiting
             first_started.set()
-            go_on.wait(timeout=30)
+            go_on.wait(timeout=60)
         return attack_batch(*args, **kw)
 
     monkeypatch.setattr(run_module, "_attack_batch", counting)
@@ -78,7 +78,7 @@ def test_a_second_run_waits_and_reads_the_first_runs_batches_back(
     second = threading.Thread(target=run, name="second")
     first.start()
     try:
-        assert first_started.wait(timeout=30)
+        assert first_started.wait(timeout=60)
         second.start()
         wait_for(lambda: waiting_logged(caplog) or not second.is_alive())
         assert waiting_logged(caplog)
