@@ -1,7 +1,11 @@
 """SQLite results store: per-sample evaluation records, keyed by (ε, sample index).
 
 Keying by sample index makes evaluations resumable (finished batches are read back, not
-recomputed) and lets shards of one evaluation write into the same store.
+recomputed) and lets shards of one evaluation write into the same store. A store holds
+one configuration: reopening it with another raises :class:`StoreMismatch`, and so does
+a model whose probe outputs differ from the stored ones, or whose identity advkit cannot
+establish (:mod:`advkit.evaluate.fingerprint`). One run at a time holds the store
+(:class:`~advkit.store_lock.StoreLock`); another waits, then reads its batches back.
 
 Example:
     >>> import tempfile, pathlib
@@ -24,7 +28,9 @@ from dataclasses import astuple, fields, replace
 from pathlib import Path
 from typing import Any
 
+from advkit.evaluate.fingerprint import ModelIdentity
 from advkit.evaluate.records import SampleRecord
+from advkit.store_lock import StoreLock
 
 __all__ = ["FIELDS", "ResultStore", "StoreMismatch"]
 
@@ -55,26 +61,62 @@ class StoreMismatch(ValueError):
 class ResultStore:
     """Per-sample records of one evaluation configuration in one SQLite file.
 
+    Opening takes the store's lock (waiting while another run holds it); :meth:`close`
+    releases it.
+
     Args:
         path: the database file (created if absent).
         config: a JSON-serializable description of the run; reopening a store with a
             different config raises :class:`StoreMismatch` instead of mixing results.
+        model: the model's identity: its probe outputs must match the stored ones, and a
+            store is never reused for a model of unknown identity.
     """
 
-    def __init__(self, path: str | Path, config: dict[str, Any]) -> None:
+    def __init__(
+        self, path: str | Path, config: dict[str, Any], model: ModelIdentity | None = None
+    ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path)
-        self._db.executescript(_SCHEMA)
+        self._lock: StoreLock | None = None
+        try:
+            self._db.executescript(_SCHEMA)
+            self._check(config, model, claim=False)  # fail fast, without waiting
+            self._lock = StoreLock(self.path)
+            self._check(config, model, claim=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def _check(self, config: dict[str, Any], model: ModelIdentity | None, claim: bool) -> None:
+        """Raise :class:`StoreMismatch` unless the store holds this run; ``claim`` an
+        empty store for it (under the lock)."""
         wanted = json.dumps(config, sort_keys=True)
-        row = self._db.execute("SELECT value FROM meta WHERE key='config'").fetchone()
-        if row is None:
-            with self._db:
-                self._db.execute("INSERT INTO meta VALUES ('config', ?)", (wanted,))
-        elif row[0] != wanted:
+        meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        if "config" not in meta:
+            if claim:
+                outputs = None if model is None else model.outputs
+                rows = [("config", wanted), ("outputs", json.dumps(outputs))]
+                with self._db:
+                    self._db.executemany("INSERT INTO meta VALUES (?, ?)", rows)
+            return
+        if meta["config"] != wanted:
             raise StoreMismatch(
-                f"{self.path} holds results of a different evaluation (model, data, "
-                "threat, suite or seed differ); choose another output path or delete it"
+                f"{self.path} holds results of a different evaluation "
+                f"({_differing(meta['config'], config)} differ); choose another output "
+                "path or delete it"
+            )
+        if model is not None and model.unknown is not None:
+            raise StoreMismatch(
+                f"{self.path} holds results that advkit cannot tie to this model: it cannot "
+                f"establish the model's identity ({model.unknown}), so it never reuses them; "
+                "choose another output path or delete it"
+            )
+        if model is not None and not model.same_outputs(_floats(meta.get("outputs", "null"))):
+            raise StoreMismatch(
+                f"{self.path} holds results of a different evaluation: the model has the "
+                "same weights and layers but computes other outputs on the probe batch "
+                "(another function); choose another output path or delete it"
             )
 
     def load(self, eps: float, indices: list[int]) -> list[SampleRecord] | None:
@@ -103,4 +145,26 @@ class ResultStore:
             self._db.executemany(f"INSERT OR REPLACE INTO samples VALUES ({marks})", rows)
 
     def close(self) -> None:
+        """Close the database and release the store's lock."""
         self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def _differing(stored: str, wanted: dict[str, Any]) -> str:
+    """The names of the configuration entries that differ (e.g. "model, seed")."""
+    try:
+        old = json.loads(stored)
+    except json.JSONDecodeError:
+        return "the configuration"
+    if not isinstance(old, dict):
+        return "the configuration"
+    new = json.loads(json.dumps(wanted))  # tuples as lists, as stored
+    return ", ".join(sorted(k for k in {*old, *new} if old.get(k) != new.get(k)))
+
+
+def _floats(text: str) -> tuple[float, ...] | None:
+    """Stored probe outputs (JSON) as a tuple, or None."""
+    values = json.loads(text)
+    return None if values is None else tuple(float(v) for v in values)

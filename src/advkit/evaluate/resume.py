@@ -2,45 +2,61 @@
 
 :func:`advkit.evaluate` keys its SQLite store (:class:`~advkit.store.ResultStore`) by this
 configuration, so rerunning with the same store resumes the same evaluation and a store
-of another evaluation is refused instead of mixed in. ε is not part of it: records are
-keyed by (ε, sample index), so one store can grow an accuracy-vs-ε curve.
+of another evaluation is refused instead of mixed in. The model enters by its identity
+(:mod:`advkit.evaluate.fingerprint`: weights, layers and outputs on a probe batch), not
+by its weights alone. ε is not part of it: records are keyed by (ε, sample index), so one
+store can grow an accuracy-vs-ε curve.
 
 Example:
-    >>> import torch, advkit
-    >>> from advkit.evaluate.resume import fingerprint
-    >>> len(fingerprint(torch.nn.Linear(4, 2)))
-    16
+    >>> import tempfile, pathlib, torch, advkit
+    >>> from advkit.evaluate.resume import open_store
+    >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    >>> x, y = torch.rand(3, 4), torch.tensor([0, 1, 0])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.sqlite"
+    >>> store = open_store(path, model, x, y, advkit.Linf(0.1), [], seed=0, batch_size=2)
+    >>> store.close()
 """
 
 from __future__ import annotations
 
-import hashlib
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
+from advkit.evaluate.fingerprint import ModelIdentity, model_identity, tensor_digest
 from advkit.evaluate.suites import Suite
+from advkit.store import ResultStore
 from advkit.threat import ThreatModel
 
-__all__ = ["fingerprint", "store_config"]
-
-
-def fingerprint(model: nn.Module) -> str:
-    """A short hash of the model's parameters and buffers (to tie stored results to it)."""
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
+__all__ = ["RNG_SCHEME", "open_store", "store_config"]
 
 RNG_SCHEME = "named-streams-1"
 """The seeding scheme (``advkit.engine.rng``): stores written under another scheme would
 mix two sets of random draws on resume, so they are not reused."""
 
 
-def store_config(
+def open_store(
+    path: str | Path,
     model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    suite: Suite,
+    seed: int,
+    batch_size: int,
+) -> ResultStore:
+    """The store at ``path`` for this evaluation, or :class:`~advkit.store.StoreMismatch`.
+
+    Waits while another run holds the store (:class:`~advkit.store_lock.StoreLock`).
+    """
+    identity = model_identity(model, x, threat.lo, threat.hi)
+    config = store_config(identity, x, y, threat, suite, seed, batch_size)
+    return ResultStore(path, config, identity)
+
+
+def store_config(
+    model: ModelIdentity,
     x: Tensor,
     y: Tensor,
     threat: ThreatModel,
@@ -49,10 +65,9 @@ def store_config(
     batch_size: int,
 ) -> dict[str, Any]:
     """The JSON description of an evaluation that its stored records belong to."""
-    data = hashlib.sha256(x.cpu().numpy().tobytes() + y.cpu().numpy().tobytes())
     return {
-        "model": fingerprint(model),
-        "data": data.hexdigest()[:16],
+        "model": model.key,
+        "data": tensor_digest(x, y),
         "threat": repr(threat.with_eps(0.0)),  # norm, box and options; ε keys rows
         "suite": [f"{name}={method!r}" for name, method in suite],
         "seed": seed,

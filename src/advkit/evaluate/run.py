@@ -29,7 +29,7 @@ from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
 from advkit.evaluate.records import SampleRecord, carry_breaks
 from advkit.evaluate.report import Evaluation
-from advkit.evaluate.resume import store_config
+from advkit.evaluate.resume import open_store
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
@@ -125,7 +125,7 @@ def evaluate(
         attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     db = None
     if store is not None:
-        db = ResultStore(store, store_config(model, x, y, threat, attacks, seed, batch_size))
+        db = open_store(store, model, x, y, threat, attacks, seed, batch_size)
     cascade = _Cascade(model, threat, attacks, eps, seed)
     start_time = time.perf_counter()
     samples = _run_batches(cascade, x, y, batch_size, db, progress)
