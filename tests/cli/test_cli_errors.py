@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,6 +16,7 @@ from cli_support import one_line_error, seed_demo_cache
 from advkit.cli import listing, main
 from advkit.cli.errors import UsageError, explain
 from advkit.demo import demo_cache_path, digits_cnn
+from advkit.store_lock import StoreLock
 
 FAST = ["--suite", "fast", "--n", "8", "--eps-curve", "", "--quiet"]
 
@@ -85,6 +88,26 @@ def test_a_corrupt_store_is_named_and_fresh_recovers(
     line = one_line_error(capsys, ["evaluate", "--out", "r/run.json", *FAST])
     assert "r/run.sqlite" in line and "--fresh" in line
     assert main(["evaluate", "--out", "r/run.json", *FAST, "--fresh"]) == 0
+
+
+def test_fresh_waits_for_a_run_still_writing_the_store(tmp_path: Path) -> None:
+    """--fresh never deletes a store under a run that holds it: it waits for that run."""
+    assert main(["evaluate", "--out", "r.json", *FAST]) == 0
+    held = StoreLock(tmp_path / "r.sqlite")  # another run, still writing
+    rc: list[int] = []
+    fresh = threading.Thread(
+        target=lambda: rc.append(
+            main(["evaluate", "--out", "r.json", *FAST, "--fresh", "--seed", "1"])
+        )
+    )
+    fresh.start()
+    fresh.join(timeout=2.0)
+    assert fresh.is_alive()
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:  # the other run's rows are intact
+        assert db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] > 0
+    held.release()
+    fresh.join(timeout=120.0)
+    assert rc == [0]
 
 
 def test_a_store_of_another_run_is_named(

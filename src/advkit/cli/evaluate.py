@@ -31,6 +31,7 @@ from advkit.evaluate.run import evaluate
 from advkit.evaluate.sandwich import SandwichRow, plot_sandwich, sandwich, sandwich_table
 from advkit.evaluate.suites import SUITES, Suite
 from advkit.store import StoreMismatch
+from advkit.store_lock import StoreLock
 from advkit.threat import ThreatModel
 
 __all__ = ["DEMO_CURVE", "register", "run"]
@@ -151,7 +152,11 @@ def _evaluate(
 ) -> Evaluation:
     """:func:`advkit.evaluate` with the options of ``args``, resuming from ``store``."""
     if args.fresh and store.exists():
-        store.unlink()
+        lock = StoreLock(store)  # waits for a run still writing into it
+        try:
+            store.unlink()
+        finally:
+            lock.release()
     try:
         return evaluate(
             model,
