@@ -323,7 +323,7 @@ def check_suite(suite: Any) -> None:
     if isinstance(suite, str):
         return
     usage = (
-        "a suite is 'fast', 'standard' or a list of (name, attack) pairs such as "
+        "a suite is 'fast', 'quick', 'standard' or a list of (name, attack) pairs such as "
         "[('pgd', advkit.PGD())]"
     )
     if not isinstance(suite, list | tuple):
