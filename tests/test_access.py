@@ -129,7 +129,8 @@ def test_value_and_grad_counts_and_returns_the_input_gradient() -> None:
 def test_attack_counts_match_the_models_evaluations() -> None:
     """Through ``advkit.attack``: the charged queries are exactly the rows the attack made
     the model evaluate for that sample; the gradient calls are exactly the rows evaluated
-    with a graph. Not charged: one validation row (sample 0) and the final re-check."""
+    with a graph. Not charged: one validation row (sample 0). The final re-check
+    evaluates nothing again: every returned point is one the attack evaluated."""
     model = IdModel()
     n = 8
     x = id_inputs(list(range(n)))
@@ -138,7 +139,7 @@ def test_attack_counts_match_the_models_evaluations() -> None:
     y[-2:] = (y[-2:] + 1) % 3  # two samples already misclassified
     model.rows.clear()
     res = advkit.attack(model, x, y, advkit.Linf(0.02), advkit.PGD(steps=4, restarts=2))
-    overhead = torch.ones(n, dtype=torch.long)
+    overhead = torch.zeros(n, dtype=torch.long)
     overhead[0] += 1
     assert torch.equal(torch.tensor(per_sample(model.rows, n)), res.queries + overhead)
     assert torch.equal(torch.tensor(per_sample(model.graph_rows, n)), res.gradient_calls)

@@ -70,13 +70,13 @@ def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: floa
         )
     if x.shape[0] == 0:
         raise ValueError("x is an empty batch")
-    if not torch.isfinite(x).all():
+    if not _finite_sums([x])[0] and not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero()[:, 0]
         raise ValueError(
             f"x contains NaN or inf values ({_samples(bad.tolist())}); fix the data loading "
             "or preprocessing, or drop those samples"
         )
-    xmin, xmax = float(x.min()), float(x.max())
+    xmin, xmax = (float(v) for v in torch.aminmax(x.detach()))
     if xmin < lo - 1e-6 or xmax > hi + 1e-6:
         raise ValueError(  # 8 digits: 1.00001 must not print as 1
             f"x has values in [{xmin:.8g}, {xmax:.8g}] outside the input box [{lo}, {hi}]: "
@@ -127,7 +127,9 @@ def check_model(model: Any) -> nn.Module:
 
     A plain function is refused rather than wrapped: advkit needs the module's eval mode,
     parameters (dtype, device, the store's identity) and submodules (defense traits).
-    Parameters must be finite and buffers free of NaN (one device sync per tensor).
+    Parameters must be finite and buffers free of NaN: one sum per tensor and one device
+    sync per device prove it for sound weights; only a tensor whose sum is not finite (a
+    broken one, or an overflow of large finite values) is scanned element by element.
 
     Example:
         >>> check_model(torch.nn.Linear(4, 2)).out_features
@@ -165,12 +167,36 @@ def _broken_weights(model: nn.Module) -> list[tuple[str, Tensor]]:
     (buffers may keep ±inf, as observers' running min and max do)."""
     params = [(f"parameter {n!r}", t, True) for n, t in model.named_parameters()]
     buffers = [(f"buffer {n!r}", t, False) for n, t in model.named_buffers()]
-    return [
-        (name, t)
+    checked = [
+        (name, t.detach(), strict)
         for name, t, strict in params + buffers
         if not (is_lazy(t) or t.is_meta or not t.is_floating_point())
-        and not bool(torch.isfinite(t).all() if strict else ~torch.isnan(t).any())
     ]
+    proved = _finite_sums([t for _, t, _ in checked])
+    return [
+        (name, t)
+        for (name, t, strict), ok in zip(checked, proved, strict=True)
+        if not ok and not bool(torch.isfinite(t).all() if strict else ~torch.isnan(t).any())
+    ]
+
+
+@torch.no_grad()
+def _finite_sums(tensors: list[Tensor]) -> list[bool]:
+    """Whether each tensor's sum is finite, which proves it free of NaN and inf (a false
+    only says: look closer, since large finite values may overflow the sum). One sum per
+    tensor and one device sync per device, instead of a scan and a sync per tensor.
+
+    Example:
+        >>> _finite_sums([torch.ones(3), torch.tensor([1.0, float("nan")])])
+        [True, False]
+    """
+    out = [False] * len(tensors)
+    for device in {t.device for t in tensors}:
+        at = [i for i, t in enumerate(tensors) if t.device == device]
+        sums = torch.stack([tensors[i].sum(dtype=torch.float32) for i in at])
+        for i, ok in zip(at, sums.isfinite().tolist(), strict=True):
+            out[i] = ok
+    return out
 
 
 def check_clean_logits(model: nn.Module, logits: Tensor, index: Sequence[int]) -> None:
@@ -297,7 +323,7 @@ def check_suite(suite: Any) -> None:
     if isinstance(suite, str):
         return
     usage = (
-        "a suite is 'fast', 'standard' or a list of (name, attack) pairs such as "
+        "a suite is 'fast', 'quick', 'standard' or a list of (name, attack) pairs such as "
         "[('pgd', advkit.PGD())]"
     )
     if not isinstance(suite, list | tuple):

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from advkit import cli
 from advkit.access import Access
 from advkit.attacks.catalog import ATTACKS
+from advkit.demo import DEMO_SUITE, FULL_SUITE
 from advkit.evaluate import run as evaluate_run
+from advkit.evaluate import suites
 from conftest import require_shared
 
 
@@ -56,22 +60,49 @@ def test_attack_choices_come_from_the_catalog(capsys: pytest.CaptureFixture[str]
     assert "--kappa is the confidence of cw/ead" in capsys.readouterr().err
 
 
-@pytest.mark.usefixtures("cheap_square")
+@pytest.fixture
+def cheap_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's ``quick`` suite with 10-step attacks: the plumbing is what these tests
+    check, and the real suite costs about 20 s of CPU time on the 599 digits."""
+    monkeypatch.setitem(
+        suites.SUITES,
+        "quick",
+        (("apgd-ce", {"steps": 10}), ("apgd-t", {"steps": 10, "target_classes": 3})),
+    )
+
+
+def test_the_demo_suite_is_the_white_box_half_of_standard() -> None:
+    quick, standard = suites.get_suite(DEMO_SUITE), suites.get_suite(FULL_SUITE)
+    assert [name for name, _ in quick] == ["apgd-ce", "apgd-t"]
+    assert quick[0] == standard[0]  # APGD-CE as in the full suite
+    assert quick[1][1] == replace(standard[1][1], target_classes=3)
+    assert "square" in dict(standard)
+
+
+@pytest.mark.usefixtures("cheap_quick")
 def test_demo_end_to_end_and_resume(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`advkit evaluate` with no model arguments: what `make demo` runs."""
     out = tmp_path / "demo.json"
+    threads = torch.get_num_threads()
     assert cli.main(["evaluate", "--out", str(out), "--quiet"]) == 0
+    assert torch.get_num_threads() == threads  # the demo's one thread is given back
     table = capsys.readouterr().out
     assert "robust accuracy" in table and "clean accuracy" in table
     res = json.loads(out.read_text())
     assert res["n"] == 599 and res["eps"] == cli.DEMO_EPS
+    assert res["info"]["suite"] == DEMO_SUITE and f"suite: {DEMO_SUITE}" in table
     assert res["clean_accuracy"] > 0.85
     assert res["robust_accuracy"] < res["clean_accuracy"]
     accs = [c["robust_accuracy"] for c in res["curve"]]
     assert accs == sorted(accs, reverse=True) and len(accs) == 1 + len(cli.DEMO_CURVE)
-    assert set(res["broken_by"]) <= {"clean", "apgd-ce", "apgd-t", "square"}
+    assert set(res["broken_by"]) <= {"clean", "apgd-ce", "apgd-t"}
+    assert res["masking"] == []  # no false alarm on the undefended demo model
+    # the output says which suite ran and how to run the full one
+    full = tmp_path / "demo-standard.json"
+    assert f"suite `{DEMO_SUITE}` (apgd-ce -> apgd-t) ran" in table
+    assert f"advkit evaluate --suite standard --out {full}" in table
 
     # the same command again reads every batch back from the store: no attack runs
     def boom(*args: object, **kwargs: object) -> None:
@@ -83,6 +114,17 @@ def test_demo_end_to_end_and_resume(
     summary = json.loads(capsys.readouterr().out)
     assert summary["robust_accuracy"] == res["robust_accuracy"]
     assert summary["curve"] == res["curve"]
+
+
+@pytest.mark.usefixtures("cheap_quick")
+def test_the_full_run_command_repeats_the_options_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "small.json"
+    argv = ["evaluate", "--n", "40", "--eps-curve", "0.2", "--seed", "3", "--out", str(out)]
+    assert cli.main([*argv, "--quiet"]) == 0
+    want = "advkit evaluate --suite standard --n 40 --eps-curve 0.2 --seed 3 --out "
+    assert want + str(tmp_path / "small-standard.json") in capsys.readouterr().out
 
 
 def test_attack_writes_examples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

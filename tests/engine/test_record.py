@@ -89,3 +89,21 @@ def test_maximizing_prefers_success_then_score() -> None:
     )
     assert best.x.flatten().tolist() == [1.0, 2.0]
     assert best.unbroken().tolist() == [1]
+
+
+def test_the_record_keeps_the_logits_of_its_best_points() -> None:
+    z0 = torch.zeros(3, 2)
+    best = Best.maximizing(torch.zeros(3, 2), torch.tensor([False] * 3), torch.zeros(3), z0)
+    assert best.known.tolist() == [True] * 3
+    z = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    better = best.update(
+        torch.tensor([0, 2]),
+        torch.ones(2, 2),
+        torch.tensor([1.0, -1.0]),
+        torch.tensor([False] * 2),
+        z,
+    )
+    assert better.tolist() == [True, False]
+    assert best.logits is not None and best.logits.tolist() == [[1.0, 2.0], [0.0, 0.0], [0.0, 0.0]]
+    best.update(torch.tensor([1]), torch.ones(1, 2), torch.tensor([5.0]), torch.tensor([False]))
+    assert best.known.tolist() == [True, False, True]  # a point recorded without its logits

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -81,11 +83,15 @@ class WhiteBox(ScoreOnly):
         target: Tensor | None,
         objective: Objective,
         rows: Tensor,
+        wanted: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits, per-sample objective and its input gradient at ``x``.
 
         Under EOT (``draws`` > 1) each is the average over the draws: the attack ascends
-        the expected loss.
+        the expected loss. ``wanted`` (optional) picks, from the (averaged) logits, the
+        rows whose gradient is needed: only those are differentiated and counted as
+        gradient calls, the others get a zero gradient (one forward pass then serves both
+        a check of every row and the gradient of some).
 
         Returns:
             ``(logits (M, K), loss (M,), grad (M, ...))``, all detached.
@@ -98,7 +104,13 @@ class WhiteBox(ScoreOnly):
         with torch.enable_grad():
             logits = self._forward(xg, rows)
             loss = objective(logits, y, target)
-            (grad,) = torch.autograd.grad(loss.sum(), xg)
+            out = logits.detach() if n == 1 else logits.detach().reshape(n, m, -1).mean(dim=0)
+            if wanted is None:
+                (grad,) = torch.autograd.grad(loss.sum(), xg)
+            else:
+                keep = wanted(out).repeat(n)
+                rows = rows[keep]
+                grad = _gradient_of(loss[keep].sum(), xg) if rows.numel() else torch.zeros_like(xg)
         self.gradient_calls.index_add_(0, rows, torch.ones_like(rows))
         # a finite sum proves every entry finite (one cheap pass); only a non-finite sum,
         # which an overflow could also give, needs the elementwise check
@@ -108,12 +120,18 @@ class WhiteBox(ScoreOnly):
                 "broken (a sign of gradient masking); use an adaptive attack"
             )
         if n == 1:
-            return logits.detach(), loss.detach(), grad
+            return out, loss.detach(), grad
         return (
-            logits.detach().reshape(n, m, -1).mean(dim=0),
+            out,
             loss.detach().reshape(n, m).mean(dim=0),
             grad.reshape(n, m, *grad.shape[1:]).mean(dim=0),
         )
+
+
+def _gradient_of(total: Tensor, xg: Tensor) -> Tensor:
+    """d total / d xg."""
+    (grad,) = torch.autograd.grad(total, xg)
+    return grad
 
 
 def as_oracle(model: nn.Module | Oracle, needs: Access, n: int) -> Oracle:

@@ -101,7 +101,7 @@ class AutoPGD(FixedEpsAttack[APGDState]):
             target=target,
             ckpts=frozenset(checkpoints(self.steps)),
         )
-        return state, Evaluation(x, loss, p.successful(logits))
+        return state, Evaluation(x, loss, p.successful(logits), logits=logits)
 
     def stream(self, rnd: Round) -> tuple[str, int]:
         """The named random stream of the round's random start."""
@@ -109,21 +109,22 @@ class AutoPGD(FixedEpsAttack[APGDState]):
 
     def step(self, rnd: Round, s: APGDState, k: int) -> Evaluation:
         p = rnd.problem
-        threat, x0 = p.threat, p.x0
-        z = threat.project(s.x + s.eta * threat.ascent(s.grad, s.x), x0)
+        z = p.project(p.threat.ascent(s.grad, s.x).mul_(s.eta).add_(s.x))
         a = 1.0 if k == 1 else MOMENTUM
-        x = threat.project(s.x + a * (z - s.x) + (1 - a) * (s.x - s.x_prev), x0)
+        # x + a (z − x) + (1 − a)(x − x_prev), in this order, with no temporary kept
+        x = p.project((z - s.x).mul_(a).add_(s.x).add_((s.x - s.x_prev).mul_(1 - a)))
         logits, loss, grad = p.value_and_grad(x, self.objective(), s.target)
         s.x_prev, s.x, s.grad = s.x, x, grad
         s.increases += (loss > s.f_prev).to(s.increases.dtype)
         s.f_prev = loss
-        improved = loss > s.f_max
-        s.x_max[improved] = x[improved]
-        s.f_max[improved] = loss[improved]
-        s.g_max[improved] = grad[improved]
+        improved = (loss > s.f_max).nonzero().squeeze(1)
+        if improved.numel():
+            s.x_max.index_copy_(0, improved, x.index_select(0, improved))
+            s.f_max.index_copy_(0, improved, loss.index_select(0, improved))
+            s.g_max.index_copy_(0, improved, grad.index_select(0, improved))
         if k in s.ckpts:
             self._checkpoint(s, k)
-        return Evaluation(x, loss, p.successful(logits))
+        return Evaluation(x, loss, p.successful(logits), logits=logits)
 
     @staticmethod
     def _checkpoint(s: APGDState, k: int) -> None:
@@ -216,7 +217,8 @@ class APGDT(AutoPGD):
 
     def begin(self, problem: Problem, context: Ranked) -> Best:
         zeros = torch.zeros(len(problem), device=problem.x0.device)
-        return Best.maximizing(problem.x0, problem.successful(context.clean), zeros)
+        success = problem.successful(context.clean)
+        return Best.maximizing(problem.x0, success, zeros, context.clean)
 
     def rounds(self, context: Ranked) -> int:
         return context.ranked.shape[1] * self.restarts

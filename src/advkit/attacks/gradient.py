@@ -26,10 +26,11 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from torch import Tensor
 
-from advkit.engine import AttackInfo, Evaluation, FixedEpsAttack, Round
+from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Problem, Round
 from advkit.objectives import CrossEntropy, Objective
 from advkit.threat import L2, ThreatModel
 
@@ -41,6 +42,16 @@ def _check_steps(steps: int, restarts: int = 1) -> None:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if restarts < 1:
         raise ValueError(f"restarts must be >= 1, got {restarts}")
+
+
+@dataclass(frozen=True)
+class CleanStart:
+    """The clean points' logits, loss and gradient (zero where the clean point already
+    succeeds): the record's start and the first step's gradient, from one forward pass."""
+
+    logits: Tensor
+    loss: Tensor
+    grad: Tensor
 
 
 @dataclass
@@ -55,39 +66,62 @@ class AscentState:
 class ProjectedAscent(FixedEpsAttack[AscentState]):
     """Projected steepest ascent: the loop of FGM, BIM and PGD.
 
-    A round starts at :meth:`start` and takes ``steps`` steps, step k of size
+    A round starts at the clean points (or, with ``random_start``, at a uniform random
+    point of the ball) and takes ``steps`` steps, step k of size
     ``relative_step(threat, k, steps) · ε``, along the threat's steepest-ascent direction,
     projecting onto the ball and the box; the last iterate is evaluated with a forward
-    pass only (``steps`` gradient calls).
+    pass only (``steps`` gradient calls). Starting at the clean points, the clean check's
+    forward pass also gives the first gradient: FGSM costs one forward+backward and one
+    forward pass per attacked image.
     """
 
     loss: Objective
+    random_start: ClassVar[bool] = False
 
     def relative_step(self, threat: ThreatModel, k: int, steps: int) -> float:
         """Size of step k (1..steps) as a fraction of ε."""
         return 1.0
 
     def start(self, rnd: Round) -> Tensor:
-        """The round's first iterate (default: the clean points)."""
-        return rnd.problem.x0.clone()
+        """The round's first iterate: the clean points, or a uniform random point of the
+        ball with ``random_start``."""
+        p = rnd.problem
+        if self.random_start:
+            return p.threat.sample(p.x0, p.generators("start", rnd.index))
+        return p.x0.clone()
+
+    def prepare(self, problem: Problem) -> CleanStart | None:
+        if self.random_start:
+            return None
+        return CleanStart(*problem.clean_value_and_grad(self.loss))
+
+    def begin(self, problem: Problem, context: CleanStart | None) -> Best:
+        if context is None:
+            return super().begin(problem, context)
+        success = problem.successful(context.logits)
+        return Best.maximizing(problem.x0, success, context.loss, context.logits)
 
     def init(self, rnd: Round) -> tuple[AscentState, Evaluation]:
-        p = rnd.problem
-        x = self.start(rnd)
-        logits, loss, grad = p.value_and_grad(x, self.loss, p.target)
+        p, clean = rnd.problem, rnd.context
+        if clean is not None and rnd.index == 0:
+            x, i = p.x0.clone(), rnd.local
+            logits, loss, grad = clean.logits[i], clean.loss[i], clean.grad[i]
+        else:
+            x = self.start(rnd)
+            logits, loss, grad = p.value_and_grad(x, self.loss, p.target)
         state = AscentState(x, grad, p.threat.radius(p.x0))
-        return state, Evaluation(x, loss, p.successful(logits))
+        return state, Evaluation(x, loss, p.successful(logits), logits=logits)
 
     def step(self, rnd: Round, state: AscentState, k: int) -> Evaluation:
         p, steps = rnd.problem, self.iterations(rnd)
         alpha = state.radius * self.relative_step(p.threat, k, steps)
         ascent = p.threat.ascent(state.grad, state.x)
-        x = p.threat.project(state.x + alpha * ascent, p.x0)
+        x = p.project(state.x + alpha * ascent)
         if k == steps:
             return self.evaluate(rnd, x)
         logits, loss, state.grad = p.value_and_grad(x, self.loss, p.target)
         state.x = x
-        return Evaluation(x, loss, p.successful(logits))
+        return Evaluation(x, loss, p.successful(logits), logits=logits)
 
 
 @dataclass(frozen=True)
@@ -155,6 +189,7 @@ class PGD(ProjectedAscent):
     info = AttackInfo(
         "pgd", "PGD, 50 steps, 3 random restarts on unbroken points, Madry et al. 2018"
     )
+    random_start = True
 
     steps: int = 50
     restarts: int = 3
@@ -173,7 +208,3 @@ class PGD(ProjectedAscent):
         if isinstance(threat, L2):
             return (steps - k + 1) / steps
         return 2.5 / steps
-
-    def start(self, rnd: Round) -> Tensor:
-        p = rnd.problem
-        return p.threat.sample(p.x0, p.generators("start", rnd.index))

@@ -1,4 +1,9 @@
-"""``advkit.attack``: run one attack on a batch and return a checked :class:`AttackResult`."""
+"""``advkit.attack``: run one attack on a batch and return a checked :class:`AttackResult`.
+
+The result's success is the criterion on the model's logits at ``x_adv`` exactly as the
+model sees it (:func:`recheck`): where the attack evaluated that very input with the plain
+model, its recorded logits are that check; every other row is evaluated again.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import Oracle, as_oracle
+from advkit.access.output import check_logits
 from advkit.access.precision import call_model, model_input, working_dtype
-from advkit.engine import Attack, Problem
+from advkit.engine import Attack, Outcome, Problem
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
 from advkit.threat import ThreatModel
+from advkit.traits import is_random
 from advkit.validate import (
     check_attack,
     check_batch,
@@ -19,7 +26,7 @@ from advkit.validate import (
     check_model_accepts,
 )
 
-__all__ = ["Attack", "attack", "check_norm"]
+__all__ = ["Attack", "attack", "check_norm", "recheck"]
 
 _PRETTY = {"linf": "L∞", "l2": "L2", "l1": "L1", "l0": "L0"}
 
@@ -109,9 +116,9 @@ def attack(
                     "from y (e.g. advkit.targets.random_targets), or pass target=None"
                 )
         problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
-        x_adv = threat.round_to(threat.project(method.run(problem).detach(), x0), x0, x.dtype)
-        with torch.no_grad():
-            logits = call_model(oracle.model, x_adv)
+        outcome = method.solve(problem)
+        x_adv = threat.round_to(threat.project(outcome.x.detach(), x0), x0, x.dtype)
+        logits = recheck(oracle.model, x_adv, outcome)
     success = is_successful(logits, y, tgt)
     return AttackResult(
         x_adv=x_adv,
@@ -126,3 +133,50 @@ def attack(
         threat=threat,
         config=method,
     )
+
+
+@torch.no_grad()
+def recheck(model: nn.Module, x_adv: Tensor, outcome: Outcome) -> Tensor:
+    """The model's logits at ``x_adv`` (N, K), from which the result's success is judged.
+
+    A row reuses the logits the attack recorded only when they are the plain model's at
+    exactly the input the model sees for it: the attack saw the model through no view
+    (only then does its outcome carry logits), the model declares no random layer (a fresh
+    draw must judge a point, not the draw that picked it; :func:`advkit.traits.is_random`),
+    and the row of ``x_adv`` cast to the model's dtype has the bits of the evaluated point.
+    Every other row is evaluated again; NaN or inf logits are refused.
+
+    Example:
+        >>> import torch
+        >>> from advkit.engine import Outcome
+        >>> model, x = torch.nn.Linear(3, 2), torch.rand(2, 3)
+        >>> known = Outcome(x, torch.zeros(2, 2), torch.tensor([True, False]))
+        >>> recheck(model, x, known)[0].tolist()  # row 0 was evaluated at exactly x
+        [0.0, 0.0]
+    """
+    n, logits, known = x_adv.shape[0], outcome.logits, outcome.known
+    if logits is None or known is None or is_random(model):
+        return _evaluated(model, x_adv)
+    same = known & _same_bits(model_input(model, x_adv), model_input(model, outcome.x))
+    redo = (~same).nonzero().squeeze(1)
+    if redo.numel() == n:
+        return _evaluated(model, x_adv)
+    logits = logits.clone()
+    if redo.numel():
+        logits[redo] = _evaluated(model, x_adv[redo]).to(logits.dtype)
+    return logits
+
+
+def _same_bits(a: Tensor, b: Tensor) -> Tensor:
+    """(N,) bool: row i of ``a`` and of ``b`` hold the same bits (−0.0 differs from 0.0)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return torch.zeros(a.shape[0], dtype=torch.bool, device=a.device)
+    bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[a.element_size()]
+    return (a.view(bits) == b.view(bits)).reshape(a.shape[0], -1).all(dim=1)
+
+
+def _evaluated(model: nn.Module, x: Tensor) -> Tensor:
+    """The model's checked logits at x."""
+    out = call_model(model, x)
+    check_logits(out, x.shape[0])
+    return out

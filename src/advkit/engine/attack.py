@@ -16,6 +16,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from advkit.engine.info import AttackInfo
+from advkit.engine.outcome import Outcome
 from advkit.engine.problem import Problem
 
 __all__ = ["Attack"]
@@ -34,3 +35,8 @@ class Attack(ABC):
     def run(self, problem: Problem) -> Tensor:
         """The adversarial points (N, ...) for the problem's rows; the caller projects them
         onto the threat's ball and box and re-checks success."""
+
+    def solve(self, problem: Problem) -> Outcome:
+        """The adversarial points with the plain model's logits where the attack knows them
+        (default: none, and the caller evaluates every point again)."""
+        return Outcome(self.run(problem))

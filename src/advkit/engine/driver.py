@@ -58,6 +58,7 @@ import torch
 from torch import Tensor
 
 from advkit.engine.attack import Attack
+from advkit.engine.outcome import Outcome
 from advkit.engine.problem import Problem
 from advkit.engine.record import Best
 from advkit.engine.rows import select_rows
@@ -78,12 +79,16 @@ class Evaluation:
         success: (M,) bool, the point meets the goal (and, for minimal attacks, every extra
             condition such as the ε cap or the confidence κ).
         done: (M,) bool, rows that leave the round after this point (None: none).
+        logits: (M, K) the problem's logits at x when the attack has them (None: not
+            given), recorded with the best points: where the attack saw the plain model,
+            they are the final re-check of the points it returns.
     """
 
     x: Tensor
     score: Tensor
     success: Tensor
     done: Tensor | None = None
+    logits: Tensor | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,17 +163,24 @@ class IterativeAttack(Attack, Generic[S]):
 
     @final
     def run(self, problem: Problem) -> Tensor:
-        problem = self.view(problem)
-        context = self.prepare(problem)
-        best = self.begin(problem, context)
+        return self.solve(problem).x
+
+    @final
+    def solve(self, problem: Problem) -> Outcome:
+        viewed = self.view(problem)
+        context = self.prepare(viewed)
+        best = self.begin(viewed, context)
         for index in range(self.rounds(context)):
             local = self.attacked(best)
             if local.numel() == 0:
                 break
-            rnd = Round(problem.subset(local), local, index, context)
-            succeeded = self._run_round(rnd, best, len(problem))
+            rnd = Round(viewed.subset(local), local, index, context)
+            succeeded = self._run_round(rnd, best, len(viewed))
             self.end_round(rnd, succeeded[local])
-        return best.x
+        plain = viewed.oracle.model is problem.oracle.model and not viewed.oracle.views
+        if not plain or best.logits is None:  # a view's outputs are not the model's logits
+            return Outcome(best.x)
+        return Outcome(best.x, best.logits, best.known)
 
     def _run_round(self, rnd: Round, best: Best, n: int) -> Tensor:
         succeeded = torch.zeros(n, dtype=torch.bool, device=best.success.device)
@@ -187,7 +199,7 @@ class IterativeAttack(Attack, Generic[S]):
         self, rnd: Round, state: S, ev: Evaluation, best: Best, succeeded: Tensor
     ) -> tuple[Round, S] | None:
         """Record ``ev``, then drop the rows that leave; None when no row is left."""
-        best.update(rnd.local, ev.x, ev.score, ev.success)
+        best.update(rnd.local, ev.x, ev.score, ev.success, ev.logits)
         succeeded[rnd.local] |= ev.success
         leave = self.leaves(ev)
         if not bool(leave.any()):
@@ -216,7 +228,7 @@ class FixedEpsAttack(IterativeAttack[S]):
     def begin(self, problem: Problem, context: Any) -> Best:
         logits = problem.logits(problem.x0)
         loss = self.objective()(logits, problem.y, problem.target)
-        return Best.maximizing(problem.x0, problem.successful(logits), loss)
+        return Best.maximizing(problem.x0, problem.successful(logits), loss, logits)
 
     def attacked(self, best: Best) -> Tensor:
         return best.unbroken()
@@ -228,7 +240,8 @@ class FixedEpsAttack(IterativeAttack[S]):
         """Forward-only evaluation of x with the attack's objective (white box)."""
         p = rnd.problem
         logits = p.logits(x)
-        return Evaluation(x, self.objective()(logits, p.y, p.target), p.successful(logits))
+        loss = self.objective()(logits, p.y, p.target)
+        return Evaluation(x, loss, p.successful(logits), logits=logits)
 
 
 class MinimalAttack(IterativeAttack[S]):
@@ -242,7 +255,8 @@ class MinimalAttack(IterativeAttack[S]):
     """
 
     def begin(self, problem: Problem, context: Any) -> Best:
-        return Best.minimizing(problem.x0, problem.successful(problem.logits(problem.x0)))
+        logits = problem.logits(problem.x0)
+        return Best.minimizing(problem.x0, problem.successful(logits), logits)
 
     def attacked(self, best: Best) -> Tensor:
         return (best.score > 0).nonzero().squeeze(1)

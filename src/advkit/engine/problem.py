@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -27,7 +28,7 @@ from torch import Tensor
 from advkit.access import Oracle, ScoreOnly, WhiteBox
 from advkit.engine.rng import generators, stream
 from advkit.objectives import Objective, is_successful
-from advkit.threat import ThreatModel
+from advkit.threat import Bounds, ThreatModel
 
 __all__ = ["Problem"]
 
@@ -104,6 +105,26 @@ class Problem:
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits, loss and input gradient at x (one row per sample of this problem)."""
         return self.white_box.value_and_grad(x, self.y, target, objective, self.rows)
+
+    def clean_value_and_grad(self, objective: Objective) -> tuple[Tensor, Tensor, Tensor]:
+        """Logits and loss at x0 for every row, with the input gradient of the rows whose
+        clean point misses the goal (zero elsewhere; only those count as gradient calls):
+        the clean check and the first gradient of an attack starting at x0, in one
+        forward pass."""
+        return self.white_box.value_and_grad(
+            self.x0, self.y, self.target, objective, self.rows, lambda z: ~self.successful(z)
+        )
+
+    @cached_property
+    def bounds(self) -> Bounds:
+        """The threat's :meth:`~advkit.threat.ThreatModel.bounds` of x0, computed once per
+        problem (a compacted problem computes its own)."""
+        return self.threat.bounds(self.x0)
+
+    def project(self, x: Tensor) -> Tensor:
+        """x projected onto the threat's ball around x0 intersected with the box: as
+        ``threat.project(x, x0)``, bit for bit, without recomputing x0's bounds."""
+        return self.threat.project_within(x, self.x0, self.bounds)
 
     def successful(self, logits: Tensor) -> Tensor:
         """(N,) bool: the goal (misclassification or the target) is met by these logits."""

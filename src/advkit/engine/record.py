@@ -8,7 +8,9 @@ Two orders, one record:
   distortion score wins; a sample with no success keeps x0.
 
 Updating with any iterate can only keep or improve each sample's record, which is what
-makes running longer, restarting or searching more never make a result worse.
+makes running longer, restarting or searching more never make a result worse. A candidate
+may come with its logits; the record keeps those of each best point where known (``known``),
+so the caller can report a point's logits without evaluating it again.
 
 Example:
     >>> import torch
@@ -37,24 +39,40 @@ class Best:
         success: whether the best point meets the attack's goal.
         score: its objective (maximizing) or distortion score (minimizing).
         minimize: the record's order.
+        logits: (N, K) the logits of each best point where ``known`` (None until some
+            are given).
+        known: (N,) bool, the rows of ``logits`` that belong to the best point.
     """
 
-    def __init__(self, x: Tensor, success: Tensor, score: Tensor, *, minimize: bool) -> None:
+    def __init__(
+        self,
+        x: Tensor,
+        success: Tensor,
+        score: Tensor,
+        *,
+        minimize: bool,
+        logits: Tensor | None = None,
+    ) -> None:
         self.x = x.detach().clone()
         self.success = success.clone()
         self.score = score.detach().clone()
         self.minimize = minimize
+        self.logits = None if logits is None else logits.detach().clone()
+        self.known = torch.full_like(self.success, logits is not None, dtype=torch.bool)
 
     @classmethod
-    def maximizing(cls, x0: Tensor, success: Tensor, loss: Tensor) -> Best:
-        """Record of a fixed-ε attack, starting at x0 with its success and objective."""
-        return cls(x0, success, loss, minimize=False)
+    def maximizing(
+        cls, x0: Tensor, success: Tensor, loss: Tensor, logits: Tensor | None = None
+    ) -> Best:
+        """Record of a fixed-ε attack, starting at x0 with its success and objective (and
+        its logits, when known)."""
+        return cls(x0, success, loss, minimize=False, logits=logits)
 
     @classmethod
-    def minimizing(cls, x0: Tensor, success: Tensor) -> Best:
+    def minimizing(cls, x0: Tensor, success: Tensor, logits: Tensor | None = None) -> Best:
         """Record of a minimal attack: x0 scores 0 where it already succeeds, else inf."""
         score = torch.where(success, 0.0, torch.inf).to(x0.dtype)
-        return cls(x0, success, score, minimize=True)
+        return cls(x0, success, score, minimize=True, logits=logits)
 
     def unbroken(self) -> Tensor:
         """Positions whose best point does not meet the goal yet."""
@@ -67,9 +85,16 @@ class Best:
             return success & (score.to(old.dtype) < old)
         return (success & ~old_s) | ((success == old_s) & (score > old))
 
-    def update(self, local: Tensor, x: Tensor, score: Tensor, success: Tensor) -> Tensor:
-        """Record the candidates ``x`` (rows at positions ``local``) that improve; returns
-        which did."""
+    def update(
+        self,
+        local: Tensor,
+        x: Tensor,
+        score: Tensor,
+        success: Tensor,
+        logits: Tensor | None = None,
+    ) -> Tensor:
+        """Record the candidates ``x`` (rows at positions ``local``) that improve, with
+        their ``logits`` when given; returns which did."""
         better = self.improves(local, score, success)
         pos = better.nonzero().squeeze(1)
         if pos.numel():
@@ -77,4 +102,16 @@ class Best:
             self.x.index_copy_(0, idx, x.detach().index_select(0, pos))
             self.score[idx] = score[pos].detach().to(self.score.dtype)
             self.success[idx] = success[pos]
+            self._record_logits(idx, pos, logits)
         return better
+
+    def _record_logits(self, idx: Tensor, pos: Tensor, logits: Tensor | None) -> None:
+        """Keep the logits of the improved rows, or mark them unknown."""
+        if self.logits is None and logits is not None:
+            self.logits = logits.new_zeros(len(self.known), *logits.shape[1:])
+        if logits is None or self.logits is None or logits.shape[1:] != self.logits.shape[1:]:
+            self.known[idx] = False  # none given, or another kind of output
+            return
+        rows = logits.detach().index_select(0, pos).to(self.logits.dtype)
+        self.logits.index_copy_(0, idx, rows)
+        self.known[idx] = True

@@ -18,8 +18,8 @@ Example:
     True
 """
 
-from advkit.threat.base import ThreatModel
+from advkit.threat.base import Bounds, ThreatModel
 from advkit.threat.dense import L2, Linf
 from advkit.threat.sparse import L0, L1
 
-__all__ = ["L0", "L1", "L2", "Linf", "ThreatModel"]
+__all__ = ["L0", "L1", "L2", "Bounds", "Linf", "ThreatModel"]

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from advkit.threat.rounding import round_toward
 
-__all__ = ["ThreatModel"]
+__all__ = ["Bounds", "ThreatModel"]
 
 
 def _flat(t: Tensor) -> Tensor:
@@ -34,6 +34,22 @@ def _unblocked(g: Tensor, x: Tensor | None, lo: float, hi: float) -> Tensor:
 def _per_sample(v: Tensor, like: Tensor) -> Tensor:
     """Reshape a (N,) tensor so it broadcasts against ``like`` of shape (N, ...)."""
     return v.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclass(frozen=True, eq=False)
+class Bounds:
+    """What projecting onto the set around x0 needs of x0 (:meth:`ThreatModel.bounds`).
+
+    Attributes:
+        lo: (N, D) the least perturbation of each coordinate (``lo − x0``; for L∞ also
+            ``≥ −ε``).
+        hi: (N, D) the largest (``hi − x0``; for L∞ also ``≤ ε``).
+        eps: (N,) each sample's radius.
+    """
+
+    lo: Tensor
+    hi: Tensor
+    eps: Tensor
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,10 +172,27 @@ class ThreatModel:
         (projecting onto the ball and then clipping would waste budget on coordinates the
         box cuts off; Croce & Hein 2021, "Mind the box").
         """
-        z = _flat(x - x0)
-        lo, hi = _flat(self.lo - x0), _flat(self.hi - x0)
-        delta = self._project_set(z, lo, hi, self.radius(x0).reshape(-1))
-        return self.clip_box(x0 + delta.reshape(x.shape))
+        return self.project_within(x, x0, self.bounds(x0))
+
+    def bounds(self, x0: Tensor) -> Bounds:
+        """What :meth:`project` needs of x0 alone; an attack projecting many times around
+        the same x0 computes it once and calls :meth:`project_within`."""
+        return Bounds(_flat(self.lo - x0), _flat(self.hi - x0), self.radius(x0).reshape(-1))
+
+    def project_within(self, x: Tensor, x0: Tensor, bounds: Bounds) -> Tensor:
+        """:meth:`project` with x0's :meth:`bounds` given: the same points, bit for bit.
+
+        Example:
+            >>> import torch
+            >>> from advkit import Linf
+            >>> x0, x = torch.rand(2, 5), torch.rand(2, 5)
+            >>> threat = Linf(0.1)
+            >>> b = threat.bounds(x0)
+            >>> torch.equal(threat.project_within(x, x0, b), threat.project(x, x0))
+            True
+        """
+        delta = self._project_set(_flat(x - x0), bounds)
+        return (x0 + delta.reshape(x.shape)).clamp_(self.lo, self.hi)
 
     def round_to(self, x: Tensor, x0: Tensor, dtype: torch.dtype) -> Tensor:
         """``x``, a point of the set around ``x0``, cast to ``dtype`` and still in the set.
@@ -202,7 +235,8 @@ class ThreatModel:
         return outside_box | (self.norm(x - x0) > eps)
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
-        """The steepest-ascent direction of unit ℓp norm for the gradient ``g``."""
+        """The steepest-ascent direction of unit ℓp norm for the gradient ``g`` (a new
+        tensor, which the caller may modify in place)."""
         raise NotImplementedError
 
     def sample(self, x0: Tensor, generators: list[torch.Generator]) -> Tensor:
@@ -217,8 +251,9 @@ class ThreatModel:
         unit = torch.stack(rows).to(x0.device, x0.dtype).reshape(x0.shape)
         return self.clip_box(x0 + unit * self.radius(x0))
 
-    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
-        """Project rows z (N, D) onto {‖δ‖ ≤ eps} ∩ [lo, hi] (per-coordinate bounds)."""
+    def _project_set(self, z: Tensor, bounds: Bounds) -> Tensor:
+        """Project rows z (N, D) onto {‖δ‖ ≤ eps} ∩ [lo, hi] (the per-coordinate bounds and
+        radii of :meth:`bounds`); returns a new tensor."""
         raise NotImplementedError
 
     def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:

@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from advkit.threat.base import ThreatModel, _bisect, _per_sample
+from advkit.threat.base import Bounds, ThreatModel, _bisect, _per_sample
 
 __all__ = ["L2", "Linf"]
 
@@ -21,9 +21,14 @@ class Linf(ThreatModel):
     p: ClassVar[float] = math.inf
     name: ClassVar[str] = "linf"
 
-    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
-        e = eps[:, None]
-        return torch.maximum(torch.minimum(z, e), -e).clamp(lo, hi)
+    def bounds(self, x0: Tensor) -> Bounds:
+        """The box's offsets from x0 cut to [−ε, ε]: the set is then a box of its own."""
+        b = super().bounds(x0)
+        e = b.eps[:, None]
+        return Bounds(torch.maximum(b.lo, -e), torch.minimum(b.hi, e), b.eps)
+
+    def _project_set(self, z: Tensor, bounds: Bounds) -> Tensor:
+        return z.clamp(bounds.lo, bounds.hi)
 
     def ascent(self, g: Tensor, x: Tensor | None = None) -> Tensor:
         return g.sign()
@@ -39,7 +44,8 @@ class L2(ThreatModel):
     p: ClassVar[float] = 2.0
     name: ClassVar[str] = "l2"
 
-    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+    def _project_set(self, z: Tensor, bounds: Bounds) -> Tensor:
+        lo, hi, eps = bounds.lo, bounds.hi, bounds.eps
         # KKT: δ(t) = clip(t·z, lo, hi) for t = 1/(1+λ) ∈ (0, 1]; ‖δ(t)‖ grows with t.
         # t = ε/‖z‖ is feasible (clipping only shortens), and exact if the box is slack.
         clipped = z.clamp(lo, hi)

@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from advkit.threat.base import ThreatModel, _bisect, _flat, _unblocked
+from advkit.threat.base import Bounds, ThreatModel, _bisect, _flat, _unblocked
 
 __all__ = ["L0", "L1"]
 
@@ -36,7 +36,8 @@ class L1(ThreatModel):
         if not 0.0 <= self.sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
 
-    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+    def _project_set(self, z: Tensor, bounds: Bounds) -> Tensor:
+        lo, hi, eps = bounds.lo, bounds.hi, bounds.eps
         # KKT: δ(θ) = clip(soft(z, θ), lo, hi); ‖δ(θ)‖₁ shrinks as θ grows. θ of the plain
         # ℓ1-ball projection (Duchi et al. 2008, sort-based) is feasible and exact if the
         # box is slack; bisection between 0 and it finds the smallest feasible θ.
@@ -143,7 +144,8 @@ class L0(ThreatModel):
         inf = torch.full_like(k, math.inf)
         return torch.where(nonzero & (k >= 1), inf, torch.zeros_like(k))
 
-    def _project_set(self, z: Tensor, lo: Tensor, hi: Tensor, eps: Tensor) -> Tensor:
+    def _project_set(self, z: Tensor, bounds: Bounds) -> Tensor:
+        lo, hi, eps = bounds.lo, bounds.hi, bounds.eps
         clipped = z.clamp(lo, hi)
         gain = z.square() - (z - clipped).square()
         d = z.shape[1]
