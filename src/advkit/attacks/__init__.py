@@ -5,6 +5,7 @@ from advkit.attacks.boundary import Boundary
 from advkit.attacks.cw import CW
 from advkit.attacks.deepfool import DeepFool
 from advkit.attacks.ead import EAD
+from advkit.attacks.fab import FAB, FABT
 from advkit.attacks.gradient import BIM, FGM, PGD
 from advkit.attacks.hopskipjump import HopSkipJump
 from advkit.attacks.jsma import JSMA
@@ -23,6 +24,8 @@ __all__ = [
     "BIM",
     "CW",
     "EAD",
+    "FAB",
+    "FABT",
     "FGM",
     "JSMA",
     "LBFGS",
