@@ -270,7 +270,7 @@ def test_inputs_are_cast_to_the_models_dtype(entry: str, data: Data) -> None:
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_a_model_of_two_dtypes_is_refused(entry: str, data: Data) -> None:
     _, x, y = data
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16).double(), nn.Linear(16, 10))
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 16).double(), nn.Linear(16, 10)).eval()
     with pytest.raises(
         TypeError, match="parameters mix float32 and float64; cast the model to one dtype"
     ):
