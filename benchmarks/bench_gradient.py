@@ -12,7 +12,10 @@ on CPU the per-image cost of a pass changes by up to ±20% from one batch size t
 next (256 is slower per image than 236), so pricing k = calls / images passes at the
 full-batch floor (also reported, ``ratio_full_batch``) is biased either way. Forward-only
 passes (the clean check, the last iterate, the re-check of ``x_adv``) and the random
-start count as overhead.
+start count as overhead. For FGSM (one gradient call) the ratio is the whole fixed cost of
+a call, and it cannot go below 1 + forward / (forward+backward): success is judged on one
+forward pass at ``x_adv``. ``ratio_with_last_forward`` prices that pass too (one forward
+pass at the last call's batch size, as every attack evaluates its last iterate).
 
 Setting: advkit's ``lenet5-pgd`` (advertorch's PGD-trained MNIST LeNet5) on the first
 MNIST test images at L∞ ε = 0.3, where about 90% of the points stay robust and run every
@@ -75,14 +78,27 @@ def fwd_bwd(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     return grad
 
 
-def pass_seconds(model: nn.Module, x: Tensor, y: Tensor, warmup: int, repeats: int) -> float:
-    """Median time of one forward+backward pass on (x, y), after ``warmup`` passes."""
+@torch.no_grad()
+def fwd(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """One forward pass without a graph: what judging the success of a point costs."""
+    return model(x)
+
+
+def pass_seconds(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    warmup: int,
+    repeats: int,
+    unit: Callable[[nn.Module, Tensor, Tensor], Tensor] = fwd_bwd,
+) -> float:
+    """Median time of one ``unit`` pass (forward+backward) on (x, y), after ``warmup``."""
     for _ in range(warmup):
-        fwd_bwd(model, x, y)
+        unit(model, x, y)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fwd_bwd(model, x, y)
+        unit(model, x, y)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -113,8 +129,9 @@ def advkit_run(model: nn.Module, method: Attack, eps: float) -> Run:
 
 
 def all_runs(model: nn.Module, steps: int, eps: float, peers: bool) -> dict[str, Run]:
-    """advkit's PGD-k and APGD-k, and PGD-k of the importable peer libraries."""
+    """advkit's FGSM, PGD-k and APGD-k, and PGD-k of the importable peer libraries."""
     runs = {
+        "advkit FGSM": advkit_run(model, advkit.FGM(), eps),
         f"advkit PGD-{steps}": advkit_run(model, advkit.PGD(steps=steps, restarts=1), eps),
         f"advkit APGD-{steps}": advkit_run(model, advkit.APGD(steps=steps), eps),
     }
@@ -134,6 +151,15 @@ def peer_runs(model: nn.Module, steps: int, eps: float) -> dict[str, Run]:
         return torch.full((len(x),), steps)  # no early stop: every step on every image
 
     return {f"torchattacks {torchattacks.__version__} PGD-{steps}": run}
+
+
+def chosen(runs: dict[str, Run], only: str | None) -> dict[str, Run]:
+    """The runs whose names contain one of the comma-separated parts of ``only`` (all when
+    None)."""
+    if only is None:
+        return runs
+    parts = only.split(",")
+    return {name: run for name, run in runs.items() if any(p in name for p in parts)}
 
 
 def near_free_problem(batches: Batches) -> tuple[nn.Module, Batches]:
@@ -173,6 +199,10 @@ def measure_attacks(
                 floor_of_schedule(model, x, y, s, args.floor_repeats)
                 for (x, y), s in zip(batches, sizes, strict=True)
             )
+            last = sum(
+                pass_seconds(model, x[: s[-1]], y[: s[-1]], 1, args.floor_repeats, fwd)
+                for (x, y), s in zip(batches, sizes, strict=True)
+            )
             k = sum(int(c.sum()) for c in calls) / n
             rounds[name].append(
                 {
@@ -181,6 +211,8 @@ def measure_attacks(
                     "k": k,
                     "floor_of_same_calls_s": ideal,
                     "ratio": wall / ideal,
+                    "last_forward_ms": 1e3 * last,
+                    "ratio_with_last_forward": wall / (ideal + last),
                     "ratio_full_batch": wall / (k * floor),
                     "overhead_ms_per_call": 1e3 * (wall - ideal) / sum(map(len, sizes)),
                 }
@@ -247,6 +279,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--no-peers", dest="peers", action="store_false", help="skip the peer libraries"
     )
+    parser.add_argument(
+        "--only", help="run only the attacks whose names contain one of these, e.g. FGSM,APGD"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -258,9 +293,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     x, y = load_dataset("mnist", data_dir=data / "datasets" / "mnist")
     xs, ys = x[: args.n].split(args.batch_size), y[: args.n].split(args.batch_size)
     batches = list(zip(xs, ys, strict=True))
-    runs = all_runs(model, args.steps, EPS, args.peers)
+    runs = chosen(all_runs(model, args.steps, EPS, args.peers), args.only)
     tiny, tiny_batches = near_free_problem(batches)
-    tiny_runs = all_runs(tiny, args.steps, TINY_EPS, args.peers)
+    tiny_runs = chosen(all_runs(tiny, args.steps, TINY_EPS, args.peers), args.only)
 
     result: dict[str, Any] = {
         "command": " ".join(["benchmarks/bench_gradient.py", *(argv or sys.argv[1:])]),
@@ -281,7 +316,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(
                 f"{name:>28}: floor {r['floor_ms']:6.2f} ms  wall {r['wall_s']:6.2f} s  "
                 f"k {r['k']:5.1f}  ratio {r['ratio']:.3f} ({r['ratio_full_batch']:.3f} "
-                f"vs k x full-batch floor)  overhead {r['overhead_ms_per_call']:5.2f} ms/call"
+                f"vs k x full-batch floor, {r['ratio_with_last_forward']:.3f} with the last "
+                f"forward)  overhead {r['overhead_ms_per_call']:5.2f} ms/call"
             )
     if args.suite_n:
         s = standard_suite(model, x[: args.suite_n], y[: args.suite_n], args.batch_size)
@@ -291,6 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"nominal {s['nominal_gradient_calls']} ({s['fraction_of_nominal']:.1%}); "
             f"robust accuracy {s['robust_accuracy']:.1%}; {s['wall_s']:.0f} s"
         )
+    result["machine"]["load_average_at_end"] = os.getloadavg()
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
     return result

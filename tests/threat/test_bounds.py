@@ -1,6 +1,6 @@
 """Projecting with x0's bounds computed once (``ThreatModel.bounds``/``project_within``,
 ``Problem.project``) gives the points of the plain projection, bit for bit; APGD computes
-them once per compacted problem, not twice per step."""
+them once per compacted problem, not twice per step; L∞'s norm is one cheap pass."""
 
 from __future__ import annotations
 
@@ -91,4 +91,11 @@ def test_apgd_computes_the_bounds_once_per_problem(monkeypatch: pytest.MonkeyPat
     with torch.no_grad():
         y = model(x).argmax(dim=1)
     advkit.attack(model, x, y, Linf(1e-4), advkit.APGD(steps=20))  # nothing breaks
-    assert calls == [8, 8]  # the attack's problem, and the caller's final projection
+    assert calls == [8]  # once: every row is attacked, so the round's problem is the
+    # caller's, and its final projection reuses them
+
+
+def test_linf_norm_is_the_max_abs_in_one_pass() -> None:
+    x, x0 = _points(2, torch.float32)
+    want = torch.linalg.vector_norm((x - x0).flatten(1), ord=math.inf, dim=1)
+    assert torch.equal(Linf(0.1).norm(x - x0), want)

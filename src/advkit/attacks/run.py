@@ -117,7 +117,7 @@ def attack(
                 )
         problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
         outcome = method.solve(problem)
-        x_adv = threat.round_to(threat.project(outcome.x.detach(), x0), x0, x.dtype)
+        x_adv = threat.round_to(problem.project(outcome.x.detach()), x0, x.dtype)
         logits = recheck(oracle.model, x_adv, outcome)
     success = is_successful(logits, y, tgt)
     return AttackResult(

@@ -192,15 +192,19 @@ class IterativeAttack(Attack, Generic[S]):
                 return succeeded
             rnd, state = active
             ev = self.step(rnd, state, k)
-        self._absorb(rnd, state, ev, best, succeeded)
+        self._record(rnd, ev, best, succeeded)  # the last point: nothing left to compact
         return succeeded
+
+    @staticmethod
+    def _record(rnd: Round, ev: Evaluation, best: Best, succeeded: Tensor) -> None:
+        best.update(rnd.local, ev.x, ev.score, ev.success, ev.logits)
+        succeeded[rnd.local] |= ev.success
 
     def _absorb(
         self, rnd: Round, state: S, ev: Evaluation, best: Best, succeeded: Tensor
     ) -> tuple[Round, S] | None:
         """Record ``ev``, then drop the rows that leave; None when no row is left."""
-        best.update(rnd.local, ev.x, ev.score, ev.success, ev.logits)
-        succeeded[rnd.local] |= ev.success
+        self._record(rnd, ev, best, succeeded)
         leave = self.leaves(ev)
         if not bool(leave.any()):
             return rnd, state
