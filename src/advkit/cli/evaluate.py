@@ -32,6 +32,7 @@ from advkit.cli.errors import UsageError
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
+from advkit.evaluate.figures import pyplot
 from advkit.evaluate.followup import adaptive_rerun
 from advkit.evaluate.minimal import evaluate_minimal
 from advkit.evaluate.report import Evaluation
@@ -97,6 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     args.suite = args.suite or (DEMO_SUITE if demo else FULL_SUITE)
     files = _outputs(args)
     check_outputs(list(files.values()), inputs_of(args))
+    if args.certify:
+        pyplot("the --certify plot")
     hint = _full_run_hint(args, files["out"].path)
     threat = threat_of(args)
     if not args.minimal:
