@@ -56,6 +56,7 @@ from advkit.evaluate.detection import DetectionReport, evaluate_detector
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
+from advkit.version import VERSION as __version__
 
 __all__ = [
     "APGD",
@@ -117,6 +118,7 @@ __all__ = [
     "ThreatModel",
     "Transfer",
     "WhiteBox",
+    "__version__",
     "adversarial_loss",
     "attack",
     "certify",
@@ -127,5 +129,3 @@ __all__ = [
     "train",
     "train_substitute",
 ]
-
-__version__ = "0.1.0"

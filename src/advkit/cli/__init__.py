@@ -21,6 +21,7 @@ Examples:
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
+    advkit --version
     advkit --debug evaluate --model lenet5-pgd --eps 0.3   # tracebacks for every failure
 """
 
@@ -34,6 +35,7 @@ from advkit.cli import attack, certify, detect, evaluate, listing, train, transf
 from advkit.cli.errors import explain
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
+from advkit.version import VERSION
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="advkit",
         description="How robust is this classifier really? Attacks, evaluation, reports.",
     )
+    parser.add_argument("--version", action="version", version=f"advkit {VERSION}")
     debug = "show the full traceback of a failure (for bug reports)"
     parser.add_argument("--debug", action="store_true", help=debug)
     sub = parser.add_subparsers(dest="command", required=True)

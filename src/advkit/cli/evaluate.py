@@ -29,9 +29,11 @@ from advkit.cli.common import (
     threat_of,
 )
 from advkit.cli.errors import UsageError
+from advkit.cli.formats import add_format, format_outputs, write_formats
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
+from advkit.evaluate.figures import pyplot
 from advkit.evaluate.followup import adaptive_rerun
 from advkit.evaluate.minimal import evaluate_minimal
 from advkit.evaluate.report import Evaluation
@@ -61,6 +63,7 @@ def register(sub: Any) -> None:
     )
     ev.add_argument("--eps-curve", type=floats, help="more ε values, e.g. 0.05,0.1,0.2")
     ev.add_argument("--out", default="results/evaluation.json", help="JSON result file")
+    add_format(ev)
     ev.add_argument(
         "--store", help="SQLite store for resuming (default: the --out path with .sqlite)"
     )
@@ -97,6 +100,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     args.suite = args.suite or (DEMO_SUITE if demo else FULL_SUITE)
     files = _outputs(args)
     check_outputs(list(files.values()), inputs_of(args))
+    if args.certify:
+        pyplot("the --certify plot")
     hint = _full_run_hint(args, files["out"].path)
     threat = threat_of(args)
     if not args.minimal:
@@ -162,16 +167,20 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
             "plot": str(plot),
         }
     write_json(out, result)
+    exported = write_formats(args, files, ev)
     _print(args, ev, first, rows)
     if not args.json:
         print(f"\nresults written to {out} (per-sample records in {store})")
+        for path in exported:
+            print(f"also written: {path}")
     return result
 
 
 def _outputs(args: argparse.Namespace) -> dict[str, Output]:
-    """The files this evaluation writes, by role: out, store, adaptive, plot."""
+    """The files this evaluation writes, by role: out, store, adaptive, plot and the
+    ``--format`` exports (robustbench, csv)."""
     out = Path(args.out)
-    files = {"out": Output("--out", out, "JSON results", (".json",))}
+    files = {"out": Output("--out", out, "JSON results", (".json",)), **format_outputs(args)}
     if args.minimal:
         return files
     option = "--store" if args.store else "--out"

@@ -23,6 +23,7 @@ from advkit.cli.common import THREATS, add_data_dir, load_data, refuse_unbounded
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.data import DATASETS
+from advkit.evaluate.figures import pyplot
 from advkit.evaluate.transferability import transferability_matrix
 from advkit.models import MODELS, load_model
 
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Output("--plot" if args.plot else "--out", plot, "heat map", _PLOT_SUFFIXES),
         ]
     )
+    pyplot("the heat map of advkit transfer")
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if len(names) < 2 or len(set(names)) != len(names):
         raise ValueError("--models needs at least two different comma-separated models")

@@ -27,7 +27,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from advkit.certify.run import Certifier, certify
-from advkit.evaluate.figures import save_figure
+from advkit.evaluate.figures import pyplot, save_figure
 from advkit.evaluate.report import Evaluation
 from advkit.threat import ThreatModel
 
@@ -144,11 +144,7 @@ def sandwich_table(rows: list[SandwichRow], method: str) -> str:
 
 def plot_sandwich(rows: list[SandwichRow], path: str | Path, title: str = "") -> Path:
     """Plot certified and empirical robust accuracy against ε, the gap shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("the sandwich plot")
     eps = [r.eps for r in rows]
     cert = [100 * r.certified_accuracy for r in rows]
     emp = [100 * r.robust_accuracy for r in rows]

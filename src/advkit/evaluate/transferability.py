@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from advkit.attacks.run import Attack, attack
 from advkit.attacks.transfer import Transfer
-from advkit.evaluate.figures import save_figure
+from advkit.evaluate.figures import pyplot, save_figure
 from advkit.threat import ThreatModel
 
 __all__ = ["TransferMatrix", "transferability_matrix"]
@@ -65,11 +65,7 @@ class TransferMatrix:
 
     def plot(self, path: str | Path, title: str = "") -> Path:
         """A heat map of the matrix (percent), written to ``path``."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = pyplot("the transferability heat map")
         data = [[100 * r for r in row] for row in self.rates]
         fig, ax = plt.subplots(
             figsize=(1.6 + 1.1 * len(self.targets), 1.2 + 0.6 * len(self.sources))
