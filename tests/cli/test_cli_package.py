@@ -54,7 +54,7 @@ def test_heavy_optional_parts_are_extras() -> None:
     assert "torch>=2.1,<3" in project["dependencies"]
     assert "matplotlib" not in _names(project["dependencies"])
     assert extras["plots"] == {"matplotlib"}
-    assert extras["onnx"] == {"onnx", "onnx2torch", "onnxruntime"}
+    assert extras["onnx"] == {"onnx", "onnxruntime"}
     assert extras["robustbench"] == {"robustbench"}
     assert {"matplotlib", "setuptools"} <= extras["dev"]  # the tests draw and build wheels
 
