@@ -22,6 +22,8 @@ import errno
 import pickle
 import re
 
+from advkit.optional import MissingDependencyError
+
 __all__ = ["EXPECTED", "UsageError", "explain"]
 
 
@@ -35,6 +37,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     TypeError,
     pickle.UnpicklingError,  # includes UnsafeCheckpointError
     OSError,  # includes FileNotFoundError, PermissionError and DownloadError
+    MissingDependencyError,  # an optional package (onnx, robustbench) is not installed
 )
 """The exception types that are the user's to fix; anything else is a bug."""
 
