@@ -25,6 +25,7 @@ from onnx_support import (
 )
 from torch import fx, nn
 
+from advkit.certify.graph import trace
 from advkit.models import load_model
 from advkit.models import onnx_import as onnx_import_module
 from advkit.models.onnx_builder import OnnxImportError
@@ -90,6 +91,53 @@ def test_gemm_attributes_and_matmul(tmp_path: Path) -> None:
     expected = torch.relu(0.5 * x @ w + 2.0 * c) @ w2
     with torch.no_grad():
         torch.testing.assert_close(load_onnx(path)(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_vnncomp_style_file_with_a_fixed_batch(tmp_path: Path) -> None:
+    """Batch fixed at 1, normalization by Sub/Div constants, Reshape to [1, 64], MatMul
+    plus a bias Add, a constant minus the data, and a Gemm with transB."""
+    shape = helper.make_tensor("shape", 7, [2], [1, 64])  # int64
+    nodes = [
+        helper.make_node("Constant", [], ["mean"], value=helper.make_tensor("m", 1, [1], [0.1])),
+        helper.make_node("Sub", ["x", "mean"], ["centered"], name="center"),
+        helper.make_node("Div", ["centered", "std"], ["scaled"], name="scale"),
+        helper.make_node("Reshape", ["scaled", "shape"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "w1"], ["h"], name="fc1"),
+        helper.make_node("Add", ["h", "b1"], ["hb"], name="bias1"),
+        helper.make_node("Relu", ["hb"], ["r"], name="relu"),
+        helper.make_node("Sub", ["one", "r"], ["flipped"], name="flip"),
+        helper.make_node("Gemm", ["flipped", "w2"], ["y"], name="fc2", transB=1),
+    ]
+    inits = [
+        shape,
+        helper.make_tensor("std", 1, [1], [0.3]),
+        helper.make_tensor("one", 1, [], [1.0]),
+        matrix("w1", 64, 16),
+        matrix("b1", 1, 16, seed=1),
+        matrix("w2", 10, 16, seed=2),
+    ]
+    path = graph_file(tmp_path / "vnn.onnx", nodes, inits, shape=(1, 1, 8, 8), opset=13)
+    w1, b1, w2 = (torch.tensor(numpy_helper.to_array(t)) for t in inits[3:])
+    x = torch.rand(6, 1, 8, 8)
+    hidden = torch.relu(((x - 0.1) / 0.3).flatten(1) @ w1 + b1)
+    with torch.no_grad():
+        model = load_onnx(path)
+        torch.testing.assert_close(model(x), (1.0 - hidden) @ w2.T, atol=1e-5, rtol=1e-5)
+
+
+def test_relu_networks_trace_for_the_certifiers(tmp_path: Path) -> None:
+    """A converted Conv/ReLU/MaxPool/Gemm network lowers to advkit's certifier graph."""
+    torch.manual_seed(5)
+    reference = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)
+    ).eval()
+    graph = trace(load_onnx(export(reference, tmp_path / "relu.onnx")), torch.zeros(1, 1, 8, 8))
+    assert [n.kind for n in graph.nodes] == [
+        "input", "affine", "relu", "maxpool", "affine", "affine"
+    ]  # fmt: skip
+    x = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(graph.forward(x), reference(x), atol=1e-5, rtol=1e-5)
 
 
 def test_unsupported_operators_are_named_with_their_nodes(tmp_path: Path) -> None:

@@ -18,10 +18,11 @@ from advkit.cli.model_input import (
     add_model_input,
     default_dataset,
     input_spec,
-    load_cli_model,
+    load_options,
 )
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
+from advkit.models import load_model
 from advkit.models.input_spec import InputSpec
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
@@ -172,9 +173,10 @@ def model_and_data(
         model, dataset, name = demo_model(), args.dataset or "digits", "digits-cnn (built-in)"
     else:
         dataset = default_dataset(args)
+        options = load_options(args, dataset, spec)
+        model, name = load_model(args.model, args.checkpoint, **options), args.model
         if dataset is None:
             raise ValueError("--dataset is required for a model outside the registry")
-        model, name = load_cli_model(args, dataset, spec), args.model
     x, y = load_data(args, dataset, args.split, args.n, option)
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     if args.model is not None:

@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from advkit.cli.errors import UsageError
-from advkit.models import MODELS, load_model
+from advkit.models import MODELS
 from advkit.models.input_spec import LAYOUTS, InputSpec, adapt_inputs
 from advkit.models.load import ONNX_SUFFIX
 from advkit.models.onnx_import import onnx_input_shape
@@ -29,7 +29,7 @@ __all__ = [
     "add_model_input",
     "default_dataset",
     "input_spec",
-    "load_cli_model",
+    "load_options",
 ]
 
 ROBUSTBENCH_THREATS = {"linf": "Linf", "l2": "L2"}
@@ -84,18 +84,19 @@ def default_dataset(args: argparse.Namespace) -> str | None:
     return "cifar10" if str(args.model).startswith(PREFIX) else None
 
 
-def load_cli_model(args: argparse.Namespace, dataset: str, spec: InputSpec) -> nn.Module:
-    """Load ``--model`` (with ``--checkpoint``); RobustBench entries of ``dataset`` and
-    ``--norm``; ONNX conversions checked on the inputs ``spec`` gives the model."""
+def load_options(args: argparse.Namespace, dataset: str | None, spec: InputSpec) -> dict[str, Any]:
+    """The keyword arguments of :func:`~advkit.models.load_model` for ``--model``: the
+    RobustBench entry of ``dataset`` and ``--norm``, or the input box an ONNX conversion
+    is checked in (the values ``spec`` gives the model)."""
     if not args.model.startswith(PREFIX):
-        return load_model(args.model, args.checkpoint, input_box=spec.box())
+        return {"input_box": spec.box()}
     threat = ROBUSTBENCH_THREATS.get(args.norm)
     if threat is None:
         raise UsageError(
             f"--norm {args.norm}: RobustBench ranks models for {', '.join(ROBUSTBENCH_THREATS)}"
             " only; pass one of them to pick the entry"
         )
-    return load_model(args.model, args.checkpoint, dataset=dataset, threat_model=threat)
+    return {"dataset": dataset, "threat_model": threat}
 
 
 def adapt_model(

@@ -95,7 +95,7 @@ def _conv(b: Builder, node: onnx.NodeProto) -> None:
 def _batch_norm(b: Builder, node: onnx.NodeProto) -> None:
     x = b.dynamic(node, 0)
     a = attributes(node)
-    if a.get("training_mode", 0) or a.get("spatial", 1) != 1 or len(node.output) > 1:
+    if a.get("training_mode", 0) or a.get("spatial", 1) != 1 or any(node.output[1:]):
         raise b.fail(node, "only inference-mode, per-channel batch normalization is supported")
     scale, shift, mean, var = (b.weight(node, i) for i in range(1, 5))
     kind = nn.BatchNorm2d if len(x.shape) == 3 else nn.BatchNorm1d
@@ -117,7 +117,7 @@ def _pool(b: Builder, node: onnx.NodeProto) -> None:
         raise b.fail(node, "dilated average pooling is not supported")
     pool: nn.Module
     if node.op_type == "MaxPool":
-        if len(node.output) > 1 and node.output[1]:
+        if any(node.output[1:]):
             raise b.fail(node, "the indices output of MaxPool is not supported")
         dilation = tuple(a.get("dilations", [1, 1]))
         pool = nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil)
@@ -255,7 +255,7 @@ def _arithmetic(b: Builder, node: onnx.NodeProto) -> None:
 
 
 def _pass_through(b: Builder, node: onnx.NodeProto) -> None:
-    if len(node.output) > 1 and node.output[1]:
+    if any(node.output[1:]):
         raise b.fail(node, "the mask output of Dropout is not supported")
     b.alias(node, b.value(node, 0))
 
