@@ -48,6 +48,17 @@ class TinyNet(nn.Module):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
+class Wrapped(nn.Module):
+    """An ImageNet-style entry: the network under ``.model`` after a normalization."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = TinyNet()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - 0.5) / 0.25)
+
+
 @pytest.fixture
 def fake_robustbench(monkeypatch: pytest.MonkeyPatch) -> None:
     """A ``robustbench`` package whose model zoo holds ``Tiny2024`` (Linf and L2) and an
@@ -59,7 +70,12 @@ def fake_robustbench(monkeypatch: pytest.MonkeyPatch) -> None:
                 ("Ensemble2021", {"model": TinyNet, "gdrive_id": ["a", "b"]}),
             ]
         ),
-        ThreatModel.L2: OrderedDict([("Tiny2024", {"model": TinyNet, "gdrive_id": "y"})]),
+        ThreatModel.L2: OrderedDict(
+            [
+                ("Tiny2024", {"model": TinyNet, "gdrive_id": "y"}),
+                ("Wrapped2023", {"model": Wrapped, "gdrive_id": "z"}),
+            ]
+        ),
     }
     package = types.ModuleType("robustbench")
     zoo = types.ModuleType("robustbench.model_zoo")
@@ -113,6 +129,15 @@ def test_weights_from_a_file_or_a_model_dir(tmp_path: Path) -> None:
         torch.testing.assert_close(model(x), reference(x))
         model = load_robustbench("Tiny2024", checkpoint=tmp_path / "zoo")
         torch.testing.assert_close(model(x), moved(x))
+
+
+@pytest.mark.usefixtures("fake_robustbench")
+def test_bare_weights_of_a_wrapped_architecture(tmp_path: Path) -> None:
+    net = _save(tmp_path / "bare.pt", seed=4)
+    model = load_robustbench("Wrapped2023", threat_model="L2", checkpoint=tmp_path / "bare.pt")
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), net((x - 0.5) / 0.25))
 
 
 @pytest.mark.usefixtures("fake_robustbench")

@@ -46,7 +46,7 @@ DEFAULT_MODEL_DIR = Path("models")
 """robustbench's default ``model_dir`` (relative to the current folder)."""
 
 _INSTALL = "pip install robustbench"
-_WRAPPER_PREFIXES = ("module.", "model.")  # what robustbench strips from checkpoint keys
+_WRAPPER_PREFIXES = ("module.", "model.")  # what robustbench strips from (or adds to) keys
 
 
 def load_robustbench(
@@ -144,4 +144,8 @@ def _state_dict(path: Path, model: nn.Module) -> dict[str, torch.Tensor]:
     for prefix in _WRAPPER_PREFIXES:
         if not any(k.startswith(prefix) for k in expected):
             state = {k.removeprefix(prefix): v for k, v in state.items()}
+        elif all(k.startswith(prefix) for k in expected) and not any(
+            k.startswith(prefix) for k in state
+        ):  # an architecture wrapped as .model (with its normalization), bare weights
+            state = {prefix + k: v for k, v in state.items()}
     return state
