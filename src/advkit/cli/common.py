@@ -13,9 +13,17 @@ from torch import Tensor, nn
 
 from advkit.attacks.catalog import ATTACKS
 from advkit.cli.errors import UsageError
+from advkit.cli.model_input import (
+    adapt_model,
+    add_model_input,
+    default_dataset,
+    input_spec,
+    load_options,
+)
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
-from advkit.models import MODELS, load_model
+from advkit.models import load_model
+from advkit.models.input_spec import InputSpec
 from advkit.threat import L0, L1, L2, Linf, ThreatModel
 
 __all__ = [
@@ -59,11 +67,17 @@ def add_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and data")
     g.add_argument(
         "--model",
-        help="registry name (see `advkit list`), 'package.module:factory', or a TorchScript "
-        "file; default: the built-in digits CNN",
+        help="registry name (see `advkit list`), 'package.module:factory' (with "
+        "--checkpoint), an ONNX or TorchScript file, or robustbench:NAME (the entry of "
+        "--dataset and --norm); default: the built-in digits CNN",
     )
-    g.add_argument("--checkpoint", help="weights file (state dict, loaded weights_only)")
+    g.add_argument(
+        "--checkpoint",
+        help="weights file: a state dict (.pt/.pth loaded weights_only, or .safetensors); "
+        "for robustbench:NAME also robustbench's model_dir folder",
+    )
     g.add_argument("--dataset", choices=sorted(DATASETS), help="default: the model's dataset")
+    add_model_input(g, floats)
     add_data_dir(g)
     g.add_argument("--split", default="test", choices=["train", "test", "all"])
     g.add_argument("--n", type=int, help="use only the first N samples")
@@ -152,17 +166,23 @@ def model_and_data(
     ``option`` names the option ``args.n`` comes from in the message when the split is
     shorter than ``args.n``.
     """
+    spec = input_spec(args)
     if args.model is None:
         if args.checkpoint is not None:
             raise ValueError("--checkpoint needs --model")
         model, dataset, name = demo_model(), args.dataset or "digits", "digits-cnn (built-in)"
     else:
-        model, name = load_model(args.model, args.checkpoint), args.model
-        dataset = args.dataset or (MODELS[args.model].dataset if args.model in MODELS else None)
+        dataset = default_dataset(args)
+        options = load_options(args, dataset, spec)
+        model, name = load_model(args.model, args.checkpoint, **options), args.model
         if dataset is None:
             raise ValueError("--dataset is required for a model outside the registry")
     x, y = load_data(args, dataset, args.split, args.n, option)
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
+    if args.model is not None:
+        model = adapt_model(args, model, spec, tuple(x.shape[1:]))
+    if spec != InputSpec():
+        info["inputs"] = {"layout": spec.layout, "mean": spec.mean, "std": spec.std}
     return model, x, y, info
 
 

@@ -37,7 +37,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     TypeError,
     pickle.UnpicklingError,  # includes UnsafeCheckpointError
     OSError,  # includes FileNotFoundError, PermissionError and DownloadError
-    MissingExtraError,  # an optional part (e.g. matplotlib) is not installed
+    MissingExtraError,  # an optional part (matplotlib, onnx, robustbench) is not installed
 )
 """The exception types that are the user's to fix; anything else is a bug."""
 

@@ -4,6 +4,7 @@ Problem solved: a ``.pt``/``.pth`` file is a pickle, and unpickling an untrusted
 run arbitrary code. advkit only ever calls ``torch.load(..., weights_only=True)``, which
 restricts unpickling to tensors and plain containers; a file that needs more fails with
 :class:`UnsafeCheckpointError` — advkit never retries with ``weights_only=False``.
+A ``.safetensors`` file holds tensors only and is read with ``safetensors.torch.load_file``.
 
 Published checkpoints wrap their weights in different layouts; :func:`extract_state_dict`
 unwraps the common ones: a bare state dict, a dict holding it under ``"state_dict"``,
@@ -32,16 +33,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 __all__ = [
+    "SAFETENSORS_SUFFIX",
     "UnsafeCheckpointError",
     "extract_state_dict",
     "is_torchscript",
     "load_checkpoint",
     "load_state_dict_file",
+    "load_weights",
 ]
 
 logger = logging.getLogger(__name__)
+
+SAFETENSORS_SUFFIX = ".safetensors"
+"""State-dict files with this suffix are read as safetensors, every other one as torch.save."""
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network")
 _DATA_PARALLEL_PREFIX = "module."
@@ -155,11 +162,56 @@ def extract_state_dict(checkpoint: Any, source: str = "checkpoint") -> dict[str,
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a checkpoint safely and return the state dict inside it.
+    """Load a state-dict file safely and return the state dict inside it.
 
-    Combines :func:`load_checkpoint` and :func:`extract_state_dict`.
+    A ``.safetensors`` file is read with ``safetensors.torch.load_file``; any other file
+    with :func:`load_checkpoint`. Either way :func:`extract_state_dict` unwraps it.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a corrupted file, or no state dict inside.
+        UnsafeCheckpointError: see :func:`load_checkpoint`.
     """
-    return extract_state_dict(load_checkpoint(path), str(path))
+    path = Path(path)
+    if path.suffix != SAFETENSORS_SUFFIX:
+        return extract_state_dict(load_checkpoint(path), str(path))
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist.")
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(path, device="cpu")
+    except SafetensorError as err:
+        raise ValueError(
+            f"{path} is not a valid safetensors file ({err}); save the weights again, e.g. "
+            "safetensors.torch.save_file(model.state_dict(), path)."
+        ) from err
+    return extract_state_dict(tensors, str(path))
+
+
+def load_weights(
+    model: nn.Module, state: Mapping[str, torch.Tensor], source: str, what: str
+) -> None:
+    """Load ``state`` into ``model``, every key matching.
+
+    Args:
+        model: the architecture.
+        state: its weights, e.g. from :func:`load_state_dict_file`.
+        source: where the weights come from (a file), for messages.
+        what: the model's name, for messages.
+
+    Raises:
+        ValueError: the weights do not fit the architecture (missing, unexpected or
+            differently shaped tensors, named).
+    """
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(
+            f"the weights in {source} do not fit the architecture of {what!r}; check that the "
+            f"factory builds the network the checkpoint was trained with. {err}"
+        ) from err
 
 
 def _is_torch_file(path: Path) -> bool:

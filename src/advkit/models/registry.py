@@ -1,11 +1,11 @@
-"""Named pretrained classifiers from the robustness literature, and loading any model.
+"""Named pretrained classifiers from the robustness literature.
 
 Problem solved: evaluating robustness needs real models with known clean, empirical and
 certified accuracies. :data:`MODELS` describes published checkpoints (architecture,
-input normalization, dataset, published numbers); :func:`load_model` turns a registry
-name, a ``"package.module:factory"`` import path with a state-dict file, or a TorchScript
-file into an ``nn.Module`` in eval mode that takes images in [0, 1] (normalization is
-its first layer, see :class:`~advkit.models.normalize.Normalize`).
+input normalization, dataset, published numbers); :func:`load_registry_model` builds one
+as an ``nn.Module`` that takes images in [0, 1] (normalization is its first layer, see
+:class:`~advkit.models.normalize.Normalize`). :func:`advkit.models.load_model` loads
+these and every other kind of model.
 
 Checkpoints are never bundled with advkit. A registry model's file is looked up, in
 order, at ``checkpoint=``, under ``$ADVKIT_SHARED_DATA``, or under ``../shared/data``
@@ -21,18 +21,14 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import cast
 
-import torch
 from torch import nn
 
 from advkit.models.architectures import (
@@ -45,16 +41,14 @@ from advkit.models.architectures import (
     oval_base,
     resnet2b,
 )
-from advkit.models.checkpoint import is_torchscript, load_state_dict_file
+from advkit.models.checkpoint import load_state_dict_file, load_weights
 from advkit.models.normalize import Normalize
 
-__all__ = ["MODELS", "ModelSpec", "load_model", "shared_data_dir"]
+__all__ = ["MODELS", "ModelSpec", "load_registry_model", "shared_data_dir"]
 
 logger = logging.getLogger(__name__)
 
 SHARED_DATA_ENV = "ADVKIT_SHARED_DATA"
-
-_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 _CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 
@@ -254,82 +248,25 @@ def shared_data_dir() -> Path | None:
     return default if default.is_dir() else None
 
 
-def load_model(
-    name_or_path: str | Path,
-    checkpoint: str | Path | None = None,
-    *,
-    factory: Callable[[], nn.Module] | None = None,
-) -> nn.Module:
-    """Build a classifier, load its weights safely and put it in eval mode.
-
-    Accepted forms of ``name_or_path``:
-
-    - a registry name (:data:`MODELS`): weights from ``checkpoint`` or from the shared
-      data folder (``$ADVKIT_SHARED_DATA`` or ``../shared/data``); the normalization is
-      prepended, giving ``nn.Sequential(Normalize(mean, std), net)``;
-    - ``"package.module:factory"``: the factory is imported and called without
-      arguments; weights, if any, come from the state-dict file ``checkpoint``;
-    - a state-dict file together with ``factory=``, a zero-argument callable;
-    - a TorchScript file (``torch.jit.save`` output), loaded with ``torch.jit.load``.
-
-    State-dict files are read with ``torch.load(..., map_location="cpu",
-    weights_only=True)``; wrapped layouts (``{"state_dict": ...}``, lists of state dicts,
-    ``"module."`` prefixes) are unwrapped.
+def load_registry_model(spec: ModelSpec, checkpoint: str | Path | None = None) -> nn.Module:
+    """Build a registry model, load its weights and prepend its normalization.
 
     Args:
-        name_or_path: registry name, import path or file path (see above).
-        checkpoint: weights file for a registry name or an import path.
-        factory: architecture for a state-dict file given as ``name_or_path``.
+        spec: the model's entry in :data:`MODELS`.
+        checkpoint: its weights file (``.pt``/``.pth`` or ``.safetensors``); by default
+            looked up in the shared data folder.
 
     Returns:
-        The model on CPU in eval mode, mapping (N, C, H, W) inputs in [0, 1] to logits.
+        ``nn.Sequential(Normalize(mean, std), net)``, or ``net`` when the model takes raw
+        pixels (not yet in eval mode).
 
     Raises:
-        FileNotFoundError: a registry model's checkpoint cannot be found (the message
-            names ``checkpoint=``, ``$ADVKIT_SHARED_DATA`` and ``../shared/data``), or a
-            file does not exist.
-        advkit.models.checkpoint.UnsafeCheckpointError: the file needs arbitrary
-            unpickling; advkit refuses to load it.
-        ValueError: unrecognized ``name_or_path``, ambiguous arguments, or weights that
-            do not fit the architecture.
-        TypeError: a factory does not return an ``nn.Module``.
+        FileNotFoundError: the checkpoint cannot be found (the message says where to put it).
+        ValueError: the weights do not fit the architecture.
     """
-    text = str(name_or_path)
-    if factory is not None:
-        if checkpoint is not None:
-            raise ValueError(
-                "with factory=, pass the weights file as name_or_path, not checkpoint=."
-            )
-        model = _build(factory, text)
-        _load_weights(model, Path(name_or_path), text)
-    elif text in MODELS:
-        model = _load_registry(MODELS[text], checkpoint)
-    elif _IMPORT_PATH.match(text) and not Path(text).exists():
-        model = _build(_import_factory(text), text)
-        if checkpoint is None:
-            logger.info("%s: no checkpoint given; using the factory's own weights", text)
-        else:
-            _load_weights(model, Path(checkpoint), text)
-    elif Path(text).is_file():
-        if checkpoint is not None or not is_torchscript(text):
-            raise ValueError(
-                f"{text} is not a TorchScript file; to load a state dict, give its "
-                "architecture: load_model(path, factory=MyNet) or "
-                "load_model('package.module:factory', checkpoint=path)."
-            )
-        model = torch.jit.load(text, map_location="cpu")
-    else:
-        raise ValueError(
-            f"unknown model {text!r}: not a registry name ({', '.join(MODELS)}), not a "
-            "'package.module:factory' import path, and not an existing file."
-        )
-    return model.eval()
-
-
-def _load_registry(spec: ModelSpec, checkpoint: str | Path | None) -> nn.Module:
     path = _registry_checkpoint(spec, checkpoint)
-    net = _build(spec.architecture, spec.name)
-    _load_weights(net, path, spec.name)
+    net = spec.architecture()
+    load_weights(net, load_state_dict_file(path), str(path), spec.name)
     if spec.normalization is None:
         return net
     mean, std = spec.normalization
@@ -352,38 +289,3 @@ def _registry_checkpoint(spec: ModelSpec, checkpoint: str | Path | None) -> Path
         f"{SHARED_DATA_ENV} to the folder holding {spec.checkpoint}, or run from a folder "
         "whose ../shared/data holds it."
     )
-
-
-def _import_factory(path: str) -> Callable[[], nn.Module]:
-    module_name, _, attr = path.partition(":")
-    try:
-        obj: object = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"cannot import module {module_name!r} of {path!r}: {err}") from err
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"{module_name!r} has no attribute {attr!r} (from {path!r}).")
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise TypeError(f"{path!r} is not callable; it must name a model factory or class.")
-    return cast("Callable[[], nn.Module]", obj)
-
-
-def _build(factory: Callable[[], nn.Module], what: str) -> nn.Module:
-    model = factory()
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"the factory of {what!r} returned {type(model).__name__}, not a torch.nn.Module."
-        )
-    return model
-
-
-def _load_weights(model: nn.Module, path: Path, what: str) -> None:
-    state = load_state_dict_file(path)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise ValueError(
-            f"the weights in {path} do not fit the architecture of {what!r}; check that the "
-            f"factory builds the network the checkpoint was trained with. {err}"
-        ) from err
