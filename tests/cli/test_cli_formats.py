@@ -56,7 +56,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         mp.chdir(folder)
         mp.setenv("ADVKIT_CACHE", str(folder / "cache"))
         seed_demo_cache(folder / "cache")
-        argv = ["evaluate", "--n", "24", "--suite", "fast", "--eps", str(EIGHT_255)]
+        argv = ["evaluate", "--n", "24", "--suite", "fast", "--eps", "8/255"]  # as users write it
         argv += ["--eps-curve", "0.2", "--format", "json,robustbench", "--format", "csv"]
         assert cli.main([*argv, "--out", "r/run.json", "--quiet"]) == 0
     return {
@@ -164,3 +164,13 @@ def test_an_unknown_format_is_a_usage_error(capsys: pytest.CaptureFixture[str]) 
     assert stop.value.code == 2
     err = capsys.readouterr().err
     assert "'xlsx'" in err and "json, robustbench, csv" in err
+
+
+@pytest.mark.parametrize("text", ["8/0", "eight", "1/"])
+def test_a_radius_that_is_no_number_is_refused_by_the_parser(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["evaluate", "--n", "4", "--eps", text])
+    assert stop.value.code == 2
+    assert f"expected a number such as 0.3 or 8/255, got {text!r}" in capsys.readouterr().err

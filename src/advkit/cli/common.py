@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,24 @@ logger = logging.getLogger(__name__)
 THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
 
-def floats(text: str) -> list[float]:
-    """Parse ``"0.1,0.2"`` into ``[0.1, 0.2]`` (an argparse type)."""
+def number(text: str) -> float:
+    """Parse a radius: a decimal (``"0.3"``), a fraction (``"8/255"``) or ``"inf"``.
+
+    Example:
+        >>> number("8/255") == 8 / 255
+        True
+    """
     try:
-        return [float(t) for t in text.split(",") if t.strip()]
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from err
+        return float(Fraction(text.strip())) if "/" in text else float(text)
+    except (ValueError, ZeroDivisionError) as err:
+        raise argparse.ArgumentTypeError(
+            f"expected a number such as 0.3 or 8/255, got {text!r}"
+        ) from err
+
+
+def floats(text: str) -> list[float]:
+    """Parse ``"0.1,8/255"`` into ``[0.1, 8 / 255]`` (an argparse type)."""
+    return [number(t) for t in text.split(",") if t.strip()]
 
 
 def add_data_dir(p: Any) -> None:
@@ -83,7 +96,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n", type=int, help="use only the first N samples")
     t = p.add_argument_group("threat")
     t.add_argument("--norm", default="linf", choices=sorted(THREATS))
-    t.add_argument("--eps", type=float, help=f"radius (default {DEMO_EPS} for the demo)")
+    t.add_argument(
+        "--eps", type=number, help=f"radius, e.g. 0.3 or 8/255 (default {DEMO_EPS} for the demo)"
+    )
     r = p.add_argument_group("run")
     r.add_argument("--batch-size", type=int, default=256)
     r.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advkit.cli.common import THREATS, add_data_dir, load_data
+from advkit.cli.common import THREATS, add_data_dir, load_data, number
 from advkit.cli.errors import UsageError
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
@@ -98,7 +98,7 @@ def register(sub: Any) -> None:
         "--arch", choices=sorted(ARCHITECTURES), help="default: digits-cnn / kw-small by size"
     )
     p.add_argument("--norm", default="linf", choices=sorted(THREATS))
-    p.add_argument("--eps", type=float, default=0.1, help="training radius (default 0.1)")
+    p.add_argument("--eps", type=number, default=0.1, help="training radius (default 0.1)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")

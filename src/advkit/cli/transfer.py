@@ -19,7 +19,7 @@ from typing import Any
 from advkit.access import Access
 from advkit.attacks import catalog
 from advkit.attacks.catalog import ATTACKS, make_attack
-from advkit.cli.common import THREATS, add_data_dir, load_data, refuse_unbounded
+from advkit.cli.common import THREATS, add_data_dir, load_data, number, refuse_unbounded
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.data import DATASETS
@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     tr.add_argument("--n", type=int, default=100, help="use the first N samples (default 100)")
     tr.add_argument("--norm", default="linf", choices=sorted(THREATS))
     tr.add_argument(
-        "--eps", type=float, help="radius; required except for minimal attacks (default inf)"
+        "--eps", type=number, help="radius; required except for minimal attacks (default inf)"
     )
     tr.add_argument("--attack", default="pgd", choices=_ATTACKS)
     tr.add_argument("--steps", type=int)
