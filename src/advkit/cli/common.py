@@ -16,12 +16,13 @@ from advkit.cli.errors import UsageError
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.models import MODELS, load_model
-from advkit.threat import L0, L1, L2, Linf, ThreatModel
+from advkit.threat import THREATS, ThreatModel
 
 __all__ = [
     "THREATS",
     "add_common",
     "add_data_dir",
+    "dataset_of",
     "floats",
     "inputs_of",
     "load_data",
@@ -31,8 +32,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
 
 def floats(text: str) -> list[float]:
@@ -144,6 +143,18 @@ def refuse_unbounded(
         )
 
 
+def dataset_of(args: argparse.Namespace) -> str:
+    """The dataset the options name: ``--dataset``, else the registry model's, else the
+    digits of the built-in demo."""
+    if args.dataset is not None:
+        return str(args.dataset)
+    if args.model is None:
+        return "digits"
+    if args.model in MODELS:
+        return MODELS[args.model].dataset
+    raise ValueError("--dataset is required for a model outside the registry")
+
+
 def model_and_data(
     args: argparse.Namespace, option: str = "--n"
 ) -> tuple[nn.Module, Tensor, Tensor, dict[str, Any]]:
@@ -155,12 +166,10 @@ def model_and_data(
     if args.model is None:
         if args.checkpoint is not None:
             raise ValueError("--checkpoint needs --model")
-        model, dataset, name = demo_model(), args.dataset or "digits", "digits-cnn (built-in)"
+        model, name = demo_model(), "digits-cnn (built-in)"
     else:
         model, name = load_model(args.model, args.checkpoint), args.model
-        dataset = args.dataset or (MODELS[args.model].dataset if args.model in MODELS else None)
-        if dataset is None:
-            raise ValueError("--dataset is required for a model outside the registry")
+    dataset = dataset_of(args)
     x, y = load_data(args, dataset, args.split, args.n, option)
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     return model, x, y, info
