@@ -121,3 +121,17 @@ def test_another_model_disagrees_on_every_sample(
     check = verify_evaluation(other, data, THREAT, honest)
     assert not check.ok and check.clean_accuracy < honest.clean_accuracy
     assert len(check.samples) > len(data[1]) // 2
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])
+@pytest.mark.parametrize("threat", [advkit.Linf(0.1), advkit.L2(0.5), advkit.L1(2.0)])
+def test_examples_verify_in_every_norm_and_precision(
+    data: tuple[Tensor, Tensor], dtype: torch.dtype, threat: advkit.ThreatModel
+) -> None:
+    """The rounding slack admits what the attacks return (bf16 points rounded toward x,
+    float64 ones), in every norm of the suites."""
+    model = linear_digits().to(dtype)
+    ev = advkit.evaluate(model, data, threat, SUITE, eps_curve=[threat.eps / 2], progress=False)
+    check = verify_evaluation(model, data, threat, ev)
+    assert check.ok, check.failure()
+    assert check.examples > 0 and all(ex.x_adv.dtype == dtype for ex in ev.examples.values())
