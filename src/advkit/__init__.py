@@ -51,7 +51,7 @@ from advkit.defenses import (
     train,
 )
 from advkit.distortion import DistortionReport, TargetCases, distortion_report, target_cases
-from advkit.evaluate import Evaluation, evaluate
+from advkit.evaluate import Evaluation, Verification, evaluate, verify_results
 from advkit.evaluate.detection import DetectionReport, evaluate_detector
 from advkit.objectives import DLR, CrossEntropy, CWMargin, LogProbMargin
 from advkit.result import AttackResult
@@ -117,6 +117,7 @@ __all__ = [
     "TargetCases",
     "ThreatModel",
     "Transfer",
+    "Verification",
     "WhiteBox",
     "__version__",
     "adversarial_loss",
@@ -128,4 +129,5 @@ __all__ = [
     "target_cases",
     "train",
     "train_substitute",
+    "verify_results",
 ]

@@ -1,4 +1,5 @@
-"""SQLite results store: per-sample evaluation records, keyed by (ε, sample index).
+"""SQLite results store: per-sample evaluation records, keyed by (ε, sample index), and
+the adversarial example of every sample broken at that ε.
 
 Keying by sample index makes evaluations resumable (finished batches are read back, not
 recomputed) and lets shards of one evaluation write into the same store. A store holds
@@ -18,16 +19,20 @@ Example:
     >>> store.save(0.1, [SampleRecord.start(0, 3, 3), SampleRecord.start(1, 2, 5)])
     >>> [r.broken_by for r in store.load(0.1, [0, 1])]
     [None, 'clean']
+    >>> store.load_examples(0.1, [0])
+    {}
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import astuple, fields, replace
 from pathlib import Path
 from typing import Any
 
+from advkit.evaluate.examples import AdversarialExample, example_blob, x_and_logits
 from advkit.evaluate.fingerprint import ModelIdentity
 from advkit.evaluate.records import SampleRecord
 from advkit.store_lock import StoreLock
@@ -49,6 +54,14 @@ CREATE TABLE IF NOT EXISTS samples (
     distance REAL,
     queries INTEGER NOT NULL,
     gradient_calls INTEGER NOT NULL,
+    PRIMARY KEY (eps, idx)
+);
+CREATE TABLE IF NOT EXISTS examples (
+    eps REAL NOT NULL,
+    idx INTEGER NOT NULL,
+    attack TEXT NOT NULL,
+    distance REAL NOT NULL,
+    point BLOB NOT NULL,
     PRIMARY KEY (eps, idx)
 );
 """
@@ -137,12 +150,39 @@ class ResultStore:
             return None
         return [found[i] for i in indices]
 
-    def save(self, eps: float, records: list[SampleRecord]) -> None:
-        """Write one batch's records at ε atomically (all or nothing)."""
+    def load_examples(self, eps: float, indices: list[int]) -> dict[int, AdversarialExample]:
+        """The stored example of each of these samples found at the smallest ε ≤ ``eps``
+        (it lies in the ball of ``eps`` too); samples without one are left out."""
+        found: dict[int, AdversarialExample] = {}
+        for start in range(0, len(indices), 500):
+            chunk = indices[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cur = self._db.execute(
+                "SELECT idx, attack, distance, eps, point FROM examples "
+                f"WHERE eps<=? AND idx IN ({marks}) ORDER BY eps",
+                (eps, *chunk),
+            )
+            for idx, attack, distance, found_at, point in cur:
+                if idx not in found:
+                    found[idx] = AdversarialExample(
+                        idx, attack, distance, found_at, *x_and_logits(point)
+                    )
+        return found
+
+    def save(
+        self, eps: float, records: list[SampleRecord], examples: Sequence[AdversarialExample] = ()
+    ) -> None:
+        """Write one batch's records at ε, and the examples found at ε, atomically (all
+        or nothing)."""
         rows = [(eps, *astuple(rec)) for rec in records]
         marks = ",".join("?" * (2 + len(FIELDS)))
+        points = [
+            (eps, ex.index, ex.attack, ex.distance, example_blob(ex.x_adv, ex.logits))
+            for ex in examples
+        ]
         with self._db:
             self._db.executemany(f"INSERT OR REPLACE INTO samples VALUES ({marks})", rows)
+            self._db.executemany("INSERT OR REPLACE INTO examples VALUES (?,?,?,?,?)", points)
 
     def close(self) -> None:
         """Close the database and release the store's lock."""

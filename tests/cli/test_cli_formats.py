@@ -75,7 +75,8 @@ def test_the_formats_are_written_beside_the_results(run: dict[str, Any]) -> None
 
 def test_robustbench_model_info_holds_the_run_and_nothing_invented(run: dict[str, Any]) -> None:
     res, info = run["results"], run["robustbench"]
-    assert list(info)[: len(MODEL_INFO)] == list(MODEL_INFO)  # RobustBench's order
+    assert info["schema_version"] == res["schema_version"] == 1  # advkit's, first
+    assert list(info)[1 : len(MODEL_INFO) + 1] == list(MODEL_INFO)  # RobustBench's order
     for field in UNKNOWN:
         assert info[field] is None, field
     assert info["architecture"] is None and info["reported"] is None

@@ -68,6 +68,11 @@ def test_declared_normalization_is_applied_and_recorded(
         ["--model", str(onnx_path), "--mean", "0.5", "--std", "0.5"], "n.json", capsys
     )
     assert result["info"]["inputs"] == {"layout": "nchw", "mean": [0.5], "std": [0.5]}  # type: ignore[index]
+    assert result["source"]["mean"] == [0.5] and result["source"]["std"] == [0.5]  # type: ignore[index]
+    # advkit verify loads the ONNX file again behind the same normalization: the
+    # fingerprint (weights, layers, outputs on the probe batch) matches
+    capsys.readouterr()
+    assert cli.main(["verify", "n.json"]) == 0, capsys.readouterr()
 
 
 @pytest.mark.parametrize(

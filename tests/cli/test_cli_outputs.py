@@ -34,7 +34,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for module, name in [
         (common, "demo_model"),
-        (common, "load_model"),
+        (common, "load_declared"),
         (transfer, "load_model"),
         (advkit.data, "load_digits_split"),
     ]:

@@ -3,7 +3,8 @@
 ``advkit evaluate`` with no arguments is the embedded default: it trains (first run only,
 seconds, then cached) a small CNN on scikit-learn's built-in digits, evaluates it with the
 ``standard`` suite at L∞ ε = 0.1 plus an accuracy-vs-ε curve, prints a table and writes a
-JSON result file (and a SQLite store beside it, so an interrupted run resumes).
+JSON result file (and beside it a SQLite store, so an interrupted run resumes, and the
+adversarial examples that broke each sample, which ``advkit verify`` re-checks).
 
 A new subcommand is a module with ``register(subparsers)`` (which sets ``func``) added to
 ``COMMANDS``. Every subcommand checks its output paths before any work
@@ -18,6 +19,7 @@ Examples:
     advkit train --method pgd --eps 0.1 --epochs 20 --out results/digits-pgd.pt
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
+    advkit verify results/evaluation.json   # re-check the examples behind the numbers
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
@@ -31,7 +33,7 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, certify, detect, evaluate, listing, train, transfer
+from advkit.cli import attack, certify, detect, evaluate, listing, train, transfer, verify
 from advkit.cli.errors import explain
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
@@ -39,7 +41,7 @@ from advkit.version import VERSION
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, attack, train, certify, transfer, detect, listing]
+COMMANDS = [evaluate, verify, attack, train, certify, transfer, detect, listing]
 
 
 def _parser() -> argparse.ArgumentParser:

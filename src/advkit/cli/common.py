@@ -14,23 +14,18 @@ from torch import Tensor, nn
 
 from advkit.attacks.catalog import ATTACKS
 from advkit.cli.errors import UsageError
-from advkit.cli.model_input import (
-    adapt_model,
-    add_model_input,
-    default_dataset,
-    input_spec,
-    load_options,
-)
+from advkit.cli.model_input import add_model_input, default_dataset, input_spec
 from advkit.data import DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
-from advkit.models import load_model
+from advkit.models.declared import adapt_declared, load_declared
 from advkit.models.input_spec import InputSpec
-from advkit.threat import L0, L1, L2, Linf, ThreatModel
+from advkit.threat import THREATS, ThreatModel
 
 __all__ = [
     "THREATS",
     "add_common",
     "add_data_dir",
+    "dataset_of",
     "floats",
     "inputs_of",
     "load_data",
@@ -40,8 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-THREATS: dict[str, type[ThreatModel]] = {"linf": Linf, "l2": L2, "l1": L1, "l0": L0}
 
 
 def number(text: str) -> float:
@@ -173,6 +166,17 @@ def refuse_unbounded(
         )
 
 
+def dataset_of(args: argparse.Namespace) -> str:
+    """The dataset the options name: ``--dataset``, else the model's (registry,
+    RobustBench), else the digits of the built-in demo."""
+    if args.model is None:
+        return str(args.dataset or "digits")
+    dataset = default_dataset(args)
+    if dataset is None:
+        raise ValueError("--dataset is required for a model outside the registry")
+    return dataset
+
+
 def model_and_data(
     args: argparse.Namespace, option: str = "--n"
 ) -> tuple[nn.Module, Tensor, Tensor, dict[str, Any]]:
@@ -185,17 +189,16 @@ def model_and_data(
     if args.model is None:
         if args.checkpoint is not None:
             raise ValueError("--checkpoint needs --model")
-        model, dataset, name = demo_model(), args.dataset or "digits", "digits-cnn (built-in)"
+        model, name = demo_model(), "digits-cnn (built-in)"
     else:
         dataset = default_dataset(args)
-        options = load_options(args, dataset, spec)
-        model, name = load_model(args.model, args.checkpoint, **options), args.model
-        if dataset is None:
-            raise ValueError("--dataset is required for a model outside the registry")
+        model = load_declared(args.model, args.checkpoint, spec, dataset=dataset, norm=args.norm)
+        name = args.model
+    dataset = dataset_of(args)
     x, y = load_data(args, dataset, args.split, args.n, option)
-    info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     if args.model is not None:
-        model = adapt_model(args, model, spec, tuple(x.shape[1:]))
+        model = adapt_declared(args.model, model, spec, tuple(x.shape[1:]))
+    info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     if spec != InputSpec():
         info["inputs"] = {"layout": spec.layout, "mean": spec.mean, "std": spec.std}
     return model, x, y, info

@@ -4,6 +4,12 @@ Without ``--model`` it evaluates the built-in digits CNN (what ``make demo`` run
 ``quick`` suite on every test digit at ε = 0.1 and a curve over 0.05 and 0.2, about a
 minute on 2 CPU cores; the output names the suite and the command of the full
 (``standard``) evaluation.
+
+Beside the JSON it keeps the evidence (``--save-adv broken``, the default): the
+adversarial example of every broken sample in ``<out>.adv.safetensors``
+(:mod:`advkit.evaluate.examples`), its sha256, the model's source and fingerprint in the
+JSON, and then re-verifies it all (:func:`advkit.evaluate.verify.verify_results`, one
+forward pass per example; ``--skip-verify`` skips it), as ``advkit verify`` does later.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ from advkit.cli.common import (
     threat_of,
 )
 from advkit.cli.errors import UsageError
+from advkit.cli.evidence import (
+    add_evidence_options,
+    evidence,
+    examples_output,
+    verify_written,
+)
 from advkit.cli.formats import add_format, format_outputs, write_formats
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
@@ -43,6 +55,7 @@ from advkit.evaluate.suites import SUITES, Suite
 from advkit.store import StoreMismatch
 from advkit.store_lock import StoreLock
 from advkit.threat import ThreatModel
+from advkit.traits import is_random
 
 __all__ = ["DEMO_CURVE", "register", "run"]
 
@@ -91,6 +104,7 @@ def register(sub: Any) -> None:
         help="also certify every sample at every ε: per-sample certified/attacked/unknown, "
         "the interval [certified, robust accuracy] and a plot (the --out path with .png)",
     )
+    add_evidence_options(ev)
     ev.set_defaults(func=run)
 
 
@@ -148,11 +162,11 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
     info["suite"] = args.suite
     out, store = files["out"].path, files["store"].path
     ev = _evaluate(args, model, (x, y), threat, args.suite, store, info)
-    first = None
+    first, evaluated = None, model
     if args.adaptive and ev.masking:
-        rerun, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
+        evaluated, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
         adaptive = files["adaptive"].path
-        first, ev = ev, _evaluate(args, rerun, (x, y), threat, suite, adaptive, info)
+        first, ev = ev, _evaluate(args, evaluated, (x, y), threat, suite, adaptive, info)
     result = ev.to_dict()
     if first is not None:
         result["before_adaptive"] = first.to_dict(with_samples=False)
@@ -166,6 +180,8 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
             "rows": [r.to_dict() for r in rows],
             "plot": str(plot),
         }
+    result.update(evidence(args, files.get("examples"), ev, (model, x, y), threat))
+    result["samples"] = result.pop("samples")  # the long part last
     write_json(out, result)
     exported = write_formats(args, files, ev)
     _print(args, ev, first, rows)
@@ -173,6 +189,8 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         print(f"\nresults written to {out} (per-sample records in {store})")
         for path in exported:
             print(f"also written: {path}")
+    if "examples" in files and not args.skip_verify:
+        verify_written(args, out, (model, x, y), is_random(evaluated))
     return result
 
 
@@ -191,6 +209,9 @@ def _outputs(args: argparse.Namespace) -> dict[str, Output]:
         files["adaptive"] = Output(option, adaptive, "store of the --adaptive rerun")
     if args.certify:
         files["plot"] = Output("--out", out.with_suffix(".png"), "--certify plot")
+    examples = examples_output(args, out)
+    if examples is not None:
+        files["examples"] = examples
     return files
 
 

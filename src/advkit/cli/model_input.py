@@ -11,29 +11,14 @@ refuses declarations that do not fit the model or the data before any work.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
-
-from torch import nn
 
 from advkit.cli.errors import UsageError
 from advkit.models import MODELS
-from advkit.models.input_spec import LAYOUTS, InputSpec, adapt_inputs
-from advkit.models.load import ONNX_SUFFIX
-from advkit.models.onnx_import import onnx_input_shape
+from advkit.models.input_spec import LAYOUTS, InputSpec
 from advkit.models.robustbench_zoo import PREFIX
 
-__all__ = [
-    "ROBUSTBENCH_THREATS",
-    "adapt_model",
-    "add_model_input",
-    "default_dataset",
-    "input_spec",
-    "load_options",
-]
-
-ROBUSTBENCH_THREATS = {"linf": "Linf", "l2": "L2"}
-"""RobustBench's threat model of each ``--norm`` it has a leaderboard for."""
+__all__ = ["add_model_input", "default_dataset", "input_spec"]
 
 
 def add_model_input(g: Any, floats: Any) -> None:
@@ -82,27 +67,3 @@ def default_dataset(args: argparse.Namespace) -> str | None:
     if args.model in MODELS:
         return MODELS[args.model].dataset
     return "cifar10" if str(args.model).startswith(PREFIX) else None
-
-
-def load_options(args: argparse.Namespace, dataset: str | None, spec: InputSpec) -> dict[str, Any]:
-    """The keyword arguments of :func:`~advkit.models.load_model` for ``--model``: the
-    RobustBench entry of ``dataset`` and ``--norm``, or the input box an ONNX conversion
-    is checked in (the values ``spec`` gives the model)."""
-    if not args.model.startswith(PREFIX):
-        return {"input_box": spec.box()}
-    threat = ROBUSTBENCH_THREATS.get(args.norm)
-    if threat is None:
-        raise UsageError(
-            f"--norm {args.norm}: RobustBench ranks models for {', '.join(ROBUSTBENCH_THREATS)}"
-            " only; pass one of them to pick the entry"
-        )
-    return {"dataset": dataset, "threat_model": threat}
-
-
-def adapt_model(
-    args: argparse.Namespace, model: nn.Module, spec: InputSpec, sample_shape: tuple[int, ...]
-) -> nn.Module:
-    """``model`` behind the declared input, checked against one of the data's samples."""
-    path = Path(args.model)
-    declared = onnx_input_shape(path) if path.suffix == ONNX_SUFFIX and path.is_file() else None
-    return adapt_inputs(model, spec, sample_shape, declared)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import SampleRecord
 from advkit.evaluate.sanity import MaskingFlag
 
@@ -36,6 +37,10 @@ class Evaluation:
             "off ..." when turned off).
         masking: the gradient-masking flags raised
             (:class:`~advkit.evaluate.sanity.MaskingFlag`); empty when none.
+        examples: for every sample an attack (or a masking check) broke, by index, the
+            :class:`~advkit.evaluate.examples.AdversarialExample` that broke it at the
+            smallest ε; ``advkit evaluate`` writes them beside its JSON
+            (:func:`~advkit.evaluate.examples.save_examples`).
     """
 
     threat: str
@@ -50,6 +55,7 @@ class Evaluation:
     info: dict[str, Any] = field(default_factory=dict)
     adaptive: str = "none"
     masking: list[MaskingFlag] = field(default_factory=list)
+    examples: dict[int, AdversarialExample] = field(default_factory=dict, repr=False)
 
     def broken_by(self, eps: float | None = None) -> dict[str, int]:
         """How many samples each attack broke first (and how many were already wrong)."""

@@ -29,11 +29,16 @@ from advkit.evaluate.suites import Suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
 
-__all__ = ["RNG_SCHEME", "open_store", "store_config"]
+__all__ = ["RNG_SCHEME", "STORE_LAYOUT", "open_store", "store_config"]
 
 RNG_SCHEME = "named-streams-1"
 """The seeding scheme (``advkit.engine.rng``): stores written under another scheme would
 mix two sets of random draws on resume, so they are not reused."""
+
+STORE_LAYOUT = "records+examples-1"
+"""What a store holds per sample: its record and the adversarial example that broke it.
+A store written before examples were kept would resume without them, so it is not
+reused."""
 
 
 def open_store(
@@ -73,4 +78,5 @@ def store_config(
         "seed": seed,
         "batch_size": batch_size,
         "rng": RNG_SCHEME,
+        "layout": STORE_LAYOUT,
     }

@@ -5,10 +5,14 @@ order the suite runs as a cascade on the samples still robust. A sample broken a
 smaller ε stays broken at every larger ε (its adversarial example lies in the larger
 ball), so the accuracy-vs-ε curve is monotone and costs only the extra attacks it needs.
 
+Every sample an attack breaks keeps the adversarial example that broke it
+(:class:`~advkit.evaluate.examples.AdversarialExample`, in ``Evaluation.examples``): the
+one found at the smallest ε that broke it, which serves every larger ε.
+
 With a ``store`` path, per-sample records (:class:`~advkit.evaluate.records.SampleRecord`)
-are written to SQLite batch by batch; rerunning with the same path reads finished batches
-back instead of recomputing them. Because every random choice is keyed by (seed, sample
-index), a resumed run gives identical results.
+and examples are written to SQLite batch by batch; rerunning with the same path reads
+finished batches back instead of recomputing them. Because every random choice is keyed
+by (seed, sample index), a resumed run gives identical results and examples.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from advkit.access import eval_mode
 from advkit.access.precision import model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
-from advkit.evaluate.records import SampleRecord, carry_breaks
+from advkit.evaluate.examples import AdversarialExample
+from advkit.evaluate.records import CLEAN, SampleRecord, carry_breaks
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.resume import open_store
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
@@ -49,6 +54,9 @@ __all__ = ["evaluate"]
 
 Records = dict[float, list[SampleRecord]]
 """Per ε, one record per sample in index order."""
+
+Examples = dict[int, AdversarialExample]
+"""Per broken sample (by index), the example that broke it at the smallest ε."""
 
 
 @dataclass(frozen=True)
@@ -128,11 +136,12 @@ def evaluate(
         db = open_store(store, model, x, y, threat, attacks, seed, batch_size)
     cascade = _Cascade(model, threat, attacks, eps, seed)
     start_time = time.perf_counter()
-    samples = _run_batches(cascade, x, y, batch_size, db, progress)
+    samples, examples = _run_batches(cascade, x, y, batch_size, db, progress)
     flags: list[MaskingFlag] = []
     if checks:
         flags = _masking(cascade, x, y, samples, adaptive, eot_samples)
         samples = _count_check_breaks(flags, samples, float(threat.eps))
+        examples = _check_examples(flags, examples, float(threat.eps))
     curve = _curve(samples)
     main = samples[float(threat.eps)]
     return Evaluation(
@@ -148,6 +157,7 @@ def evaluate(
         info=dict(info or {}),
         adaptive=_adaptive_label(model, adaptive, eot_samples),
         masking=flags,
+        examples=dict(sorted(examples.items())),
     )
 
 
@@ -180,39 +190,46 @@ def _run_batches(
     batch_size: int,
     db: ResultStore | None,
     progress: bool,
-) -> Records:
+) -> tuple[Records, Examples]:
     """Every batch at every ε, read back from ``db`` where stored; closes ``db``."""
     n = x.shape[0]
     samples: Records = {e: [] for e in cascade.eps}
+    examples: Examples = {}
     starts = range(0, n, batch_size)
     bar = tqdm(total=len(starts) * len(cascade.eps), disable=not progress, desc="evaluate")
     try:
         for start in starts:
             stop = min(start + batch_size, n)
             idx = list(range(start, stop))
-            for e, recs in _batch_records(cascade, x[start:stop], y[start:stop], idx, db):
+            for e, recs, found in _batch_records(cascade, x[start:stop], y[start:stop], idx, db):
                 samples[e].extend(recs)
+                examples.update((ex.index, ex) for ex in found)
                 bar.update(1)
     finally:
         bar.close()
         if db is not None:
             db.close()
-    return samples
+    return samples, examples
 
 
 def _batch_records(
     cascade: _Cascade, x: Tensor, y: Tensor, idx: list[int], db: ResultStore | None
-) -> Iterator[tuple[float, list[SampleRecord]]]:
-    """One batch's records at each ε in increasing order; new ones are saved to ``db``."""
+) -> Iterator[tuple[float, list[SampleRecord], list[AdversarialExample]]]:
+    """One batch's records at each ε in increasing order, with the examples of the
+    samples first broken at that ε; new ones are saved to ``db``."""
     clean_pred: Tensor | None = None
     previous: list[SampleRecord] | None = None
     for e in cascade.eps:
         recs = db.load(e, idx) if db is not None else None
-        if recs is None:
+        if recs is not None and db is not None:
+            if previous is not None:  # records stored by a run with other ε values
+                recs = carry_breaks(previous, recs)
+            found = list(db.load_examples(e, _first_broken(previous, recs)).values())
+        else:
             if clean_pred is None:
                 clean_pred = _clean_pred(cascade.model, x, idx)
             threat = cascade.threat.with_eps(e)
-            recs = _attack_batch(
+            recs, found = _attack_batch(
                 cascade.model,
                 x,
                 y,
@@ -224,11 +241,19 @@ def _batch_records(
                 previous,
             )
             if db is not None:
-                db.save(e, recs)
-        if previous is not None:  # records stored by a run with other ε values
-            recs = carry_breaks(previous, recs)
+                db.save(e, recs, found)
         previous = recs
-        yield e, recs
+        yield e, recs, found
+
+
+def _first_broken(previous: list[SampleRecord] | None, records: list[SampleRecord]) -> list[int]:
+    """The indices of the samples an attack broke at this ε and not at the smaller one."""
+    before: list[SampleRecord | None] = [*previous] if previous else [None] * len(records)
+    return [
+        r.index
+        for r, p in zip(records, before, strict=True)
+        if not r.robust and r.broken_by != CLEAN and (p is None or p.robust)
+    ]
 
 
 def _clean_pred(model: nn.Module, x: Tensor, idx: list[int]) -> Tensor:
@@ -250,11 +275,11 @@ def _attack_batch(
     seed: int,
     clean_pred: Tensor,
     previous: list[SampleRecord] | None,
-) -> list[SampleRecord]:
+) -> tuple[list[SampleRecord], list[AdversarialExample]]:
     """The cascade on one batch at one ε: each attack runs on the samples still robust.
 
     ``previous`` holds the batch's records at the next smaller ε: samples broken there
-    start out broken here.
+    start out broken here. Returns the records and the examples of the samples broken.
     """
     records = [
         SampleRecord.start(i, label, pred)
@@ -262,6 +287,7 @@ def _attack_batch(
     ]
     if previous is not None:
         records = carry_breaks(previous, records)
+    examples: list[AdversarialExample] = []
     for name, method in suite:
         rows = [i for i, r in enumerate(records) if r.robust]
         if not rows:
@@ -276,10 +302,14 @@ def _attack_batch(
             res.gradient_calls.tolist(),
             strict=True,
         )
-        for r, ok, d, queries, grads in found:
+        for j, (r, ok, d, queries, grads) in enumerate(found):
             rec = records[r].spent(queries, grads)
             records[r] = rec.broken(name, d) if ok else rec
-    return records
+            if ok:
+                point, logits = res.x_adv[j].clone(), res.logits[j].clone()
+                found_at = float(threat.eps)
+                examples.append(AdversarialExample(rec.index, name, d, found_at, point, logits))
+    return records, examples
 
 
 def _curve(samples: Records) -> list[tuple[float, float]]:
@@ -328,6 +358,20 @@ def _count_check_breaks(flags: list[MaskingFlag], samples: Records, main: float)
         ]
         for e, recs in samples.items()
     }
+
+
+def _check_examples(flags: list[MaskingFlag], examples: Examples, main: float) -> Examples:
+    """``examples`` with the example of every sample a masking check broke at the main ε
+    (the first flag naming a sample), unless one was found at a smaller ε."""
+    out = dict(examples)
+    for flag in flags:
+        if flag.points is None or flag.logits is None:
+            continue
+        rows = zip(flag.samples, flag.distances, flag.points, flag.logits, strict=True)
+        for i, d, point, logits in rows:
+            if i not in out or out[i].eps > main:
+                out[i] = AdversarialExample(i, f"check:{flag.check}", d, main, point, logits)
+    return out
 
 
 def _adaptive_label(model: nn.Module, adaptive: bool, eot_samples: int) -> str:

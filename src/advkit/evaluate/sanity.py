@@ -31,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -77,6 +77,8 @@ class MaskingFlag:
         samples: indices of the samples the check found adversarial examples for (FGSM,
             random noise); :func:`advkit.evaluate` counts them as broken.
         distances: the distance of each of those examples, in the threat's norm.
+        points: the examples themselves (one row per sample of ``samples``), or None.
+        logits: the model's logits at ``points``, or None.
     """
 
     check: str
@@ -84,9 +86,15 @@ class MaskingFlag:
     remedy: str
     samples: tuple[int, ...] = ()
     distances: tuple[float, ...] = ()
+    points: Tensor | None = field(default=None, repr=False, compare=False)
+    logits: Tensor | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The JSON form: every field but the tensors (``points``, ``logits``)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _TENSORS}
+
+
+_TENSORS = ("points", "logits")
 
 
 @dataclass(frozen=True)
@@ -112,14 +120,16 @@ class Probe:
 
     def broken(
         self, method: Attack, rows: Tensor, threat: ThreatModel | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """The indices among ``rows`` that ``method`` broke, and their distances."""
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The indices among ``rows`` that ``method`` broke, their distances, the
+        adversarial examples and the model's logits at them."""
         if rows.numel() == 0:
-            return rows, torch.zeros(0)
+            return rows, torch.zeros(0), self.x[:0], torch.zeros(0, 0)
         m = adapt(self.model, method, self.eot_samples) if self.adaptive else method
         th = self.threat if threat is None else threat
         res = attack(self.model, self.x[rows], self.y[rows], th, m, seed=self.seed, index=rows)
-        return rows[res.success], res.distance[res.success]
+        hit = res.success
+        return rows[hit], res.distance[hit], res.x_adv[hit], res.logits[hit]
 
 
 def check_probabilities(out: Tensor) -> MaskingFlag | None:
@@ -204,7 +214,7 @@ def check_exploding_gradients(grads: Tensor) -> MaskingFlag | None:
 
 def check_single_step(probe: Probe, rows: Tensor) -> MaskingFlag | None:
     """``single-step-stronger``: FGSM breaks some of ``rows``, the samples left robust."""
-    hit, dist = probe.broken(FGM(), rows)
+    hit, dist, points, logits = probe.broken(FGM(), rows)
     if not hit.numel():
         return None
     return MaskingFlag(
@@ -213,12 +223,14 @@ def check_single_step(probe: Probe, rows: Tensor) -> MaskingFlag | None:
         "--adaptive (adds FGSM and random noise to the cascade); BPDA/EOT",
         tuple(hit.tolist()),
         tuple(dist.tolist()),
+        points,
+        logits,
     )
 
 
 def check_noise(probe: Probe, rows: Tensor) -> MaskingFlag | None:
     """``noise-stronger``: random points of the ball break some of ``rows`` (robust ones)."""
-    hit, dist = probe.broken(RandomNoise(samples=20), rows)
+    hit, dist, points, logits = probe.broken(RandomNoise(samples=20), rows)
     if not hit.numel():
         return None
     return MaskingFlag(
@@ -228,6 +240,8 @@ def check_noise(probe: Probe, rows: Tensor) -> MaskingFlag | None:
         "--adaptive (adds random noise to the cascade); a black-box attack; BPDA/EOT",
         tuple(hit.tolist()),
         tuple(dist.tolist()),
+        points,
+        logits,
     )
 
 

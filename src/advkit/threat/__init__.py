@@ -22,4 +22,7 @@ from advkit.threat.base import Bounds, ThreatModel
 from advkit.threat.dense import L2, Linf
 from advkit.threat.sparse import L0, L1
 
-__all__ = ["L0", "L1", "L2", "Bounds", "Linf", "ThreatModel"]
+__all__ = ["L0", "L1", "L2", "THREATS", "Bounds", "Linf", "ThreatModel"]
+
+THREATS: dict[str, type[ThreatModel]] = {t.name: t for t in (Linf, L2, L1, L0)}
+"""The threat models by name (``"linf"``, ``"l2"``, ``"l1"``, ``"l0"``)."""
