@@ -21,6 +21,7 @@ Examples:
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit verify results/evaluation.json   # re-check the examples behind the numbers
     advkit report results/evaluation.json   # one HTML page: curves, attacks, gallery
+    advkit leaderboard results/ --out results/leaderboard.html   # one table across runs
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
@@ -39,6 +40,7 @@ from advkit.cli import (
     certify,
     detect,
     evaluate,
+    leaderboard,
     listing,
     report,
     train,
@@ -52,7 +54,18 @@ from advkit.version import VERSION
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, verify, report, attack, train, certify, transfer, detect, listing]
+COMMANDS = [
+    evaluate,
+    verify,
+    report,
+    leaderboard,
+    attack,
+    train,
+    certify,
+    transfer,
+    detect,
+    listing,
+]
 
 
 def _parser() -> argparse.ArgumentParser:

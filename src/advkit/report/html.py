@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,11 @@ import jinja2
 
 from advkit.report.evaluation import evaluate_page
 from advkit.report.figures import percent
+from advkit.report.leaderboard import Row, groups_of
+from advkit.report.leaderboard_text import COLUMNS, GROUP_NOTE, cells
 from advkit.schema import read_results
 
-__all__ = ["REPORT_SUFFIXES", "page_of", "render", "render_report"]
+__all__ = ["REPORT_SUFFIXES", "page_of", "render", "render_leaderboard", "render_report"]
 
 REPORT_SUFFIXES = (".html", ".htm")
 """The endings accepted for a report's file name."""
@@ -68,6 +70,23 @@ def render_report(path: str | Path) -> str:
     template, page = page_of(results, path)
     context = page(results, path)
     return render(template, {"title": f"advkit report: {path.name}", **context})
+
+
+def render_leaderboard(rows: Sequence[Row], notes: Sequence[str]) -> str:
+    """The leaderboard page of ``rows`` (:func:`~advkit.report.leaderboard.ranked`),
+    sortable by any column, with ``notes`` (files skipped) below it."""
+    shown = []
+    for row in rows:
+        e = row.entry
+        values = [None, row.rank, None, None, None, e.eps, e.clean, e.robust, e.certified,
+                  None, e.cost, None]  # fmt: skip
+        sort = [c if v is None else repr(v) for v, c in zip(values, cells(row), strict=True)]
+        shown.append({"entry": e, "group": row.group, "cells": cells(row),
+                      "numbers": values, "sort": sort})  # fmt: skip
+    groups = groups_of(rows)
+    context = {"title": "advkit leaderboard", "rows": shown, "columns": COLUMNS,
+               "groups": groups, "group_note": GROUP_NOTE, "notes": list(notes)}  # fmt: skip
+    return render("leaderboard.html.j2", context)
 
 
 def _environment() -> jinja2.Environment:
