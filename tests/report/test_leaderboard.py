@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 from browser import Chromium
-from report_support import assert_clean_load, evaluate, screenshot, value
+from report_support import (
+    assert_clean_load,
+    chromium_fixture,  # noqa: F401  (the chromium fixture)
+    evaluate,
+    screenshot,
+    value,
+)
 
 from advkit import cli
 
@@ -34,11 +40,11 @@ def board(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def test_html_leaderboard_marks_groups_and_shows_the_json(
-    runs: dict[str, dict[str, Any]], tmp_path: Path, browser: Chromium
+    runs: dict[str, dict[str, Any]], tmp_path: Path, chromium: Chromium
 ) -> None:
     out = tmp_path / "board.html"
     assert cli.main(["leaderboard", str(Path(next(iter(runs))).parent), "--out", str(out)]) == 0
-    page = browser.open_page(out, screenshot("leaderboard"))
+    page = chromium.open_page(out, screenshot("leaderboard"))
     assert_clean_load(page, out)
     for path, results in runs.items():
         assert value(page, key="robust", row=path) == results["robust_accuracy"]

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 from browser import Chromium
-from report_support import assert_clean_load, evaluate, report, screenshot, value
+from report_support import (
+    assert_clean_load,
+    chromium_fixture,  # noqa: F401  (the chromium fixture)
+    evaluate,
+    report,
+    screenshot,
+    value,
+)
 
 from advkit import cli
 from advkit.evaluate.examples import examples_path
@@ -43,12 +50,12 @@ def test_another_schema_version_is_refused(
 
 
 def test_a_missing_examples_file_is_said_on_the_page(
-    run: tuple[Path, dict[str, Any]], tmp_path: Path, browser: Chromium
+    run: tuple[Path, dict[str, Any]], tmp_path: Path, chromium: Chromium
 ) -> None:
     moved = tmp_path / "moved.json"
     moved.write_text(run[0].read_text())  # the examples file stays behind
     assert not examples_path(moved).exists()
-    page = browser.open_page(report(moved), screenshot("missing-examples"))
+    page = chromium.open_page(report(moved), screenshot("missing-examples"))
     assert_clean_load(page, moved.with_suffix(".html"))
     broken = [r["index"] for r in run[1]["samples"]["0.1"] if r["broken_by"] == "apgd-ce"]
     note = f"samples {', '.join(map(str, broken))} cannot be shown"
@@ -56,14 +63,14 @@ def test_a_missing_examples_file_is_said_on_the_page(
     assert value(page, id="robust-accuracy") == run[1]["robust_accuracy"]
 
 
-def test_an_empty_run_renders(tmp_path: Path, browser: Chromium) -> None:
+def test_an_empty_run_renders(tmp_path: Path, chromium: Chromium) -> None:
     empty = tmp_path / "empty.json"
     results = {"schema_version": SCHEMA_VERSION, "threat": "linf eps=0.1 box=[0.0, 1.0]",
                "eps": 0.1, "suite": ["apgd-ce"], "n": 0, "clean_accuracy": "nan",
                "robust_accuracy": "nan", "curve": [], "broken_by": {}, "gradient_calls": 0,
                "info": {}, "masking": [], "samples": {"0.1": []}}  # fmt: skip
     empty.write_text(json.dumps(results))
-    page = browser.open_page(report(empty), screenshot("empty"))
+    page = chromium.open_page(report(empty), screenshot("empty"))
     assert_clean_load(page, empty.with_suffix(".html"))
     assert "This run evaluated no samples" in page.text
     assert "no accuracy-vs-ε curve" in page.text

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 from browser import Chromium
-from report_support import assert_clean_load, evaluate, report, screenshot, value
+from report_support import (
+    assert_clean_load,
+    chromium_fixture,  # noqa: F401  (the chromium fixture)
+    evaluate,
+    report,
+    screenshot,
+    value,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -21,10 +28,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]
 
 
 def test_evaluate_report_shows_the_json_in_a_browser(
-    run: tuple[Path, dict[str, Any]], browser: Chromium
+    run: tuple[Path, dict[str, Any]], chromium: Chromium
 ) -> None:
     out, results = run
-    page = browser.open_page(out.with_suffix(".html"), screenshot("evaluate"))
+    page = chromium.open_page(out.with_suffix(".html"), screenshot("evaluate"))
     assert_clean_load(page, out.with_suffix(".html"))
     assert value(page, id="clean-accuracy") == results["clean_accuracy"]
     assert value(page, id="robust-accuracy") == results["robust_accuracy"]
@@ -41,10 +48,10 @@ def test_evaluate_report_shows_the_json_in_a_browser(
 
 
 def test_the_gallery_shows_broken_samples_with_their_labels(
-    run: tuple[Path, dict[str, Any]], browser: Chromium, tmp_path: Path
+    run: tuple[Path, dict[str, Any]], chromium: Chromium, tmp_path: Path
 ) -> None:
     out, results = run
-    page = browser.open_page(report(out, "--out", str(tmp_path / "r.html")), tmp_path / "r.png")
+    page = chromium.open_page(report(out, "--out", str(tmp_path / "r.html")), tmp_path / "r.png")
     broken = [r for r in results["samples"]["0.1"] if r["broken_by"] == "apgd-ce"]
     first = broken[0]
     assert f"sample {first['index']}: true label {first['label']} →" in page.text

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 from browser import Chromium
-from report_support import assert_clean_load, evaluate, report, screenshot, value
+from report_support import (
+    assert_clean_load,
+    chromium_fixture,  # noqa: F401  (the chromium fixture)
+    evaluate,
+    report,
+    screenshot,
+    value,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -18,12 +25,12 @@ FLAG = {"check": "noise-stronger", "message": "random noise broke 2 samples the 
         "distances": [0.1, 0.1]}  # fmt: skip
 
 
-def test_a_masking_flag_is_said_with_its_remedy(tmp_path: Path, browser: Chromium) -> None:
+def test_a_masking_flag_is_said_with_its_remedy(tmp_path: Path, chromium: Chromium) -> None:
     out = tmp_path / "run.json"
     results = evaluate(out)
     before = {**results, "robust_accuracy": 0.55}
     out.write_text(json.dumps({**results, "masking": [FLAG], "before_adaptive": before}))
-    page = browser.open_page(report(out), screenshot("masking"))
+    page = chromium.open_page(report(out), screenshot("masking"))
     assert_clean_load(page, out.with_suffix(".html"))
     assert "Gradient masking was flagged" in page.text and "overestimate" in page.text
     assert FLAG["message"] in page.text and FLAG["remedy"] in page.text
@@ -31,12 +38,12 @@ def test_a_masking_flag_is_said_with_its_remedy(tmp_path: Path, browser: Chromiu
 
 
 def test_a_minimal_run_has_its_curve_and_histogram_in_words(
-    tmp_path: Path, browser: Chromium
+    tmp_path: Path, chromium: Chromium
 ) -> None:
     out = tmp_path / "minimal.json"
     argv = ["--norm", "l2", "--eps", "inf", "--eps-curve", "0.5,1", "--minimal", "deepfool"]
     results = evaluate(out, *argv, "--report")
-    page = browser.open_page(out.with_suffix(".html"), screenshot("minimal"))
+    page = chromium.open_page(out.with_suffix(".html"), screenshot("minimal"))
     assert_clean_load(page, out.with_suffix(".html"))
     for point in results["curve"]:
         assert value(page, key="robust", row=repr(point["eps"])) == point["robust_accuracy"]
