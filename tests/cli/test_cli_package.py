@@ -73,6 +73,8 @@ def no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ["evaluate", "--certify", "ibp", "--out", "r.json"],
         ["transfer", "--models", "lenet5-natural,lenet5-pgd", "--eps", "0.1"],
+        ["evaluate", "--report", "--out", "r.json"],
+        ["report", "r.json"],
     ],
 )
 def test_a_plot_without_matplotlib_is_refused_before_any_work(

@@ -20,6 +20,8 @@ Examples:
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit verify results/evaluation.json   # re-check the examples behind the numbers
+    advkit report results/evaluation.json   # one HTML page: curves, attacks, gallery
+    advkit leaderboard results/ --out results/leaderboard.html   # one table across runs
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
@@ -33,7 +35,18 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, certify, detect, evaluate, listing, train, transfer, verify
+from advkit.cli import (
+    attack,
+    certify,
+    detect,
+    evaluate,
+    leaderboard,
+    listing,
+    report,
+    train,
+    transfer,
+    verify,
+)
 from advkit.cli.errors import explain
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
@@ -41,7 +54,18 @@ from advkit.version import VERSION
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, verify, attack, train, certify, transfer, detect, listing]
+COMMANDS = [
+    evaluate,
+    verify,
+    report,
+    leaderboard,
+    attack,
+    train,
+    certify,
+    transfer,
+    detect,
+    listing,
+]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -44,6 +44,7 @@ from advkit.cli.evidence import (
 from advkit.cli.formats import add_format, format_outputs, write_formats
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
+from advkit.cli.report import report_output, write_report
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
 from advkit.evaluate.figures import pyplot
 from advkit.evaluate.followup import adaptive_rerun
@@ -104,6 +105,12 @@ def register(sub: Any) -> None:
         help="also certify every sample at every ε: per-sample certified/attacked/unknown, "
         "the interval [certified, robust accuracy] and a plot (the --out path with .png)",
     )
+    ev.add_argument(
+        "--report",
+        action="store_true",
+        help="also write the HTML report of the results (the --out path with .html; "
+        "advkit report draws it from any results file later)",
+    )
     add_evidence_options(ev)
     ev.set_defaults(func=run)
 
@@ -116,6 +123,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     check_outputs(list(files.values()), inputs_of(args))
     if args.certify:
         pyplot("the --certify plot")
+    if args.report:
+        pyplot("the --report page")
     hint = _full_run_hint(args, files["out"].path)
     threat = threat_of(args)
     if not args.minimal:
@@ -158,7 +167,9 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
     """Load the model and data, evaluate, and write and print the results."""
     model, x, y, info = model_and_data(args)
     if args.minimal:
-        return _run_minimal(args, threat, model, (x, y), info)
+        minimal = _run_minimal(args, threat, model, (x, y), info)
+        _report(args, files)
+        return minimal
     info["suite"] = args.suite
     out, store = files["out"].path, files["store"].path
     ev = _evaluate(args, model, (x, y), threat, args.suite, store, info)
@@ -191,7 +202,16 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
             print(f"also written: {path}")
     if "examples" in files and not args.skip_verify:
         verify_written(args, out, (model, x, y), is_random(evaluated))
+    _report(args, files)
     return result
+
+
+def _report(args: argparse.Namespace, files: dict[str, Output]) -> None:
+    """With ``--report``, write the HTML report of the results just written."""
+    if "report" in files:
+        path = write_report(files["out"].path, files["report"].path)
+        if not args.json:
+            print(f"report written to {path}")
 
 
 def _outputs(args: argparse.Namespace) -> dict[str, Output]:
@@ -199,6 +219,8 @@ def _outputs(args: argparse.Namespace) -> dict[str, Output]:
     ``--format`` exports (robustbench, csv)."""
     out = Path(args.out)
     files = {"out": Output("--out", out, "JSON results", (".json",)), **format_outputs(args)}
+    if args.report:
+        files["report"] = report_output(out.with_suffix(".html"))
     if args.minimal:
         return files
     option = "--store" if args.store else "--out"
