@@ -21,6 +21,7 @@ Examples:
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit verify results/evaluation.json   # re-check the examples behind the numbers
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
+    advkit universal --model lenet5-natural --data-dir ~/mnist --eps 0.1,0.2,0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
     advkit --version
@@ -33,7 +34,17 @@ import argparse
 import logging
 import sys
 
-from advkit.cli import attack, certify, detect, evaluate, listing, train, transfer, verify
+from advkit.cli import (
+    attack,
+    certify,
+    detect,
+    evaluate,
+    listing,
+    train,
+    transfer,
+    universal,
+    verify,
+)
 from advkit.cli.errors import explain
 from advkit.cli.evaluate import DEMO_CURVE
 from advkit.demo import DEMO_EPS
@@ -41,7 +52,7 @@ from advkit.version import VERSION
 
 __all__ = ["COMMANDS", "DEMO_CURVE", "DEMO_EPS", "main"]
 
-COMMANDS = [evaluate, verify, attack, train, certify, transfer, detect, listing]
+COMMANDS = [evaluate, verify, attack, train, certify, transfer, universal, detect, listing]
 
 
 def _parser() -> argparse.ArgumentParser:
