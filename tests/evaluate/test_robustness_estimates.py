@@ -42,7 +42,7 @@ def test_clever_equals_the_minimal_distance_on_a_linear_model(threat, q) -> None
     for i in range(3):
         exact = _exact_distance(model, x[i : i + 1], int(y[i]), q)
         assert est.score[i].item() == pytest.approx(exact, rel=1e-5)
-    assert est.seconds > 0
+    assert est.seconds > 0 and not bool(est.fitted.any())  # constant gradients: no fit
 
 
 @pytest.mark.parametrize("threat, q", [(L2(1.0), 2.0), (Linf(1.0), 1.0)])
@@ -88,4 +88,5 @@ def test_global_bound_is_above_every_sampled_gradient_norm(seed: int, norm: str)
     for j in range(3):
         if j != y:
             assert est.max_sampled[0, j].item() <= bound[y, j].item() * (1 + 1e-6)
+            assert est.lipschitz[0, j].item() >= est.max_sampled[0, j].item()
             assert not math.isnan(est.lipschitz[0, j].item())

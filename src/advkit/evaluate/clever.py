@@ -16,7 +16,9 @@ than the score. A certified radius comes from :mod:`advkit.certify` (or, with a 
 constant, :func:`advkit.evaluate.lipschitz.margin_lipschitz`).
 
 When the batch maxima are all equal (a linear model, whose gradient is constant) there
-is nothing to fit and L̂_j is that value.
+is nothing to fit and L̂_j is that value; when the fit has no finite end point near the
+maxima (their tail is Gumbel-like and the likelihood pushes the location to infinity),
+L̂_j is the largest sampled norm and ``fitted`` says so.
 
 Example:
     >>> import torch
@@ -58,6 +60,8 @@ class CleverEstimate:
         lipschitz: (N, K) L̂_j per class (NaN for the true class).
         margin: (N, K) g_j(x0) = f_y(x0) − f_j(x0).
         max_sampled: (N, K) the largest sampled gradient norm per class.
+        fitted: (N, K) whether L̂_j is the Weibull fit's location (else the largest
+            sampled norm: constant gradients, or a fit with no finite end point).
         seconds: wall-clock time of the estimate.
     """
 
@@ -65,6 +69,7 @@ class CleverEstimate:
     lipschitz: Tensor
     margin: Tensor
     max_sampled: Tensor
+    fitted: Tensor
     seconds: float
 
 
@@ -100,13 +105,14 @@ class Clever:
         start = time.perf_counter()
         keys = torch.arange(x.shape[0]) if index is None else index
         rows = [self._one(model, x[i : i + 1], int(y[i]), int(keys[i])) for i in range(len(x))]
-        margin, lip, top = (torch.stack([r[k] for r in rows]) for k in range(3))
+        margin, lip, top, fitted = (torch.stack([r[k] for r in rows]) for k in range(4))
         radius = self.threat.eps_vector(x.shape[0]).double()
         ratio = (margin / lip).nan_to_num(nan=math.inf).clamp_min(0.0)
         score = torch.minimum(ratio.amin(dim=1), radius)
-        return CleverEstimate(score, lip, margin, top, time.perf_counter() - start)
+        return CleverEstimate(score, lip, margin, top, fitted, time.perf_counter() - start)
 
     def _one(self, model: nn.Module, x0: Tensor, y: int, key: int) -> tuple[Tensor, ...]:
+        """Margins, L̂, largest sampled norms and fit flags (K,) of one sample."""
         with torch.no_grad():
             logits = model(x0)[0].double()
         k = logits.shape[0]
@@ -117,13 +123,16 @@ class Clever:
             ]
             points = self.threat.sample(x0.expand(self.batch_size, *x0.shape[1:]), gens)
             maxima[:, b] = self._gradient_norms(model, points, y, k).amax(dim=1)
-        lip = torch.tensor([_location(maxima[j].numpy()) for j in range(k)], dtype=torch.float64)
+        fits = [_location(maxima[j].numpy()) for j in range(k)]
+        lip = torch.tensor([f[0] for f in fits], dtype=torch.float64)
+        fitted = torch.tensor([f[1] for f in fits])
+        fitted[y] = False
         lip[y] = math.nan
         margin = logits[y] - logits
         margin[y] = math.nan
         top = maxima.amax(dim=1)
         top[y] = math.nan
-        return margin, lip, top
+        return margin, lip, top, fitted
 
     def _gradient_norms(self, model: nn.Module, points: Tensor, y: int, k: int) -> Tensor:
         """(K, M) the dual norm of ∇(f_y − f_j) at each point, per class j."""
@@ -140,11 +149,17 @@ class Clever:
         return norms
 
 
-def _location(maxima: np.ndarray) -> float:
-    """The location of a reverse Weibull fitted to the batch maxima (their maximum when
-    they are all equal, or when the fit puts the location below it)."""
-    top = float(maxima.max())
-    if top <= 0.0 or float(maxima.max() - maxima.min()) <= 1e-9 * top:
-        return top
-    _, loc, _ = stats.weibull_max.fit(maxima)
-    return max(float(loc), top)
+def _location(maxima: np.ndarray) -> tuple[float, bool]:
+    """The location of a reverse Weibull fitted to the batch maxima, and whether the fit
+    was used: not when the maxima are all equal (nothing to fit), nor when the fit has no
+    finite end point near the data (a shape above 1000, or a location more than ten times
+    the maxima's range above their largest: maxima with a Gumbel-like tail drive the
+    maximum-likelihood location to infinity). Then the largest sampled norm is taken; a
+    fitted location below it is raised to it."""
+    top, spread = float(maxima.max()), float(maxima.max() - maxima.min())
+    if top <= 0.0 or spread <= 1e-9 * top:
+        return top, False
+    shape, loc, _ = stats.weibull_max.fit(maxima)
+    if not (np.isfinite(loc) and shape <= 1e3 and loc <= top + 10 * spread):
+        return top, False
+    return max(float(loc), top), True
