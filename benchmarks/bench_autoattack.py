@@ -15,6 +15,9 @@ The reference is installed only in the benchmark's own venv, never as advkit's d
     ADVKIT_SHARED_DATA=../shared/data PYTHONPATH=src /tmp/peers/bin/python \\
         benchmarks/bench_autoattack.py --out benchmarks/autoattack.json
 
+``--reference-only --out ref.json`` runs AutoAttack's half alone; ``--reference ref.json``
+then runs advkit's half against it (one after the other; compare CPU seconds).
+
 Needs the shared data folder (``$ADVKIT_SHARED_DATA`` or ``../shared/data``).
 """
 
@@ -82,15 +85,31 @@ def _advkit(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
     return ev
 
 
-def run_set(spec: str, shared: Path) -> dict[str, Any]:
-    """One set ``model:eps:n``: both evaluations, their agreement and their cost."""
+def reference_part(spec: str, shared: Path) -> dict[str, Any]:
+    """AutoAttack on the set ``model:eps:n``: per-sample robustness and its cost."""
     name, eps_text, n_text = spec.split(":")
-    eps = float(Fraction(eps_text))
+    model, x, y = _problem(name, n_text, shared)
+    ref, wall, cpu = _timed(lambda: _reference(model, x, y, float(Fraction(eps_text))))
+    return {"robust": ref, "seconds": {"wall": wall, "cpu": cpu}}
+
+
+def _problem(name: str, n_text: str, shared: Path) -> tuple[torch.nn.Module, Any, Any]:
     model = load_model(name)
     x, y = _data(name, int(n_text), shared)
+    return model, x, y
+
+
+def run_set(spec: str, shared: Path, reference: dict[str, Any] | None) -> dict[str, Any]:
+    """One set ``model:eps:n``: both evaluations (AutoAttack's taken from ``reference``
+    when given), their agreement and their cost."""
+    name, eps_text, n_text = spec.split(":")
+    eps = float(Fraction(eps_text))
+    ref_part = reference if reference is not None else reference_part(spec, shared)
+    model, x, y = _problem(name, n_text, shared)
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).tolist()
-    ref, ref_wall, ref_cpu = _timed(lambda: _reference(model, x, y, eps))
+    ref = ref_part["robust"]
+    ref_wall, ref_cpu = ref_part["seconds"]["wall"], ref_part["seconds"]["cpu"]
     ev, adv_wall, adv_cpu = _timed(lambda: _advkit(model, x, y, eps))
     ours = [r.robust for r in sorted(ev.samples[ev.eps], key=lambda r: r.index)]
     only_ref = [i for i, (a, b) in enumerate(zip(ref, ours, strict=True)) if b and not a]
@@ -110,7 +129,8 @@ def run_set(spec: str, shared: Path) -> dict[str, Any]:
         },
         "broken_by_autoattack_only": only_ref,
         "advkit_broken_by": ev.broken_by(),
-        "advkit_masking_flags": [f.name for f in ev.masking],
+        "advkit_gradient_calls": ev.gradient_calls(),
+        "advkit_masking_flags": [f.check for f in ev.masking],
         "autoattack_seconds": {"wall": ref_wall, "cpu": ref_cpu},
         "advkit_seconds": {"wall": adv_wall, "cpu": adv_cpu},
         "time_ratio_advkit_over_autoattack": {
@@ -127,6 +147,12 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(DEFAULT_SETS), help="model:eps:n")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/autoattack.json")
+    parser.add_argument(
+        "--reference-only", action="store_true", help="run AutoAttack only, write its part"
+    )
+    parser.add_argument(
+        "--reference", help="AutoAttack's part from an earlier --reference-only run"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     shared = shared_data_dir()
@@ -136,10 +162,20 @@ def main() -> None:
         "command": " ".join(["python", *sys.argv]),
         "threads": args.threads,
         "torch": torch.__version__,
-        "sets": [],
     }
+    if args.reference_only:
+        results["reference"] = {}
+        for spec in args.sets:
+            results["reference"][spec] = reference_part(spec, shared)
+            Path(args.out).write_text(json.dumps(results, indent=1))
+        return
+    earlier = json.loads(Path(args.reference).read_text()) if args.reference else None
+    if earlier is not None:
+        results["reference_command"] = earlier["command"]
+    results["sets"] = []
     for spec in args.sets:
-        results["sets"].append(run_set(spec, shared))
+        part = None if earlier is None else earlier["reference"][spec]
+        results["sets"].append(run_set(spec, shared, part))
         Path(args.out).write_text(json.dumps(results, indent=1))
 
 

@@ -23,6 +23,7 @@ Examples:
     advkit report results/evaluation.json   # one HTML page: curves, attacks, gallery
     advkit leaderboard results/ --out results/leaderboard.html   # one table across runs
     advkit transfer --models lenet5-natural,lenet5-pgd,cnn-small --data-dir ~/mnist --eps 0.3
+    advkit universal --model lenet5-natural --data-dir ~/mnist --eps 0.1,0.2,0.3
     advkit detect --detector feature-squeezing --model lenet5-natural --data-dir ~/mnist
     advkit list
     advkit --version
@@ -45,6 +46,7 @@ from advkit.cli import (
     report,
     train,
     transfer,
+    universal,
     verify,
 )
 from advkit.cli.errors import explain
@@ -63,6 +65,7 @@ COMMANDS = [
     train,
     certify,
     transfer,
+    universal,
     detect,
     listing,
 ]
