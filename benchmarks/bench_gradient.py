@@ -27,9 +27,9 @@ The same attacks on a near-free linear model (``bookkeeping``) isolate what an a
 costs beyond the model, in ms per gradient call: on any model, ratio ≈ 1 + that / floor.
 
 It also counts the gradient calls of ``advkit.evaluate(..., suite="standard")`` against
-the nominal cost of running every attack on every image (APGD-CE 101 + APGD-T 9 × 101 per
-image), and, when importable, times torchattacks' PGD on the same work (it always runs
-every step on every image).
+the nominal cost of running every attack on every image (APGD-CE 101 + APGD-T 9 × 101 +
+FAB-T 9 × 100 per image), and, when importable, times torchattacks' PGD on the same work
+(it always runs every step on every image).
 
 Run from the project root (needs the shared test data, ``../shared/data`` or
 ``$ADVKIT_SHARED_DATA``):
@@ -231,7 +231,8 @@ def standard_suite(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> d
     )
     wall = time.perf_counter() - start
     calls = sum(s.gradient_calls for s in ev.samples[EPS])
-    nominal = len(y) * (STANDARD_STEPS + 1) * (1 + STANDARD_TARGETS)
+    apgd = (STANDARD_STEPS + 1) * (1 + STANDARD_TARGETS)  # APGD-CE and APGD-T
+    nominal = len(y) * (apgd + STANDARD_STEPS * STANDARD_TARGETS)  # + FAB-T
     return {
         "n": len(y),
         "clean_accuracy": ev.clean_accuracy,

@@ -17,8 +17,9 @@ from torch import Tensor, nn
 
 import advkit
 from advkit import APGD, APGDT, PGD, Evaluation, Linf
+from advkit.attacks.adaptive import EOT
 from advkit.attacks.catalog import ATTACKS
-from advkit.evaluate.suites import SUITES, get_suite
+from advkit.evaluate.suites import RULES, SUITES, get_suite
 from advkit.objectives import is_successful
 from advkit.store import StoreMismatch
 
@@ -120,13 +121,14 @@ def test_robust_means_no_attack_of_the_suite_breaks_it(
     assert [r.robust for r in ev.samples[EPS]] == robust.tolist()
 
 
-@pytest.mark.usefixtures("cheap_square")
+@pytest.mark.usefixtures("cheap_standard")
 def test_standard_suite_is_at_least_as_strong_as_fast(
     tiny_cnn: nn.Module, data: tuple[Tensor, Tensor]
 ) -> None:
     fast = evaluate(tiny_cnn, data, suite="fast", eps_curve=[])
     standard = evaluate(tiny_cnn, data, suite="standard", eps_curve=[])
-    assert standard.suite == ["apgd-ce", "apgd-t", "square"] and fast.suite == ["apgd-ce"]
+    assert standard.suite == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert fast.suite == ["apgd-ce"]
     assert standard.robust_accuracy <= fast.robust_accuracy
     for s, f in zip(standard.samples[EPS], fast.samples[EPS], strict=True):
         assert f.robust or not s.robust
@@ -135,8 +137,8 @@ def test_standard_suite_is_at_least_as_strong_as_fast(
 
 
 def test_get_suite() -> None:
-    assert [name for name, _ in get_suite("standard")] == ["apgd-ce", "apgd-t", "square"]
-    assert [name for name, _ in get_suite("standard", "l1")] == ["apgd-ce", "apgd-t"]
+    assert [name for name, _ in get_suite("standard")] == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert [name for name, _ in get_suite("standard", "l1")] == ["apgd-ce", "apgd-t", "fab-t"]
     with pytest.raises(ValueError, match="unknown suite"):
         get_suite("strongest")
     with pytest.raises(ValueError, match="unique"):
@@ -150,7 +152,11 @@ def test_named_suites_are_cascades_of_catalog_attacks(monkeypatch: pytest.Monkey
         built = get_suite(name)
         assert [n for n, _ in built] == [n for n, _ in cascade]
         for (attack, options), (_, method) in zip(cascade, built, strict=True):
-            assert method == ATTACKS[attack].make(**options)
+            expected = ATTACKS[attack].make(**options)
+            eot = RULES[name].eot if name in RULES else None
+            if eot is not None:
+                expected = EOT(expected, eot)
+            assert method == expected
     assert get_suite("standard")[1][1] == APGDT(steps=100, target_classes=9)
     monkeypatch.setitem(SUITES, "typo", (("apgd", {}),))
     with pytest.raises(ValueError, match="unknown attack 'apgd'"):

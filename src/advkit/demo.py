@@ -49,10 +49,12 @@ DEMO_EPS = 0.1
 
 DEMO_SUITE = "quick"
 """The demo's suite: APGD-CE, then APGD-T on the 3 likeliest wrong classes (on this model
-it breaks what ``standard`` breaks, in a third of the time: no Square, 3 targets, not 9)."""
+it breaks what ``standard`` breaks, in a fraction of the time: no FAB-T and no Square, 3
+targets, not 9)."""
 
 FULL_SUITE = "standard"
-"""The full evaluation the demo points to (APGD-CE, APGD-T on 9 classes, Square)."""
+"""The full evaluation the demo points to: AutoAttack's standard version (APGD-CE, APGD-T
+and FAB-T on 9 classes, Square)."""
 
 _VERSION = "v1"
 

@@ -323,8 +323,8 @@ def check_suite(suite: Any) -> None:
     if isinstance(suite, str):
         return
     usage = (
-        "a suite is 'fast', 'quick', 'standard' or a list of (name, attack) pairs such as "
-        "[('pgd', advkit.PGD())]"
+        "a suite is a name ('standard', 'plus', 'rand', 'quick', 'fast') or a list of "
+        "(name, attack) pairs such as [('pgd', advkit.PGD())]"
     )
     if not isinstance(suite, list | tuple):
         raise TypeError(f"{usage}, got {type(suite).__name__}")

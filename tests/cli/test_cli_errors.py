@@ -127,6 +127,20 @@ def test_a_truncated_demo_cache_is_named(
     assert str(cached) in line and "delete it" in line
 
 
+@pytest.mark.parametrize(("suite", "norm"), [("plus", "l1"), ("standard", "l0")])
+def test_a_suite_at_a_norm_it_is_not_for_is_refused_before_any_work(
+    suite: str, norm: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr("advkit.cli.evaluate.model_and_data", boom)
+    argv = ["evaluate", "--suite", suite, "--norm", norm, "--eps", "2", "--out", "r.json"]
+    line = one_line_error(capsys, [*argv, "--quiet"])
+    assert f"suite '{suite}' is defined for" in line and f"not {norm}" in line
+    assert "choose one of" in line and "'fast'" in line
+
+
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     line = one_line_error(capsys, ["attack", "--n", "0", "--out", "a.npz", "--quiet"])
     assert "--n must be >= 1" in line

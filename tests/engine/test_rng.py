@@ -68,8 +68,8 @@ def test_problem_streams_do_not_depend_on_the_batch() -> None:
 def test_each_attack_draws_its_random_starts_from_its_own_stream(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A cascade of PGD, APGD, APGD-T and Square gives a sample independent random starts:
-    no two attacks read the same named stream (they shared "start" once)."""
+    """A cascade of PGD, APGD, APGD-T, Square, FAB and FAB-T gives a sample independent
+    random starts: no two attacks read the same named stream (they shared "start" once)."""
     import advkit
 
     used: dict[str, set[str]] = {}
@@ -92,9 +92,11 @@ def test_each_attack_draws_its_random_starts_from_its_own_stream(
         ("apgd", advkit.APGD(steps=2, restarts=2)),
         ("apgd-t", advkit.APGDT(steps=2, target_classes=2)),
         ("square", advkit.Square(queries=4)),
+        ("fab", advkit.FAB(steps=2, restarts=2)),
+        ("fab-t", advkit.FABT(steps=2, target_classes=2, restarts=2)),
     ]:
         running[0] = label
         advkit.attack(model, x, y, advkit.Linf(1e-4), method)
     names = [n for streams in used.values() for n in streams]
-    assert set(used) == {"pgd", "apgd", "apgd-t", "square"}
+    assert set(used) == {"pgd", "apgd", "apgd-t", "square", "fab", "fab-t"}
     assert len(names) == len(set(names)), used

@@ -33,7 +33,7 @@ def test_adaptive_rerun_declares_randomness_without_touching_the_model() -> None
     flags = [MaskingFlag("zero-gradients", "", "")]
     same, suite = adaptive_rerun(model, flags, "standard", "l1")
     assert same is model
-    assert [name for name, _ in suite] == ["apgd-ce", "apgd-t", "fgsm", "noise"]
+    assert [name for name, _ in suite] == ["apgd-ce", "apgd-t", "fab-t", "fgsm", "noise"]
     noisy = [*flags, MaskingFlag("nondeterministic", "", "")]
     wrapped, _ = adaptive_rerun(model, noisy, "fast", "linf")
     assert isinstance(wrapped, DeclaredRandom) and wrapped.model is model

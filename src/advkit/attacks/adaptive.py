@@ -97,10 +97,12 @@ class EOT(AttackWrapper):
 
 def adapt(model: nn.Module, method: Attack, eot_samples: int = EOT_SAMPLES) -> Attack:
     """``method`` wrapped in what ``model`` needs: BPDA for non-differentiable layers, EOT
-    for random ones (or modules marked random); unchanged otherwise."""
-    out = method
+    for random ones (or modules marked random); unchanged otherwise. An ``EOT`` method
+    (the ``rand`` suite's) keeps its own draws, with BPDA inside it where needed."""
+    given = method.samples if isinstance(method, EOT) else None
+    out = method.attack if isinstance(method, EOT) else method
     if needs_bpda(model):
         out = cast(Attack, BPDA(out))
-    if is_random(model):
-        out = cast(Attack, EOT(out, eot_samples))
+    if given is not None or is_random(model):
+        out = cast(Attack, EOT(out, eot_samples if given is None else given))
     return out

@@ -5,7 +5,8 @@ Finds a point of the threat's ball (∩ box) where the margin ``log F_y − max_
 iteration changes one random square window (two for L2) of side ``s`` at the boundary of
 the ball and keeps the change if the margin decreases; ``s`` shrinks on a fixed schedule
 (the fraction ``p`` of changed pixels halves at 10, 50, 200, 500, 1000, 2000, 4000, 6000
-and 8000 of 10000 scaled iterations). One model query per iteration per sample; each
+and 8000 of 10000 iterations, scaled to the query budget unless ``rescale=False``, as
+AutoAttack runs it). One model query per iteration per sample; each
 sample stops as soon as it is broken or its budget is spent.
 
 Paper: Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient
@@ -36,12 +37,7 @@ from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Problem,
 __all__ = ["Square"]
 
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
-
-
-def _fraction(p_init: float, it: int, iters: int) -> float:
-    """The fraction of pixels to change at iteration ``it`` of ``iters``."""
-    scaled = int(it / iters * 10000)
-    return p_init / 2 ** sum(scaled > t for t in _HALVINGS)
+_SCHEDULE = 10000
 
 
 def _square(u: Tensor, s: int, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -109,12 +105,18 @@ class Square(FixedEpsAttack[SquareState]):
             initial perturbation (default 5000, as in AutoAttack).
         p_init: initial fraction of pixels changed per iteration (default 0.8, AutoAttack's
             value; the paper uses 0.05 on ImageNet).
+        rescale: stretch the schedule of that fraction from 10000 iterations to
+            ``queries`` (default True, the reference's default); False keeps the
+            10000-iteration schedule whatever the budget, as AutoAttack's suites run it
+            (``resc_schedule=False``: with 5000 queries the windows stop shrinking at
+            p_init / 128).
 
     Inputs must be images (N, C, H, W). Needs :class:`~advkit.access.ScoreOnly` access.
     """
 
     queries: int = 5000
     p_init: float = 0.8
+    rescale: bool = True
 
     info = AttackInfo(
         "square",
@@ -128,6 +130,16 @@ class Square(FixedEpsAttack[SquareState]):
             raise ValueError(f"queries must be >= 2 (clean point and one try), got {self.queries}")
         if not 0 < self.p_init <= 1:
             raise ValueError(f"p_init must be in (0, 1], got {self.p_init}")
+
+    def fraction(self, it: int) -> float:
+        """The fraction of pixels to change at search iteration ``it`` (from 0).
+
+        Example:
+            >>> Square(queries=5000).fraction(3000), Square(rescale=False).fraction(3000)
+            (0.00625, 0.0125)
+        """
+        scaled = int(it / self.queries * _SCHEDULE) if self.rescale else it
+        return self.p_init / 2 ** sum(scaled > t for t in _HALVINGS)
 
     def prepare(self, problem: Problem) -> Evaluation:
         """The clean points' evaluation (one query each)."""
@@ -174,7 +186,7 @@ class Square(FixedEpsAttack[SquareState]):
     def _candidate(self, p: Problem, s: SquareState, it: int) -> Tensor:
         """The change of iteration ``it`` applied to the accepted point."""
         _, _, h, w = p.x0.shape
-        side = round(math.sqrt(_fraction(self.p_init, it, self.queries) * h * w))
+        side = round(math.sqrt(self.fraction(it) * h * w))
         eps = p.threat.radius(p.x0)
         if p.threat.name == "l2":
             side = min(max(side, 3) + (max(side, 3) % 2 == 0), h, w)

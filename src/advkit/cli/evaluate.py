@@ -52,7 +52,7 @@ from advkit.evaluate.minimal import evaluate_minimal
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.run import evaluate
 from advkit.evaluate.sandwich import SandwichRow, plot_sandwich, sandwich, sandwich_table
-from advkit.evaluate.suites import SUITES, Suite
+from advkit.evaluate.suites import SUITES, Suite, get_suite
 from advkit.store import StoreMismatch
 from advkit.store_lock import StoreLock
 from advkit.threat import ThreatModel
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     hint = _full_run_hint(args, files["out"].path)
     threat = threat_of(args)
     if not args.minimal:
-        cascade = [name for name, _ in SUITES[args.suite]]
+        cascade = [name for name, _ in get_suite(args.suite, threat.name)]  # refuses a misfit
         refuse_unbounded([args.eps], cascade, "--eps", "--minimal deepfool")
         refuse_unbounded(_curve(args), cascade, "--eps-curve", "--minimal deepfool")
     with demo_threads() if demo else nullcontext():

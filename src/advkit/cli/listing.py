@@ -10,7 +10,8 @@ from advkit.certify import CERTIFIERS
 from advkit.cli.detect import DETECTORS
 from advkit.cli.train import METHODS
 from advkit.data import DATASETS
-from advkit.evaluate.suites import SUITES
+from advkit.engine import NORMS
+from advkit.evaluate.suites import RULES, SUITES, SuiteRules, get_suite
 from advkit.models import MODELS
 
 __all__ = ["register", "run"]
@@ -39,7 +40,13 @@ def run(args: argparse.Namespace) -> None:
         print(f"  {name:12s} {doc}")
     print("suites:")
     for name, cascade in SUITES.items():
-        print(f"  {name:10s} {' -> '.join(n for n, _ in cascade)}")
+        rules = RULES.get(name, SuiteRules())
+        eot = f" (EOT, {rules.eot} draws)" if rules.eot else ""
+        norms = "" if rules.norms == NORMS else f"   [{','.join(rules.norms)}]"
+        print(f"  {name:10s} {' -> '.join(n for n, _ in cascade)}{eot}{norms}")
+        for norm in rules.by_norm:
+            built = " -> ".join(n for n, _ in get_suite(name, norm))
+            print(f"  {name:10s} at {norm}: {built}")
     print("models (checkpoints: $ADVKIT_SHARED_DATA or --checkpoint):")
     for name, spec in MODELS.items():
         print(f"  {name:26s} {spec.dataset:14s} {spec.description}")

@@ -94,8 +94,9 @@ def evaluate(
         data: ``(x, y)``: inputs (N, ...) in the threat's box and labels (N,); the model
             sees a copy, so one that changes its input in place leaves ``x`` intact.
         threat: the threat model; its ε (a float) is the main ε.
-        suite: ``"fast"``, ``"standard"`` or a list of (name, attack) pairs, each attack
-            an instance such as ``("pgd", PGD(steps=50))``.
+        suite: a suite name (``"standard"``, ``"plus"``, ``"rand"``, ``"quick"``,
+            ``"fast"``; :mod:`advkit.evaluate.suites`) or a list of (name, attack) pairs,
+            each attack an instance such as ``("pgd", PGD(steps=50))``.
         eps_curve: more ε values for the accuracy-vs-ε curve.
         batch_size: samples per batch.
         seed: seed of every random choice (keyed per sample index).
