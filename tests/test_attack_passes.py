@@ -121,3 +121,41 @@ def test_nan_logits_at_the_recheck_are_refused() -> None:
     model = mark_random(NanFrom(net, bad_call=dry.calls)).eval()  # NaN at the re-check only
     with pytest.raises(ValueError, match="NaN or inf logits"):
         advkit.attack(model, x, y, advkit.Linf(0.05), advkit.FGM())
+
+
+class Sure(nn.Module):
+    """TinyCNN's logits with a margin of 100 for class 0: class 0 wins everywhere in the box,
+    so no point an attack reaches is ever adversarial."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.net(x)
+        return out + 100.0 * (torch.arange(out.shape[1]) == 0)
+
+
+@pytest.mark.parametrize(("norm", "steps", "targets"), [("linf", 4, 2), ("l2", 3, 3), ("l1", 5, 1)])
+def test_fab_t_judges_each_new_point_with_the_pass_that_linearizes_it(
+    norm: str, steps: int, targets: int
+) -> None:
+    """Each FAB-T step takes one forward+backward pass per row: the pass that judges the new
+    point also linearizes it for the next step (every new point here is the next iterate).
+    Each round's first step linearizes its start; its last judges with a forward pass
+    only. No point is evaluated again for the result."""
+    _, x, _ = batch()
+    torch.manual_seed(0)
+    model = Counting(Sure(TinyCNN().eval())).eval()
+    y = torch.zeros(N, dtype=torch.long)
+    threat = {"linf": advkit.Linf(0.1), "l2": advkit.L2(0.5), "l1": advkit.L1(2.0)}[norm]
+    method = advkit.FABT(steps=steps, target_classes=targets)
+    res = advkit.attack(model, x, y, threat, method)
+    assert not bool(res.success.any())
+    # the one-row input check, the clean logits, then per target class: the start (with its
+    # gradient), steps - 1 judging passes (each with the next step's gradient), the last one
+    assert model.forward_rows == [1, N] + targets * [N] * (steps + 1)
+    assert model.graph_rows == [N] * (targets * steps)
+    assert model.backward_rows == [N] * (targets * steps)
+    assert res.gradient_calls.tolist() == [targets * steps] * N
+    assert res.queries.tolist() == [1 + targets * (steps + 1)] * N

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,8 @@ import advkit
 from advkit import FAB, FABT, L1, L2, Linf, WhiteBox, cli
 from advkit.attacks._hyperplane import boundary_step
 from advkit.attacks.catalog import make_attack, names
+from advkit.attacks.fab import FABLoop, FABState
+from advkit.engine import Problem
 from advkit.objectives import Objective, is_successful
 from advkit.targets import top_others
 from advkit.threat import ThreatModel
@@ -184,21 +188,27 @@ def test_fab_towards_a_given_target_reaches_it(lin: tuple[nn.Module, Tensor, Ten
 
 
 class Spy(WhiteBox):
-    """White-box access that records the class each gradient call linearizes, per sample."""
+    """White-box access that records the class each pass linearizes, per sample."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__(model)
         self.seen: dict[int, list[int]] = {}
 
     def value_and_grad(
-        self, x: Tensor, y: Tensor, target: Tensor | None, objective: Objective, rows: Tensor
+        self,
+        x: Tensor,
+        y: Tensor,
+        target: Tensor | None,
+        objective: Objective,
+        rows: Tensor,
+        wanted: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         assert target is not None
         for row, t in zip(rows.tolist(), target.tolist(), strict=True):
             classes = self.seen.setdefault(row, [])
             if not classes or classes[-1] != t:
                 classes.append(t)
-        return super().value_and_grad(x, y, target, objective, rows)
+        return super().value_and_grad(x, y, target, objective, rows, wanted)
 
 
 def test_fab_t_attacks_the_most_likely_wrong_classes_in_order(
@@ -269,6 +279,77 @@ def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
         FAB(**options)
     with pytest.raises(ValueError, match=message):
         FABT(**options)
+
+
+# ----- one pass judges a new point and linearizes it --------------------------------------
+
+
+def unfused(method: FABLoop) -> FABLoop:
+    """``method`` judging every new point with a forward pass of its own and linearizing
+    every iterate afresh: the iteration the shared pass must reproduce bit for bit."""
+
+    class Unfused(type(method)):  # type: ignore[misc]
+        def _judge(self, p: Problem, x: Tensor, s: FABState, last: bool) -> Tensor:
+            return super()._judge(p, x, s, last=True)
+
+    return Unfused(**{f.name: getattr(method, f.name) for f in fields(method)})
+
+
+class RowByRow(nn.Module):
+    """A model evaluated one row at a time: a row's logits and gradient do not depend on
+    the batch it is evaluated in (PyTorch's CPU kernels round differently by batch size)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.cat([self.net(row[None]) for row in x])
+
+
+METHODS = {
+    "fab-t": (FABT(steps=6, target_classes=3, restarts=2), False),
+    "fab-t-refine": (FABT(steps=6, target_classes=3, restarts=2, refine=True), False),
+    "fab": (FAB(steps=5, restarts=2), False),
+    "fab-targeted": (FAB(steps=8, restarts=2, beta=0.5), True),
+}
+THREATS: dict[str, ThreatModel] = {
+    "linf": Linf(0.05),
+    "l1": L1(1.5),
+    "l2-per-sample": L2(torch.linspace(0.05, 0.6, 12)),
+    "l2-unbounded": L2(math.inf),
+}
+SHARED_PASS_CASES = [(m, t, "float32") for m in METHODS for t in THREATS] + [
+    (m, "linf", dtype) for m in ("fab-t", "fab-targeted") for dtype in ("float64-inputs", "float64")
+]
+
+
+@pytest.mark.parametrize(("name", "threat_name", "dtype"), SHARED_PASS_CASES)
+def test_the_pass_that_judges_a_point_and_linearizes_it_changes_no_point(
+    name: str, threat_name: str, dtype: str
+) -> None:
+    """The points, successes and gradient calls are those of the iteration that judges
+    and linearizes in separate passes, bit for bit, at fewer queries: samples leave at
+    their first success within ε, points beyond it are pulled back towards x0 and
+    linearized afresh, restarts start at random points, every round starts afresh."""
+    (method, targeted), threat = METHODS[name], THREATS[threat_name]
+    torch.manual_seed(0)
+    model = RowByRow(TinyCNN().double() if dtype == "float64" else TinyCNN()).eval()
+    x = torch.rand(12, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    x = x.double() if dtype != "float32" else x
+    with torch.no_grad():
+        y = model(x.to(next(model.parameters()).dtype)).argmax(dim=1)
+    y[-2:] = (y[-2:] + 3) % 10  # two samples need no attack
+    target = (y + 1 + torch.arange(12) % 9) % 10 if targeted else None
+    fused, alone = (
+        advkit.attack(model, x, y, threat, m, target=target, seed=3)
+        for m in (method, unfused(method))
+    )
+    assert torch.equal(fused.x_adv, alone.x_adv)
+    assert torch.equal(fused.success, alone.success)
+    assert torch.equal(fused.gradient_calls, alone.gradient_calls)
+    assert bool((fused.queries <= alone.queries).all())
+    assert int(fused.queries.sum()) < int(alone.queries.sum())
 
 
 # ----- the catalog and the command line ---------------------------------------------------

@@ -33,10 +33,16 @@ one. With ε = inf FAB minimizes: every step runs and the least distance is kept
 ``refine=True`` keeps minimizing under a finite ε too and runs every round on every
 attacked sample.
 
-Cost per sample and round, as the reference's: each step spends one gradient call per
-candidate class at the iterate (K − 1 for FAB, 1 for FAB-T; each is a query too) and one
-query at the new point, so ``steps × (K − 1)`` (FAB) or ``steps`` (FAB-T) gradient calls
-for a sample that runs every step.
+Cost per sample and round, as the reference's in gradient calls: each step linearizes
+every candidate class at the iterate (K − 1 gradient calls for FAB, 1 for FAB-T, each a
+query too), so ``steps × (K − 1)`` (FAB) or ``steps`` (FAB-T) gradient calls for a sample
+that runs every step. The forward pass that judges the new point is also the first
+class's linearization there: where the new point is the next iterate (it is not
+adversarial), its gradient is taken from that pass and reused by the next step, so a step
+costs no query beyond its gradient calls. The last step's pass is forward only (one
+query, no gradient), and a point pulled back towards x0 is linearized afresh at the next
+step (one query more than its gradient calls). A sample that runs every step without a
+success spends ``steps × C + 1`` queries (C the classes per step).
 
 Example:
     >>> import math, torch, advkit
@@ -93,10 +99,15 @@ class _Beat:
 
 @dataclass
 class FABState:
-    """One round's per-sample state: the iterate and the classes linearized there."""
+    """One round's per-sample state: the iterate, the classes linearized there and, where
+    ``ready``, the first class's f (M,) and ∇f (M, ...) at the iterate, from the pass that
+    judged it (``f0`` and ``g0`` are None until a step has judged a point)."""
 
     x: Tensor
     classes: Tensor
+    ready: Tensor
+    f0: Tensor | None = None
+    g0: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,7 @@ class FABLoop(MinimalAttack[FABState]):
     # ----- the driver's hooks ---------------------------------------------------------------
 
     def begin(self, problem: Problem, context: Candidates) -> Best:
-        return Best.minimizing(problem.x0, problem.successful(context.clean))
+        return Best.minimizing(problem.x0, problem.successful(context.clean), context.clean)
 
     def attacked(self, best: Best) -> Tensor:
         return super().attacked(best) if self.refine else best.unbroken()
@@ -162,18 +173,20 @@ class FABLoop(MinimalAttack[FABState]):
         p = rnd.problem
         x = p.x0 if self.restart(rnd) == 0 else self._random_start(rnd)
         unknown = torch.zeros(len(p), dtype=torch.bool, device=x.device)  # not evaluated
-        return FABState(x, self.classes_of(rnd)), Evaluation(x, p.threat.norm(x - p.x0), unknown)
+        state = FABState(x, self.classes_of(rnd), unknown)
+        return state, Evaluation(x, p.threat.norm(x - p.x0), unknown)
 
     def step(self, rnd: Round, s: FABState, k: int) -> Evaluation:
         p = rnd.problem
-        f, g = self._linearize(p, s.x, s.classes)
+        f, g = self._linearize(p, s)
         x = self._move(p, s.x, f, g)
-        adversarial = p.successful(p.logits(x))
+        logits = self._judge(p, x, s, last=k == self.iterations(rnd))
+        adversarial = p.successful(logits)
         ok = adversarial & p.within_cap(x)
         done = ok & self._stops(p)
         back = adversarial & ~done
         s.x = torch.where(_rows(back, x), p.x0 + self.beta * (x - p.x0), x)
-        return Evaluation(x, p.threat.norm(x - p.x0), ok, done)
+        return Evaluation(x, p.threat.norm(x - p.x0), ok, done, logits)
 
     # ----- the method -----------------------------------------------------------------------
 
@@ -182,15 +195,41 @@ class FABLoop(MinimalAttack[FABState]):
         finite = torch.isfinite(p.threat.radius(p.x0).reshape(-1))
         return finite & (not self.refine)
 
-    def _linearize(self, p: Problem, x: Tensor, classes: Tensor) -> tuple[Tensor, Tensor]:
-        """f_j(x) (M, C) and ∇f_j(x) (M, C, ...) for each row's classes j."""
+    def _judge(self, p: Problem, x: Tensor, s: FABState, last: bool) -> Tensor:
+        """The logits at the new point x. Unless the step is the ``last``, the same forward
+        pass linearizes the first class at x for the rows x does not fool (whose next
+        iterate is x: only those are differentiated and counted), kept in ``s``."""
+        if last:
+            s.ready = torch.zeros_like(s.ready)
+            return p.logits(x)
+        logits, s.f0, s.g0 = p.value_and_grad(
+            x, self.gap(p), s.classes[:, 0], lambda z: ~p.successful(z)
+        )
+        s.ready = ~p.successful(logits)
+        return logits
+
+    def _linearize(self, p: Problem, s: FABState) -> tuple[Tensor, Tensor]:
+        """f_j (M, C) and ∇f_j (M, C, ...) at the iterate s.x for each row's classes j."""
         gap = self.gap(p)
-        fs, gs = [], []
-        for j in range(classes.shape[1]):
-            _, f, g = p.value_and_grad(x, gap, classes[:, j])
+        f0, g0 = self._first(p, s, gap)
+        fs, gs = [f0], [g0]
+        for j in range(1, s.classes.shape[1]):
+            _, f, g = p.value_and_grad(s.x, gap, s.classes[:, j])
             fs.append(f)
             gs.append(g)
         return torch.stack(fs, dim=1), torch.stack(gs, dim=1)
+
+    def _first(self, p: Problem, s: FABState, gap: Objective) -> tuple[Tensor, Tensor]:
+        """f (M,) and ∇f (M, ...) of each row's first class at s.x: kept from the pass that
+        judged s.x where ``s.ready``, computed now for the other rows."""
+        stale = (~s.ready).nonzero().squeeze(1)
+        if s.f0 is None or s.g0 is None or stale.numel() == len(p):
+            _, f, g = p.value_and_grad(s.x, gap, s.classes[:, 0])
+            return f, g
+        if stale.numel() == 0:
+            return s.f0, s.g0
+        _, f, g = p.subset(stale).value_and_grad(s.x[stale], gap, s.classes[stale, 0])
+        return s.f0.index_copy(0, stale, f), s.g0.index_copy(0, stale, g)
 
     def _move(self, p: Problem, x: Tensor, f: Tensor, g: Tensor) -> Tensor:
         """The next iterate from x: the biased, overshot projections onto the nearest

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -104,19 +105,23 @@ class Problem:
         return self.white_box.logits(x, self.rows)
 
     def value_and_grad(
-        self, x: Tensor, objective: Objective, target: Tensor | None
+        self,
+        x: Tensor,
+        objective: Objective,
+        target: Tensor | None,
+        wanted: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """Logits, loss and input gradient at x (one row per sample of this problem)."""
-        return self.white_box.value_and_grad(x, self.y, target, objective, self.rows)
+        """Logits, loss and input gradient at x (one row per sample of this problem);
+        ``wanted`` (optional) picks from the logits the rows whose gradient is computed
+        and counted (zero elsewhere), as :meth:`advkit.access.WhiteBox.value_and_grad`."""
+        return self.white_box.value_and_grad(x, self.y, target, objective, self.rows, wanted)
 
     def clean_value_and_grad(self, objective: Objective) -> tuple[Tensor, Tensor, Tensor]:
         """Logits and loss at x0 for every row, with the input gradient of the rows whose
         clean point misses the goal (zero elsewhere; only those count as gradient calls):
         the clean check and the first gradient of an attack starting at x0, in one
         forward pass."""
-        return self.white_box.value_and_grad(
-            self.x0, self.y, self.target, objective, self.rows, lambda z: ~self.successful(z)
-        )
+        return self.value_and_grad(self.x0, objective, self.target, lambda z: ~self.successful(z))
 
     @cached_property
     def bounds(self) -> Bounds:
