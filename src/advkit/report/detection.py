@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,8 @@ class AttackRoc:
         evasion: fooled the model and not flagged (its success against model + detector).
         adaptive: whether the attack knew the detector (None when not recorded).
         points: its ROC curve, (false-positive rate, detection rate) pairs; empty when
-            no scores were recorded or none of its examples fooled the model.
+            no scores were recorded, none of its examples fooled the model, or a score
+            is not finite.
         auc: the area under that curve, or None without a curve.
     """
 
@@ -88,7 +90,8 @@ def detect_page(results: dict[str, Any], path: Path) -> dict[str, Any]:
 def _attack(row: dict[str, Any], clean: list[float]) -> AttackRoc:
     """One row of the results with its ROC curve (when its scores were recorded)."""
     scores = [number(s) for s in row.get("scores", [])]
-    points = roc_points(clean, scores) if clean and scores else []
+    drawable = clean and scores and all(math.isfinite(s) for s in [*clean, *scores])
+    points = roc_points(clean, scores) if drawable else []
     return AttackRoc(
         name=str(row["attack"]),
         success=number(row["success"]),
