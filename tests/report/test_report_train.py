@@ -20,9 +20,9 @@ from advkit import cli
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-TRAIN = ["train", "--method", "fast", "--n", "128", "--eval-n", "32", "--epochs", "3",
+TRAIN = ["train", "--method", "fast", "--n", "64", "--eval-n", "32", "--epochs", "2",
          "--seed", "3", "--quiet"]  # fmt: skip
-"""Three epochs of fast adversarial training of the demo CNN on 128 digits."""
+"""Two epochs of fast adversarial training of the demo CNN on 64 digits."""
 
 
 def test_train_report_shows_the_history_in_a_browser(tmp_path: Path, chromium: Chromium) -> None:
@@ -33,7 +33,7 @@ def test_train_report_shows_the_history_in_a_browser(tmp_path: Path, chromium: C
     page = chromium.open_page(report(out), screenshot("train"))
     assert_clean_load(page, out.with_suffix(".html"))
     history = results["history"]
-    assert len(history) == 3
+    assert len(history) == 2
     for epoch in history:
         row = str(epoch["epoch"])
         assert value(page, key="loss", row=row) == epoch["loss"]
@@ -43,4 +43,4 @@ def test_train_report_shows_the_history_in_a_browser(tmp_path: Path, chromium: C
     assert value(page, id="final-clean-accuracy") == history[-1]["clean_accuracy"]
     assert "Training loss per epoch: 1: " in page.text
     assert "upper bound" in page.text and "advkit evaluate --checkpoint" in page.text
-    assert "fast" in page.text and "digits-cnn" in page.text and "128" in page.text
+    assert "fast" in page.text and "digits-cnn" in page.text and "64" in page.text
