@@ -36,7 +36,7 @@ TIMEOUT = 30.0
 DOM_VALUES = """JSON.stringify(Array.from(document.querySelectorAll('[data-value]')).map(e => {
   const row = (e.closest('tr') || e).dataset;
   return {id: e.id, key: e.dataset.key || '', value: e.dataset.value,
-          row: row.eps || row.attack || row.path || ''};
+          row: row.eps || row.attack || row.path || row.row || ''};
 }))"""
 
 

@@ -1,13 +1,16 @@
 """``advkit report``: one self-contained HTML page of a run's results.
 
-The page (:mod:`advkit.report`) shows the run, clean and robust accuracy, the
-accuracy-vs-ε curve (with the certified band), who broke what, the distortion, the
-gradient-masking flags and a gallery of broken samples; it needs no network and no
-script. ``advkit evaluate --report`` writes it beside the results at the end of the run.
+The page (:mod:`advkit.report`) of evaluate results shows the run, clean and robust
+accuracy, the accuracy-vs-ε curve (with the certified band), who broke what, the
+distortion, the gradient-masking flags and a gallery of broken samples; it needs no
+network and no script. ``advkit evaluate --report`` writes it beside the results at the
+end of the run. The results of ``advkit certify``, ``advkit train``, ``advkit detect``
+and ``advkit transfer`` get their own pages (:data:`advkit.report.html.KINDS`).
 
 Example:
     advkit report results/evaluation.json                 # -> results/evaluation.html
     advkit report results/evaluation.json --out /tmp/r.html
+    advkit report results/model.json                      # the curves of advkit train
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ __all__ = ["register", "report_output", "run", "write_report"]
 def register(sub: Any) -> None:
     """Add the ``report`` subcommand to the subparsers ``sub``."""
     rep = sub.add_parser("report", help="one self-contained HTML page of a results JSON")
-    rep.add_argument("target", metavar="RESULTS.json", help="results written by advkit")
+    rep.add_argument(
+        "target",
+        metavar="RESULTS.json",
+        help="results of advkit evaluate, certify, train, detect or transfer",
+    )
     rep.add_argument("--out", help="the HTML file (default: RESULTS with .html)")
     rep.add_argument("--quiet", action="store_true", help="do not print the report's path")
     rep.set_defaults(func=run)

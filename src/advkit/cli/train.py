@@ -156,6 +156,9 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         "dataset": args.dataset,
         "arch": arch,
         "threat": f"{args.norm} eps={args.eps}",
+        "seed": args.seed,
+        "n_train": int(x.shape[0]),
+        "n_eval": int(xt.shape[0]),
         "history": history,
     }
     write_json(out.with_suffix(".json"), record)

@@ -8,7 +8,12 @@ attack (on the samples the model classifies correctly):
 - ``success``: the model alone is fooled;
 - ``detected``: the fraction of those fooling points that the detector flags;
 - ``evasion``: fooled and not flagged, the attack's success against model + detector;
-- the mean L1/L2/L∞ distortion of the evading points.
+- the mean L1/L2/L∞ distortion of the evading points;
+- ``scores``: the detector's scores of the fooling points, and ``adaptive``: whether the
+  attack was given this detector (it attacks model + detector).
+
+With the detector's scores of the clean data (``clean_scores``) these give the
+detector's ROC curve against each attack.
 
 Plain attacks (C&W, EAD at κ = 0) are the non-adaptive baseline; an honest evaluation
 adds :class:`~advkit.attacks.detector_evasion.EvadeDetector`, which knows the detector.
@@ -23,8 +28,10 @@ Example:
     >>> _ = det.calibrate(torch.rand(40, 1, 4, 4))
     >>> x, y = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
     >>> rep = evaluate_detector(model, det, (x, y), {"adaptive": EvadeDetector(det, steps=10)})
-    >>> sorted(rep.rows[0])[:3]
-    ['attack', 'detected', 'evasion']
+    >>> sorted(rep.rows[0])[:4]
+    ['adaptive', 'attack', 'detected', 'evasion']
+    >>> rep.rows[0]["adaptive"], len(rep.clean_scores)
+    (True, 6)
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class DetectionReport:
         fpr: the false-positive rate measured on the evaluated clean data.
         n: evaluated samples; correct: those the model classifies correctly.
         rows: one dict per attack (see the module docstring).
+        clean_scores: the detector's scores of the evaluated clean data.
     """
 
     detector: str
@@ -66,6 +74,7 @@ class DetectionReport:
     n: int
     correct: int
     rows: list[dict[str, Any]] = field(default_factory=list)
+    clean_scores: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +85,7 @@ class DetectionReport:
             "n": self.n,
             "correct": self.correct,
             "attacks": self.rows,
+            "clean_scores": self.clean_scores,
         }
 
     def table(self) -> str:
@@ -104,7 +114,8 @@ def detection_row(detector: Detector, name: str, result: AttackResult) -> dict[s
 
     Keys: ``attack``, ``success`` (model fooled), ``detected`` (fraction of the fooling
     points flagged), ``evasion`` (fooled and not flagged), ``l1``/``l2``/``linf`` (mean
-    distortion of the evading points; NaN when none evades).
+    distortion of the evading points; NaN when none evades), ``scores`` (the detector's
+    scores of the fooling points).
     """
     flagged = detector.detect(result.x_adv)
     evading = result.success & ~flagged
@@ -117,6 +128,9 @@ def detection_row(detector: Detector, name: str, result: AttackResult) -> dict[s
         "l1": _mean(delta.abs().sum(dim=1)),
         "l2": _mean(delta.norm(dim=1)),
         "linf": _mean(delta.abs().amax(dim=1)),
+        "scores": detector.scores(result.x_adv[result.success]).tolist()
+        if bool(result.success.any())
+        else [],
     }
 
 
@@ -159,7 +173,9 @@ def evaluate_detector(
         if idx.numel() == 0:
             break
         res = attack(model, x[idx], y[idx], threat, method, seed=seed, index=idx)
-        rows.append(detection_row(detector, name, res))
+        # adaptive: the attack was handed this detector (EvadeDetector and its kind)
+        adaptive = getattr(method, "detector", None) is detector
+        rows.append({**detection_row(detector, name, res), "adaptive": adaptive})
     return DetectionReport(
         detector=type(detector).__name__,
         threshold=detector.threshold,
@@ -168,4 +184,5 @@ def evaluate_detector(
         n=x.shape[0],
         correct=int(correct.sum()),
         rows=rows,
+        clean_scores=detector.scores(x).tolist(),
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 from advkit.evaluate.figures import pyplot
 
-__all__ = ["Figure", "curve_figure", "histogram_figure", "percent"]
+__all__ = ["Figure", "curve_figure", "histogram_figure", "percent", "png_uri"]
 
 PURPOSE = "the HTML report"
 
@@ -82,7 +82,7 @@ def curve_figure(
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return Figure(_png(plt, fig), f"{alt}. Clean accuracy {percent(clean)}.")
+    return Figure(png_uri(plt, fig), f"{alt}. Clean accuracy {percent(clean)}.")
 
 
 def histogram_figure(distances: Sequence[float], norm: str, what: str) -> Figure:
@@ -103,10 +103,10 @@ def histogram_figure(distances: Sequence[float], norm: str, what: str) -> Figure
         f"Histogram of {what}: {len(distances)} samples, smallest {min(distances):.4g}, "
         f"median {statistics.median(distances):.4g}, largest {max(distances):.4g}."
     )
-    return Figure(_png(plt, fig), alt)
+    return Figure(png_uri(plt, fig), alt)
 
 
-def _png(plt: Any, fig: Any) -> str:
+def png_uri(plt: Any, fig: Any) -> str:
     """``fig`` as a PNG data URI; the figure is closed."""
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -25,18 +25,33 @@ from typing import Any
 
 import jinja2
 
+from advkit.report.certification import certify_page
+from advkit.report.detection import detect_page
 from advkit.report.evaluation import evaluate_page
 from advkit.report.figures import percent
 from advkit.report.leaderboard import Row, groups_of
 from advkit.report.leaderboard_text import COLUMNS, GROUP_NOTE, cells
+from advkit.report.training import training_page
+from advkit.report.transfer_matrix import transfer_page
 from advkit.schema import read_results
 
-__all__ = ["REPORT_SUFFIXES", "page_of", "render", "render_leaderboard", "render_report"]
+__all__ = ["KINDS", "REPORT_SUFFIXES", "page_of", "render", "render_leaderboard", "render_report"]
 
 REPORT_SUFFIXES = (".html", ".htm")
 """The endings accepted for a report's file name."""
 
 Page = Callable[[dict[str, Any], Path], dict[str, Any]]
+
+KINDS: tuple[tuple[str, tuple[str, ...], str, Page], ...] = (
+    ("advkit train", ("history",), "train.html.j2", training_page),
+    ("advkit detect --out", ("detector", "attacks"), "detect.html.j2", detect_page),
+    ("advkit transfer", ("sources", "targets", "success_rate"), "transfer.html.j2",
+     transfer_page),
+    ("advkit certify", ("certified_accuracy", "samples", "unknown"), "certify.html.j2",
+     certify_page),
+)  # fmt: skip
+"""Per kind of results: the command that writes them, the keys that only they hold,
+the template and the context builder of their page; evaluate results are the others."""
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -50,11 +65,15 @@ def page_of(results: dict[str, Any], path: Path) -> tuple[str, Page]:
     Raises:
         ValueError: advkit draws no report for what the results hold.
     """
+    for _, keys, template, page in KINDS:
+        if all(key in results for key in keys):
+            return template, page
     if "curve" in results or "distortion" in results or results.get("n") == 0:
         return "evaluate.html.j2", evaluate_page
+    commands = ", ".join(["advkit evaluate --out", *(command for command, *_ in KINDS)])
     raise ValueError(
         f"{path} holds results advkit report cannot draw (keys: "
-        f"{', '.join(sorted(results)[:8])}); give the JSON that advkit evaluate --out wrote"
+        f"{', '.join(sorted(results)[:8])}); give the JSON that one of {commands} wrote"
     )
 
 

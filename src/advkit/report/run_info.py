@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,17 @@ def written_on(path: Path) -> str:
     return stamp.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def run_info(results: dict[str, Any], path: Path) -> list[Fact]:
-    """The run's description: what the results record, then the file and the report."""
+def run_info(
+    results: dict[str, Any], path: Path, extra: Sequence[tuple[str, str, Any]] = ()
+) -> list[Fact]:
+    """The run's description: what the results record, then the file and the report.
+
+    Args:
+        results: the results JSON.
+        path: where it was read from.
+        extra: (key, label, value) facts of one kind of run (the certifier, the
+            detector ...), shown after the threat and the suite; None values are left out.
+    """
     recorded = results.get("info") or {}
     info = {**results, **recorded}
     facts = [
@@ -68,6 +78,7 @@ def run_info(results: dict[str, Any], path: Path) -> list[Fact]:
         ("threat", "threat model", info.get("threat")),
         ("suite", "suite", _suite(recorded.get("suite"), results.get("suite"))),
         ("attack", "attack", info.get("attack") if "distortion" in results else None),
+        *extra,
         ("seed", "seed", info.get("seed")),
         ("n", "samples", info.get("n")),
         ("seconds", "wall time", _seconds(info.get("seconds"))),
