@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS samples (
     distance REAL,
     queries INTEGER NOT NULL,
     gradient_calls INTEGER NOT NULL,
+    clever REAL,
+    margin_radius REAL,
     PRIMARY KEY (eps, idx)
 );
 CREATE TABLE IF NOT EXISTS examples (

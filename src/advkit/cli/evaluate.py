@@ -106,6 +106,14 @@ def register(sub: Any) -> None:
         "the interval [certified, robust accuracy] and a plot (the --out path with .png)",
     )
     ev.add_argument(
+        "--estimates",
+        action="store_true",
+        help="add each sample's CLEVER score (an estimate, never a certificate; 10 batches "
+        "of 50 gradient norms in the --eps ball) and, for chains of affine layers and "
+        "ReLUs, its certified margin radius to its record; flags samples an attack broke "
+        "below their CLEVER score",
+    )
+    ev.add_argument(
         "--report",
         action="store_true",
         help="also write the HTML report of the results (the --out path with .html; "
@@ -273,6 +281,7 @@ def _evaluate(
             progress=not args.quiet,
             info=info,
             eot_samples=args.eot_samples,
+            estimates=args.estimates,
         )
     except StoreMismatch as err:
         raise UsageError(f"{err} (or pass --fresh)") from err

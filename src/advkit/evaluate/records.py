@@ -16,10 +16,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-__all__ = ["CLEAN", "SampleRecord", "carry_breaks"]
+__all__ = ["CLEAN", "ESTIMATES", "SampleRecord", "carry_breaks"]
 
 CLEAN = "clean"
 """``broken_by`` of a sample the model already misclassifies without any perturbation."""
+
+ESTIMATES = ("clever", "margin_radius")
+"""The fields of the robustness estimates: absent from the JSON form of a record without
+them (and from records written before estimates existed; they default to None)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class SampleRecord:
             (0.0 for ``"clean"``, None when robust).
         queries: model evaluations spent on the sample by the cascade.
         gradient_calls: input-gradient computations spent on the sample by the cascade.
+        clever: the sample's CLEVER score (an estimate, never a certificate), when the
+            evaluation asked for estimates (:mod:`advkit.evaluate.estimates`).
+        margin_radius: its certified margin radius, when estimates were asked and the
+            model is a chain of affine layers and ReLUs.
     """
 
     index: int
@@ -49,6 +57,8 @@ class SampleRecord:
     distance: float | None = None
     queries: int = 0
     gradient_calls: int = 0
+    clever: float | None = None
+    margin_radius: float | None = None
 
     @classmethod
     def start(cls, index: int, label: int, clean_pred: int) -> SampleRecord:
@@ -61,10 +71,10 @@ class SampleRecord:
     def from_dict(cls, values: dict[str, Any]) -> SampleRecord:
         """The record of a :meth:`to_dict` mapping (JSON or a store row)."""
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in values]
+        missing = [n for n in names if n not in values and n not in ESTIMATES]
         if missing:
             raise ValueError(f"a sample record needs the fields {names}; missing {missing}")
-        return cls(**{n: values[n] for n in names})
+        return cls(**{n: values[n] for n in names if n in values})
 
     def broken(self, by: str, distance: float) -> SampleRecord:
         """This record with the sample broken by ``by`` at ``distance`` (counts kept)."""
@@ -88,9 +98,29 @@ class SampleRecord:
             gradient_calls=self.gradient_calls + gradient_calls,
         )
 
+    def estimated(self, clever: float, margin_radius: float | None) -> SampleRecord:
+        """This record with the sample's robustness estimates."""
+        return replace(self, clever=clever, margin_radius=margin_radius)
+
+    @property
+    def clever_overestimated(self) -> bool:
+        """An attack broke the sample at a distance below its CLEVER score (the estimate
+        missed the largest gradients: the failure of CLEVER on gradient-masked models)."""
+        return (
+            self.clever is not None
+            and self.distance is not None
+            and self.broken_by != CLEAN
+            and self.distance < self.clever
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: every field, in declaration order."""
-        return asdict(self)
+        """The JSON form: every field, in declaration order; the estimates only when the
+        record has them, then with whether an attack found a distance below CLEVER's."""
+        out = asdict(self)
+        if self.clever is None:
+            return {k: v for k, v in out.items() if k not in ESTIMATES}
+        out["clever_overestimated"] = self.clever_overestimated
+        return out
 
 
 def carry_breaks(smaller: list[SampleRecord], records: list[SampleRecord]) -> list[SampleRecord]:

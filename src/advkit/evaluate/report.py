@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from advkit.evaluate.estimates import estimates_lines, estimates_summary
 from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import SampleRecord
 from advkit.evaluate.sanity import MaskingFlag
@@ -83,6 +84,9 @@ class Evaluation:
             "adaptive": self.adaptive,
             "masking": [flag.to_dict() for flag in self.masking],
         }
+        estimates = estimates_summary(self.samples)
+        if estimates is not None:
+            out["estimates"] = estimates
         if with_samples:
             out["samples"] = {
                 str(e): [r.to_dict() for r in recs] for e, recs in self.samples.items()
@@ -107,6 +111,9 @@ class Evaluation:
         lines.append(f"gradient calls   {self.gradient_calls()}")
         if self.adaptive != "none":
             lines.append(f"adaptive attacks {self.adaptive}")
+        estimates = estimates_summary(self.samples)
+        if estimates is not None:
+            lines += estimates_lines(estimates)
         if self.masking:
             lines.append("")
             lines.append(

@@ -35,10 +35,10 @@ RNG_SCHEME = "named-streams-1"
 """The seeding scheme (``advkit.engine.rng``): stores written under another scheme would
 mix two sets of random draws on resume, so they are not reused."""
 
-STORE_LAYOUT = "records+examples-1"
-"""What a store holds per sample: its record and the adversarial example that broke it.
-A store written before examples were kept would resume without them, so it is not
-reused."""
+STORE_LAYOUT = "records+examples+estimates-2"
+"""What a store holds per sample: its record (with its robustness estimates, when asked)
+and the adversarial example that broke it. A store written before examples or estimates
+were kept would resume without them, so it is not reused."""
 
 
 def open_store(
@@ -50,13 +50,18 @@ def open_store(
     suite: Suite,
     seed: int,
     batch_size: int,
+    estimates: dict[str, Any] | None = None,
 ) -> ResultStore:
     """The store at ``path`` for this evaluation, or :class:`~advkit.store.StoreMismatch`.
 
-    Waits while another run holds the store (:class:`~advkit.store_lock.StoreLock`).
+    ``estimates``: the settings of the per-sample robustness estimates
+    (:func:`~advkit.evaluate.estimates.estimate_settings`), None when not asked; records
+    with and without them are never mixed. Waits while another run holds the store
+    (:class:`~advkit.store_lock.StoreLock`).
     """
     identity = model_identity(model, x, threat.lo, threat.hi)
     config = store_config(identity, x, y, threat, suite, seed, batch_size)
+    config["estimates"] = estimates
     return ResultStore(path, config, identity)
 
 

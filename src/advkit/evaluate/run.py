@@ -31,6 +31,7 @@ from advkit.access import eval_mode
 from advkit.access.precision import model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
+from advkit.evaluate.estimates import check_estimable, estimate_settings, sample_estimates
 from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import CLEAN, SampleRecord, carry_breaks
 from advkit.evaluate.report import Evaluation
@@ -68,9 +69,10 @@ class _Cascade:
     suite: Suite
     eps: tuple[float, ...]  # increasing; threat.eps among them
     seed: int
+    estimates: bool = False  # add each sample's CLEVER score and margin radius
 
 
-# Longer than 60 lines only through its docstring, which documents twelve options.
+# Longer than 60 lines only through its docstring, which documents thirteen options.
 def evaluate(
     model: nn.Module,
     data: tuple[Tensor, Tensor],
@@ -86,6 +88,7 @@ def evaluate(
     adaptive: bool = True,
     eot_samples: int = EOT_SAMPLES,
     checks: bool = True,
+    estimates: bool = False,
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
@@ -110,6 +113,10 @@ def evaluate(
         eot_samples: draws per EOT evaluation (default 20, as AutoAttack's rand version).
         checks: run the gradient-masking checks (:mod:`advkit.evaluate.sanity`) at the
             main ε and record their flags in the result (default True).
+        estimates: add each sample's CLEVER score (an estimate, never a certificate) and,
+            for chains of affine layers and ReLUs, its certified margin radius to its
+            records (:mod:`advkit.evaluate.estimates`; default False, as it costs about
+            500 gradient computations per sample and class).
 
     Returns:
         An :class:`~advkit.evaluate.report.Evaluation`.
@@ -125,6 +132,8 @@ def evaluate(
     check_model(model)
     check_suite(suite)
     x, y, eps = _checked_inputs(data, threat, eps_curve, batch_size)
+    if estimates:
+        check_estimable(threat)
     x = model_input(model, x)  # the points the model sees: in its dtype, as advkit.attack
     with eval_mode(model):
         classes = check_model_accepts(model, x)
@@ -134,8 +143,9 @@ def evaluate(
         attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     db = None
     if store is not None:
-        db = open_store(store, model, x, y, threat, attacks, seed, batch_size)
-    cascade = _Cascade(model, threat, attacks, eps, seed)
+        settings = estimate_settings(threat) if estimates else None
+        db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings)
+    cascade = _Cascade(model, threat, attacks, eps, seed, estimates)
     start_time = time.perf_counter()
     samples, examples = _run_batches(cascade, x, y, batch_size, db, progress)
     flags: list[MaskingFlag] = []
@@ -219,6 +229,7 @@ def _batch_records(
     """One batch's records at each ε in increasing order, with the examples of the
     samples first broken at that ε; new ones are saved to ``db``."""
     clean_pred: Tensor | None = None
+    estimated: tuple[list[float], list[float | None]] | None = None
     previous: list[SampleRecord] | None = None
     for e in cascade.eps:
         recs = db.load(e, idx) if db is not None else None
@@ -241,10 +252,24 @@ def _batch_records(
                 clean_pred,
                 previous,
             )
+            if cascade.estimates:
+                estimated = estimated or _estimates(cascade, x, y, idx)
+                clever, radius = estimated
+                recs = [r.estimated(c, m) for r, c, m in zip(recs, clever, radius, strict=True)]
             if db is not None:
                 db.save(e, recs, found)
         previous = recs
         yield e, recs, found
+
+
+def _estimates(
+    cascade: _Cascade, x: Tensor, y: Tensor, idx: list[int]
+) -> tuple[list[float], list[float | None]]:
+    """The batch's CLEVER scores and margin radii."""
+    with eval_mode(cascade.model):
+        return sample_estimates(
+            cascade.model, x, y, torch.tensor(idx), cascade.threat, cascade.seed
+        )
 
 
 def _first_broken(previous: list[SampleRecord] | None, records: list[SampleRecord]) -> list[int]:

@@ -7,7 +7,8 @@ then for every ε in increasing order the fields of its
 ``broken_by@0.1``, ``distance@0.1``, ``queries@0.1``, ``gradient_calls@0.1``), ε written as
 in the JSON's ``samples`` keys. ``robust`` is ``true``/``false``; ``broken_by`` and
 ``distance`` are empty for a robust sample; numbers are written exactly (``float()``
-reads a distance back to the same value).
+reads a distance back to the same value). An evaluation with estimates has the columns
+``clever`` and ``margin_radius`` after ``clean_pred`` (the same at every ε).
 
 Example:
     >>> import torch, advkit
@@ -28,7 +29,7 @@ import csv
 import io
 from dataclasses import fields
 
-from advkit.evaluate.records import SampleRecord
+from advkit.evaluate.records import ESTIMATES, SampleRecord
 from advkit.evaluate.report import Evaluation
 
 __all__ = ["SAMPLE_COLUMNS", "samples_csv"]
@@ -36,7 +37,9 @@ __all__ = ["SAMPLE_COLUMNS", "samples_csv"]
 SAMPLE_COLUMNS = ("index", "label", "clean_pred")
 """The columns that are the same at every ε; every other field gets one column per ε."""
 
-_PER_EPS = tuple(f.name for f in fields(SampleRecord) if f.name not in SAMPLE_COLUMNS)
+_PER_EPS = tuple(
+    f.name for f in fields(SampleRecord) if f.name not in (*SAMPLE_COLUMNS, *ESTIMATES)
+)
 
 
 def samples_csv(ev: Evaluation) -> str:
@@ -44,10 +47,12 @@ def samples_csv(ev: Evaluation) -> str:
     eps = sorted(ev.samples)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*SAMPLE_COLUMNS, *(f"{name}@{e}" for e in eps for name in _PER_EPS)])
+    estimated = any(r.clever is not None for r in ev.samples[eps[0]])
+    same = (*SAMPLE_COLUMNS, *ESTIMATES) if estimated else SAMPLE_COLUMNS
+    writer.writerow([*same, *(f"{name}@{e}" for e in eps for name in _PER_EPS)])
     for records in zip(*(ev.samples[e] for e in eps), strict=True):
         first = records[0].to_dict()
-        row = [first[name] for name in SAMPLE_COLUMNS]
+        row = [_cell(first[name]) for name in same]
         row += [_cell(record.to_dict()[name]) for record in records for name in _PER_EPS]
         writer.writerow(row)
     return out.getvalue()
