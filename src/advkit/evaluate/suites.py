@@ -17,8 +17,9 @@ attacks"), with the attack lists, order and options of the reference implementat
   many forward-only queries: a step's judging pass is the next step's linearization
   except after a step back towards x0) → Square (5000 queries, no gradient; p_init 0.8
   on AutoAttack's unscaled schedule): 1910 gradient calls and 5000 to 5900 more queries
-  for a sample that survives. At L1, AutoAttack's L1 settings: APGD-CE with 5 restarts (5 × 101) → APGD-T
-  on 5 classes (5 × 101) → FAB-T (9 × 100): 1910 gradient calls and 900 queries.
+  for a sample that survives. At L1, AutoAttack's L1 settings: APGD-CE with 5 restarts
+  (5 × 101) → APGD-T on 5 classes (5 × 101) → FAB-T (9 × 100): 1910 gradient calls and
+  up to 900 queries.
 - ``plus`` (L∞ and L2): APGD-CE and APGD-DLR with 5 restarts each (2 × 5 × 101) →
   untargeted FAB with 5 restarts (5 × 100 × (K − 1) gradient calls, 500 queries) →
   Square (5000 queries) → APGD-T (9 × 101) → FAB-T (9 × 100): 2819 + 500·(K − 1)
