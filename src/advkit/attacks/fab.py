@@ -33,16 +33,17 @@ one. With ε = inf FAB minimizes: every step runs and the least distance is kept
 ``refine=True`` keeps minimizing under a finite ε too and runs every round on every
 attacked sample.
 
-Cost per sample and round, as the reference's in gradient calls: each step linearizes
-every candidate class at the iterate (K − 1 gradient calls for FAB, 1 for FAB-T, each a
-query too), so ``steps × (K − 1)`` (FAB) or ``steps`` (FAB-T) gradient calls for a sample
-that runs every step. The forward pass that judges the new point is also the first
-class's linearization there: where the new point is the next iterate (it is not
-adversarial), its gradient is taken from that pass and reused by the next step, so a step
-costs no query beyond its gradient calls. The last step's pass is forward only (one
-query, no gradient), and a point pulled back towards x0 is linearized afresh at the next
-step (one query more than its gradient calls). A sample that runs every step without a
-success spends ``steps × C + 1`` queries (C the classes per step).
+Cost per sample and round: each step linearizes every candidate class at the iterate
+(C = K − 1 for FAB, 1 for FAB-T), each a forward+backward pass (a query and a gradient
+call), so ``steps × C`` gradient calls for a sample that runs every step, as the
+reference's. Judging a new point costs no pass of its own: the forward pass that judges
+it also gives the first class's gradient there for the rows it does not fool (whose next
+iterate it is), and the next step reuses that linearization. A round's last step judges
+with a forward pass only, and an adversarial point (the sample leaves, or moves back
+towards x0 and is linearized afresh there) gets no gradient: each costs a query without a
+gradient call. A sample spends ``steps × C + 1`` queries per round plus one per
+adversarial point judged before its last step (the reference: ``steps × (C + 1)``). The
+record keeps the judging passes' logits, so the result is not evaluated again.
 
 Example:
     >>> import math, torch, advkit
