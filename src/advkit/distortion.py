@@ -39,6 +39,7 @@ __all__ = [
     "TargetCases",
     "distortion_of",
     "distortion_report",
+    "sample_distances",
     "target_cases",
 ]
 
@@ -94,6 +95,24 @@ def distortion_of(x_adv: Tensor, x: Tensor, success: Tensor) -> DistortionReport
         median[k] = float(d.median()) if d.numel() else float("nan")
     rate = float(ok.float().mean()) if len(ok) else 0.0
     return DistortionReport(len(ok), rate, mean, median)
+
+
+def sample_distances(result: AttackResult) -> dict[str, list[Any]]:
+    """Every sample's success flag, and the distance of each successful one in the threat's norm.
+
+    The distances are those of the examples the attack found: for a minimal attack, upper
+    bounds on each sample's minimal adversarial distance.
+
+    Example:
+        >>> import math, torch, advkit
+        >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+        >>> x, y = torch.rand(4, 16), torch.tensor([0, 1, 2, 0])
+        >>> res = advkit.attack(model, x, y, advkit.L2(math.inf), advkit.DeepFool())
+        >>> sorted(sample_distances(res))
+        ['distances', 'success']
+    """
+    ok = result.success
+    return {"success": ok.tolist(), "distances": result.distance[ok].double().tolist()}
 
 
 @dataclass(frozen=True)

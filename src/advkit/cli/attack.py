@@ -13,7 +13,7 @@ from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.cli.common import add_common, inputs_of, model_and_data, refuse_unbounded, threat_of
 from advkit.cli.json_text import to_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
-from advkit.distortion import distortion_report
+from advkit.distortion import distortion_report, sample_distances
 from advkit.evaluate.batched import Batches
 from advkit.result import AttackResult
 
@@ -31,7 +31,8 @@ def register(sub: Any) -> None:
     at.add_argument(
         "--report",
         action="store_true",
-        help="add the distortion report: success rate, L0/L1/L2/L∞ mean and median",
+        help="add the distortion report: success rate, L0/L1/L2/L∞ mean and median, and "
+        "(with --json) each sample's success and distance in the threat's norm",
     )
     at.add_argument(
         "--cases",
@@ -70,11 +71,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tables = []
     if args.report:
         rep = distortion_report(res)
-        summary["distortion"] = rep.to_dict()
+        summary["distortion"] = {**rep.to_dict(), **sample_distances(res)}
         tables.append(rep.table("untargeted"))
     if args.cases:
-        cases = batches.target_cases(model, x, y, threat, method).reports()
-        summary["target_cases"] = {k: r.to_dict() for k, r in cases.items()}
+        found = batches.target_cases(model, x, y, threat, method)
+        cases = found.reports()
+        summary["target_cases"] = {
+            k: {**r.to_dict(), **sample_distances(getattr(found, k))} for k, r in cases.items()
+        }
         tables += [r.table(f"{k} case") for k, r in cases.items()]
     if args.json:
         print(to_json(summary))

@@ -25,6 +25,7 @@ from typing import Any
 
 import jinja2
 
+from advkit.report.attack_run import attack_page
 from advkit.report.certification import certify_page
 from advkit.report.detection import detect_page
 from advkit.report.evaluation import evaluate_page
@@ -49,6 +50,8 @@ KINDS: tuple[tuple[str, tuple[str, ...], str, Page], ...] = (
      transfer_page),
     ("advkit certify", ("certified_accuracy", "samples", "unknown"), "certify.html.j2",
      certify_page),
+    ("advkit attack --report --json", ("distortion", "mean_distance_successful"),
+     "attack.html.j2", attack_page),
 )  # fmt: skip
 """Per kind of results: the command that writes them, the keys that only they hold,
 the template and the context builder of their page; evaluate results are the others."""
