@@ -59,6 +59,8 @@ def test_estimates_are_shown_beside_the_attack_distance(
     assert "upper bound" in page.text and "robust" in page.text
     flagged = results["estimates"]["clever_overestimated"]
     assert f"CLEVER overestimated the radius of 1 sample: {flagged[0]}" in page.text
+    assert "CLEVER estimate against attack distance" in page.text
+    assert "1 lie below the diagonal" in page.text
     assert screenshot("estimates").stat().st_size > 0
 
 

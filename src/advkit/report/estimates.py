@@ -4,7 +4,8 @@ Problem solved: the page must put each sample's attack distance (an upper bound 
 minimal adversarial distance), its CLEVER score (an estimate, never a certificate) and
 its certified margin radius (a lower bound) side by side, and name the samples where an
 attack found a distance below CLEVER's estimate. This module reads them off the records
-at the main ε; results without estimates have no such part (None).
+at the main ε, with a scatter plot of the attack distance against CLEVER; results
+without estimates have no such part (None).
 
 Example:
     >>> from advkit.report.estimates import estimates_part
@@ -23,7 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ESTIMATE_ROWS", "EstimateRow", "EstimatesPart", "estimates_part"]
+from advkit.evaluate.figures import pyplot
+from advkit.report.figures import Figure, png_uri
+from advkit.report.run_info import norm_label
+
+__all__ = ["ESTIMATE_ROWS", "EstimateRow", "EstimatesPart", "estimates_figure", "estimates_part"]
 
 ESTIMATE_ROWS = 50
 """The most samples the estimates table shows (the JSON has them all)."""
@@ -59,12 +64,15 @@ class EstimatesPart:
         rows: the first :data:`ESTIMATE_ROWS` samples.
         total: how many samples the records hold.
         flagged: the indices of the samples CLEVER overestimated (every ε).
+        figure: the attack distance against CLEVER per broken sample, or None when no
+            attack broke a sample that has a CLEVER score.
     """
 
     eps: Any
     rows: list[EstimateRow]
     total: int
     flagged: list[int]
+    figure: Figure | None
 
 
 def estimates_part(results: dict[str, Any]) -> EstimatesPart | None:
@@ -77,7 +85,7 @@ def estimates_part(results: dict[str, Any]) -> EstimatesPart | None:
     if not summary:
         return None
     records = results.get("samples", {}).get(str(results.get("eps")), [])
-    rows = [
+    every = [
         EstimateRow(
             index=int(r["index"]),
             label=int(r["label"]),
@@ -86,7 +94,35 @@ def estimates_part(results: dict[str, Any]) -> EstimatesPart | None:
             margin_radius=r.get("margin_radius"),
             flagged=bool(r.get("clever_overestimated")),
         )
-        for r in records[:ESTIMATE_ROWS]
+        for r in records
     ]
     flagged = [int(i) for i in summary.get("clever_overestimated", [])]
-    return EstimatesPart(results.get("eps"), rows, len(records), flagged)
+    broken = [r for r in every if r.clever is not None and r.distance and r.distance > 0]
+    figure = estimates_figure(broken, norm_label(results)) if broken else None
+    return EstimatesPart(results.get("eps"), every[:ESTIMATE_ROWS], len(every), flagged, figure)
+
+
+def estimates_figure(rows: list[EstimateRow], norm: str) -> Figure:
+    """The attack distance against the CLEVER estimate of the samples an attack broke
+    (not empty, each with a CLEVER score): points below the diagonal are flagged.
+
+    Args:
+        rows: the samples; norm: the threat's norm for the axis labels (``"L∞"``).
+    """
+    plt = pyplot("the HTML report")
+    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    clever = [float(r.clever or 0.0) for r in rows]
+    ax.scatter(clever, [r.distance for r in rows], s=14, label="attack distance")
+    top = max([*clever, *(float(r.distance or 0.0) for r in rows)])
+    ax.plot([0, top], [0, top], "--", color="grey", label="distance = CLEVER")
+    ax.set_xlabel(f"CLEVER estimate ({norm} norm, input units)")
+    ax.set_ylabel(f"attack distance ({norm} norm, input units)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    below = sum(1 for r in rows if r.flagged)
+    alt = (
+        f"CLEVER estimate against attack distance for the {len(rows)} samples an attack "
+        f"broke: {below} lie below the diagonal (CLEVER overestimated their radius); "
+        f"CLEVER from {min(clever):.4g} to {max(clever):.4g}."
+    )
+    return Figure(png_uri(plt, fig), alt)
