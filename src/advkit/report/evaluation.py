@@ -4,7 +4,8 @@ Problem solved: the template should only lay out numbers, never compute them. Th
 turns evaluate results (a suite's, or ``--minimal``'s) into the page's parts: the run's
 description, clean and robust accuracy, the accuracy-vs-ε curve (with the certified
 curve when ``--certify`` ran), who broke what at what cost, the distortion histogram,
-the gradient-masking flags with their remedies, and the gallery of broken samples.
+the gradient-masking flags with their remedies, the gallery of broken samples, and
+(``--estimates``) each sample's attack distance, CLEVER estimate and certified radius.
 Missing parts (an empty run, no curve, no examples) become empty parts the page
 describes in words.
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from advkit.report.estimates import estimates_part
 from advkit.report.figures import curve_figure, histogram_figure
 from advkit.report.gallery import broken_records, gallery
 from advkit.report.run_info import norm_label, number, run_info
@@ -92,6 +94,7 @@ def evaluate_page(results: dict[str, Any], path: Path) -> dict[str, Any]:
         "adaptive": results.get("adaptive", "none"),
         "before_adaptive": results.get("before_adaptive"),
         "gallery": None if minimal else gallery(results, path),
+        "estimates": estimates_part(results),
     }
 
 
