@@ -113,8 +113,13 @@ class Problem:
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Logits, loss and input gradient at x (one row per sample of this problem);
         ``wanted`` (optional) picks from the logits the rows whose gradient is computed
-        and counted (zero elsewhere), as :meth:`advkit.access.WhiteBox.value_and_grad`."""
-        return self.white_box.value_and_grad(x, self.y, target, objective, self.rows, wanted)
+        and counted (zero elsewhere), as :meth:`advkit.access.WhiteBox.value_and_grad`.
+        It is passed on only when given, so an oracle overriding ``value_and_grad`` with
+        the five-argument signature keeps working for every attack that does not ask."""
+        args = (x, self.y, target, objective, self.rows)
+        if wanted is None:
+            return self.white_box.value_and_grad(*args)
+        return self.white_box.value_and_grad(*args, wanted)
 
     def clean_value_and_grad(self, objective: Objective) -> tuple[Tensor, Tensor, Tensor]:
         """Logits and loss at x0 for every row, with the input gradient of the rows whose
