@@ -176,12 +176,16 @@ def test_a_crashing_process_stops_all_with_the_last_checkpoint_kept(tmp_path: Pa
     _assert_same_weights(state, _train(Recorded())[0])
 
 
-def test_batchnorm_and_unsplittable_batches_are_refused() -> None:
+def test_batchnorm_unsplittable_batches_and_certified_training_are_refused() -> None:
     model = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
+    two, pgd = Processes(rank=0, size=2), advkit.PGDTraining()
     with pytest.raises(ValueError, match=r"BatchNorm layers \(2\).*convert_sync_batchnorm"):
-        Processes(rank=0, size=2).check(model, 32)
+        two.check(model, 32, pgd)
+    two.check(nn.SyncBatchNorm.convert_sync_batchnorm(model), 32, pgd)  # SyncBatchNorm is fine
     with pytest.raises(ValueError, match="batch_size 32 cannot be split over 3 processes"):
-        Processes(rank=0, size=3).check(_model(), 32)
+        Processes(rank=0, size=3).check(_model(), 32, pgd)
+    with pytest.raises(ValueError, match="certified training is not split over processes"):
+        two.check(_model(), 32, advkit.CertifiedTraining("ibp"))
 
 
 def _cli(tmp: Path, epochs: int, *extra: str) -> list[str]:

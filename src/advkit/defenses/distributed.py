@@ -33,7 +33,8 @@ still train *the same run*. :func:`advkit.train` switches to the mechanics below
 What may differ from the single-process run: the order of floating-point sums (the
 gradient all-reduce), so losses agree to float tolerance, not bit for bit. BatchNorm
 would normalize over B / K samples per process and is refused (convert it with
-:meth:`torch.nn.SyncBatchNorm.convert_sync_batchnorm`, CUDA only, or use GroupNorm).
+:meth:`torch.nn.SyncBatchNorm.convert_sync_batchnorm`, CUDA only, or use GroupNorm), and
+so is certified training, whose bounds trace the model outside DDP.
 
 Example:
     >>> import torch
@@ -132,12 +133,18 @@ class Processes:
             return None
         return cls(rank=dist.get_rank(), size=dist.get_world_size())
 
-    def check(self, model: nn.Module, batch_size: int) -> None:
+    def check(self, model: nn.Module, batch_size: int, method: object) -> None:
         """Refuse a run that the K processes could not split exactly.
 
         Raises:
-            ValueError: ``batch_size`` is not a multiple of K, or ``model`` has BatchNorm.
+            ValueError: ``batch_size`` is not a multiple of K, ``model`` has BatchNorm,
+                or ``method`` is certified training.
         """
+        if getattr(method, "certifies", False):
+            raise ValueError(
+                "certified training is not split over processes: its bounds trace the model "
+                "outside DistributedDataParallel; train it on one process (without torchrun)"
+            )
         if batch_size % self.size:
             raise ValueError(
                 f"batch_size {batch_size} cannot be split over {self.size} processes: pass "

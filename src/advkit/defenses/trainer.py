@@ -156,7 +156,7 @@ def train(
     )
     processes = Processes.current()
     if processes is not None:
-        processes.check(model, batch_size)
+        processes.check(model, batch_size, method)
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, Any]] = []
     start_epoch = 0
