@@ -9,6 +9,8 @@ Examples:
     advkit train --certified crown-ibp --eps 0.1 --epochs 20 --out results/digits-crown-ibp.pt
     advkit train --method fast --dataset fashion-mnist --data-dir ~/fmnist --eps 0.1 \\
         --arch kw-small --epochs 10 --out results/fmnist-fast.pt
+    torchrun --nproc-per-node 4 -m advkit train --method pgd --eps 0.1 --batch-size 256 \\
+        --out results/digits-pgd.pt   # DistributedDataParallel over 4 processes
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.data import DATASETS
 from advkit.defenses.certified import BOUNDS, CertifiedTraining
+from advkit.defenses.distributed import launched_group
 from advkit.defenses.regularizers import Distillation, GradientNorm
 from advkit.defenses.trainer import train
 from advkit.defenses.training import (
@@ -92,7 +95,13 @@ def register(sub: Any) -> None:
     p.add_argument("--ramp", type=float, help="certified: epochs of the ε/κ ramp (40%%)")
     p.add_argument("--dataset", default="digits", choices=sorted(DATASETS))
     add_data_dir(p)
-    p.add_argument("--n", type=int, help="train on the first N training samples only")
+    p.add_argument(
+        "--n",
+        "--train-n",
+        type=int,
+        help="train on the first N training samples only (spell it --train-n under torchrun, "
+        "whose own options make --n ambiguous)",
+    )
     p.add_argument("--eval-n", type=int, default=200, help="test samples for the monitor")
     p.add_argument(
         "--arch", choices=sorted(ARCHITECTURES), help="default: digits-cnn / kw-small by size"
@@ -135,20 +144,23 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     xt, yt = load_data(args, args.dataset, "test", args.eval_n, "--eval-n")
     arch, model = _model(args, x.shape[1], x.shape[2])
     name, method = _method(args)
-    history = train(
-        model,
-        (x, y),
-        method,
-        THREATS[args.norm](args.eps),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        eval_data=(xt, yt),
-        checkpoint=out.with_suffix(".ckpt"),
-        resume=args.resume,
-        progress=not args.quiet,
-    )
+    with launched_group() as rank:  # under torchrun: DDP over its processes
+        history = train(
+            model,
+            (x, y),
+            method,
+            THREATS[args.norm](args.eps),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            eval_data=(xt, yt),
+            checkpoint=out.with_suffix(".ckpt"),
+            resume=args.resume,
+            progress=not args.quiet and rank == 0,
+        )
+    if rank > 0:  # process 0 writes the outputs and prints the summary
+        return history
     state = model.state_dict()
     atomic_write(out, lambda tmp: torch.save(state, tmp))
     record = {

@@ -5,6 +5,11 @@ method's mean per-sample loss with Adam (or a given optimizer), and logs the epo
 training loss and, on held-out data, clean accuracy and robust accuracy under a quick
 PGD-10 (a cheap monitor; evaluate the final model with :func:`advkit.evaluate`).
 
+Under ``torchrun`` (an initialized ``torch.distributed`` group of K > 1 processes) the
+same run is split over the K processes with DistributedDataParallel: each takes
+batch_size / K samples of every batch, and process 0 writes the checkpoint (see
+:mod:`advkit.defenses.distributed`).
+
 A checkpoint file (model, optimizer, epoch, history and the run's settings) is written
 after every epoch with ``torch.save`` in a form that loads with ``weights_only=True``;
 ``resume=True`` continues from it and gives the same weights as an uninterrupted run. A
@@ -25,7 +30,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +42,14 @@ from tqdm.auto import tqdm
 
 from advkit.attacks.gradient import PGD
 from advkit.defenses.checkpoint import TrainingSettings, load_checkpoint, save_checkpoint
+from advkit.defenses.distributed import (
+    DataParallelModel,
+    Processes,
+    epoch_order,
+    idle_loss,
+)
 from advkit.defenses.training import Standard, TrainingMethod, attacking
-from advkit.engine.rng import generator, mix, stream
+from advkit.engine.rng import mix, stream
 from advkit.threat import Linf, ThreatModel
 from advkit.validate import check_batch
 
@@ -141,6 +154,9 @@ def train(
     certify_eval = _checked_options(
         data, method, threat, epochs, batch_size, eval_data, certify_eval, resume, checkpoint
     )
+    processes = Processes.current()
+    if processes is not None:
+        processes.check(model, batch_size, method)
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -164,6 +180,8 @@ def train(
             history, start_epoch = load_checkpoint(saving[0], model, opt, settings, epochs)
     run = _TrainingRun(
         model=model,
+        trained=model if processes is None else DataParallelModel(model),
+        processes=processes,
         x=data[0],
         y=data[1].long(),
         method=method,
@@ -175,11 +193,27 @@ def train(
         progress=progress,
     )
     for epoch in range(start_epoch, epochs):
-        history.append(_epoch(run, epoch, eval_data, certify_eval))
+        try:
+            history.append(_epoch(run, epoch, eval_data, certify_eval))
+        except Exception as err:
+            if run.processes is not None:
+                run.processes.explain_stop(err, epoch, saving[0] if saving else None)
+            raise
         if saving is not None:
-            save_checkpoint(saving[0], model, opt, epoch + 1, history, saving[1])
+            path, settings = saving
+            _on_rank_zero(
+                run, partial(save_checkpoint, path, model, opt, epoch + 1, history, settings)
+            )
     model.eval()
     return history
+
+
+def _on_rank_zero(run: _TrainingRun, write: Callable[[], None]) -> None:
+    """``write`` on the only process, or on process 0 while the others wait."""
+    if run.processes is None:
+        write()
+    else:
+        run.processes.on_rank_zero(write)
 
 
 @dataclass(frozen=True)
@@ -187,6 +221,8 @@ class _TrainingRun:
     """What every epoch of one :func:`train` call uses."""
 
     model: nn.Module
+    trained: nn.Module  # the model, or its DDP wrapper when split over processes
+    processes: Processes | None
     x: Tensor
     y: Tensor
     method: TrainingMethod
@@ -248,38 +284,46 @@ def _epoch(
 
 
 def _train_epoch(run: _TrainingRun, epoch: int) -> float:
-    """One pass over the data in an order seeded by (seed, epoch); the mean training loss."""
-    n = run.x.shape[0]
-    order = torch.randperm(n, generator=generator(run.seed, stream("epoch-order", epoch)))
+    """One pass over the data in an order seeded by (seed, epoch); the mean training loss.
+
+    Split over K processes, each computes its share of every batch and scales its loss
+    sum by K / (batch size), so DDP's gradient average is the whole batch's mean loss.
+    """
+    n, size = run.x.shape[0], run.batch_size
+    starts = range(0, n, size)
+    if run.processes is None:
+        order = epoch_order(n, run.seed, epoch)
+        shares, k = [order[s : s + size] for s in starts], 1
+    else:
+        shares, k = run.processes.batches(n, size, run.seed, epoch), run.processes.size
     run.model.train()
     total, count = 0.0, 0
     bar = tqdm(
-        range(0, n, run.batch_size),
+        zip(starts, shares, strict=True),
+        total=len(starts),
         disable=not run.progress,
         desc=f"{run.method.name} epoch {epoch + 1}/{run.epochs}",
         leave=False,
     )
-    for start in bar:
-        idx = order[start : start + run.batch_size]
+    for start, idx in bar:
         method = run.method
         active = method.at(epoch + start / n, run.epochs) if hasattr(method, "at") else method
-        losses = active.loss(
-            run.model,
-            run.x[idx],
-            run.y[idx],
-            run.threat,
-            idx,
-            mix(run.seed, stream("epoch-attack", epoch)),
-        )
-        loss = losses.mean()
+        seed = mix(run.seed, stream("epoch-attack", epoch))
+        if idx.numel():
+            losses = active.loss(run.trained, run.x[idx], run.y[idx], run.threat, idx, seed)
+        else:
+            losses = idle_loss(run.trained, run.x)
+        loss = losses.sum() * k / min(size, n - start)
         run.optimizer.zero_grad()
         loss.backward()
         run.optimizer.step()
-        total += float(loss.detach()) * idx.numel()
+        total += float(losses.detach().sum())
         count += idx.numel()
-        bar.set_postfix(loss=f"{total / count:.3f}")
+        bar.set_postfix(loss=f"{total / max(count, 1):.3f}")
     run.model.eval()
-    return total / max(count, 1)
+    if run.processes is not None:
+        total = run.processes.total(total, next(run.model.parameters()))
+    return total / max(n, 1)
 
 
 def _monitor_epoch(

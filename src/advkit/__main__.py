@@ -1,0 +1,3 @@
+from advkit.cli import main
+
+raise SystemExit(main())
