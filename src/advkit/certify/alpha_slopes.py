@@ -84,9 +84,7 @@ class SlopeSet:
     layers: dict[int, RefinedNode]
 
     @classmethod
-    def build(
-        cls, graph: Graph, pre: dict[int, Box], k: int, *, intermediate: bool
-    ) -> SlopeSet:
+    def build(cls, graph: Graph, pre: dict[int, Box], k: int, *, intermediate: bool) -> SlopeSet:
         """Parameters started at CROWN's choice for CROWN's bounds ``pre`` and K margins;
         with ``intermediate``, also for the inputs of the later nonlinear nodes."""
         nonlinear = graph.nonlinear()
@@ -136,7 +134,9 @@ class SlopeSet:
             spec = torch.cat([eye, -eye]).reshape(1, 2 * m, *lo.shape[1:])
             val = backward_bound(graph, src, spec, inputs, out, slopes=node.slopes)
             flat_lo, flat_hi = lo.reshape(n, -1), hi.reshape(n, -1)
-            new_lo = flat_lo.index_copy(1, node.cols, torch.maximum(flat_lo[:, node.cols], val[:, :m]))
-            new_hi = flat_hi.index_copy(1, node.cols, torch.minimum(flat_hi[:, node.cols], -val[:, m:]))
+            tight_lo = torch.maximum(flat_lo[:, node.cols], val[:, :m])
+            tight_hi = torch.minimum(flat_hi[:, node.cols], -val[:, m:])
+            new_lo = flat_lo.index_copy(1, node.cols, tight_lo)
+            new_hi = flat_hi.index_copy(1, node.cols, tight_hi)
             out[i] = (new_lo.reshape(lo.shape), new_hi.reshape(hi.shape))
         return out
