@@ -21,9 +21,11 @@ Example:
     >>> from advkit.certify.bounds import crown_bounds
     >>> from advkit.certify.graph import trace
     >>> from advkit.certify.input_set import InputSet
+    >>> _ = torch.manual_seed(0)
     >>> net = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 5),
     ...                           torch.nn.ReLU(), torch.nn.Linear(5, 2)).eval()
-    >>> g, inputs = trace(net, torch.zeros(1, 3)), InputSet(advkit.Linf(1.0), torch.zeros(2, 3))
+    >>> x0 = torch.full((2, 3), 0.5)
+    >>> g, inputs = trace(net, x0), InputSet(advkit.Linf(0.5), x0)
     >>> with torch.no_grad():
     ...     pre = crown_bounds(g, inputs)
     >>> slopes = SlopeSet.build(g, pre, 2, intermediate=True)
