@@ -21,6 +21,8 @@ from advkit.certify.ops import (
     Operator,
     ReLU,
     Reshape,
+    Sigmoid,
+    Tanh,
 )
 from advkit.models.normalize import Normalize
 
@@ -51,6 +53,8 @@ CASES: dict[type[Operator], tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     Linear: (lambda: nn.Sequential(nn.Linear(3, 4)), (3,)),
     Conv: (lambda: nn.Sequential(nn.Conv2d(2, 3, 3, stride=2, padding=1)), (2, 5, 5)),
     ReLU: (lambda: nn.Sequential(nn.Linear(4, 6), nn.ReLU()), (4,)),
+    Sigmoid: (lambda: nn.Sequential(nn.Linear(4, 6), nn.Sigmoid()), (4,)),
+    Tanh: (lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh()), (4,)),
     MaxPool: (lambda: nn.Sequential(nn.MaxPool2d(3, stride=2, padding=1)), (2, 5, 5)),
     Reshape: (lambda: nn.Sequential(nn.Flatten()), (2, 3)),
     BatchNorm: (_batchnorm, (2, 3, 3)),

@@ -15,9 +15,9 @@ from advkit.certify.graph import Graph
 from advkit.certify.input_set import InputSet
 from advkit.certify.milp import Program, encode
 from advkit.certify.mip import solve
-from advkit.certify.ops import OPERATORS, MaxPool, NpBox, Operator
+from advkit.certify.ops import OPERATORS, MaxPool, NpBox, Operator, Sigmoid, Tanh
 
-ENCODED = [c for c in OPERATORS if c is not MaxPool]
+ENCODED = [c for c in OPERATORS if c not in (MaxPool, Sigmoid, Tanh)]
 
 
 def _box_and_bounds(

@@ -10,6 +10,8 @@ function or method:
   (eval), ``AvgPool2d``, advkit's ``Normalize``, ``Flatten``/``reshape``/``view``,
   ``Identity`` and ``Dropout`` (eval);
 - ``relu``: ``nn.ReLU``, ``torch.relu``, ``F.relu``, ``Tensor.relu``;
+- ``sigmoid``/``tanh``: ``nn.Sigmoid``/``nn.Tanh``, ``torch.sigmoid``/``torch.tanh``, the
+  tensor methods;
 - ``maxpool``: ``nn.MaxPool2d``, ``F.max_pool2d`` (no dilation, no ceil mode);
 - ``add``: the sum of two nodes (residual connections).
 

@@ -9,8 +9,16 @@ programming"). Bounds l, u come from CROWN, which also skips every class it alre
 certifies. The program is solved by HiGHS through :func:`scipy.optimize.milp`.
 
 Outcomes per sample: proved robust (every remaining MILP has a positive optimum), a
-counterexample (re-checked by a forward pass in :func:`advkit.certify`), or, when the time
-limit hits, an honest "unknown" with the solver's proven dual bound as the lower bound.
+counterexample (re-checked by a forward pass here and in :func:`advkit.certify`), or, when
+the time limit hits, an honest "unknown" with the solver's proven dual bound as the lower
+bound.
+
+Counterexamples are taken wherever they appear. HiGHS through :func:`scipy.optimize.milp`
+accepts no warm start, so a candidate point (``certify(..., warm_start=x_adv)``, e.g. an
+attack's best point) is checked by a forward pass first: if it already changes the label
+the sample is answered from it without any solve (its margins keep CROWN's bounds). A
+solve stopped by the time limit returns its incumbent, and an incumbent that changes the
+label is kept as the counterexample instead of being discarded.
 
 The L1 ball is linear too: auxiliary variables u ≥ |x − x0| (two rows per pixel) and
 Σ u ≤ ε. L2 is refused: its ball is a second-order cone, so the problem would be a
@@ -171,10 +179,14 @@ class MIP:
         lower = crown.clone()
         x_adv = task.x.clone()
         for s in range(task.x.shape[0]):
+            check = _Checker(g, x_adv[s], spec[s], int(task.y[s]))
+            if task.warm_start is not None and not self.exact_margins and check(task.warm_start[s]):
+                x_adv[s] = task.warm_start[s]  # the warm start already changes the label
+                continue
             deadline = time.perf_counter() + self.time_limit
             l1_eps = float(eps[s]) if norm == "l1" else None
             prog = _sample_program(g, pre, task.inputs, s, l1_eps, with_radius=False)
-            sol = self._margins(prog, spec[s], int(task.y[s]), crown[s], lower[s], deadline)
+            sol = self._margins(prog, spec[s], check, crown[s], lower[s], deadline)
             if sol is not None:
                 x_adv[s] = torch.from_numpy(sol[: prog.d]).to(x_adv).reshape(x_adv[s].shape)
         return CertOutput(lower, x_adv)
@@ -183,30 +195,54 @@ class MIP:
         self,
         prog: Program,
         spec: Tensor,
-        y: int,
+        check: _Checker,
         crown: Tensor,
         lower: Tensor,
         deadline: float,
     ) -> np.ndarray | None:
         """Solve one sample's margins, writing their bounds into ``lower`` (K,); returns
-        the last counterexample found, or None."""
+        the last counterexample found (an optimum or a time-limited solve's incumbent,
+        re-checked by a forward pass), or None."""
         found = None
         for j in torch.argsort(crown).tolist():
-            if j == y or (crown[j] > 0 and not self.exact_margins):
+            if j == check.y or (crown[j] > 0 and not self.exact_margins):
                 continue
             obj, const = prog.output_row(spec[j].double().numpy())
             status, val, sol = solve(prog, obj, [], deadline - time.perf_counter())
             if status == "optimal":
                 lower[j] = val + const
-                if sol is not None and float(obj @ sol[: obj.size]) + const < 0:
-                    found = sol
-                    if not self.exact_margins:
-                        break
             elif status == "limit":
                 lower[j] = max(float(crown[j]), val + const)
+            below = sol is not None and float(obj @ sol[: obj.size]) + const < 0
+            if below and sol is not None and check(sol[: prog.d]):
+                found = sol
+                if not self.exact_margins:
+                    break
             if time.perf_counter() > deadline:
                 break
         return found
+
+
+@dataclass(frozen=True, eq=False)
+class _Checker:
+    """Whether a point changes one sample's label, by a forward pass of the graph.
+
+    Attributes:
+        graph: the traced network; like: a tensor of the sample's shape and dtype.
+        spec: the sample's margin coefficients (K, K); y: its label.
+    """
+
+    graph: Graph
+    like: Tensor
+    spec: Tensor
+    y: int
+
+    def __call__(self, point: Tensor | np.ndarray) -> bool:
+        """True when some margin z_y − z_j (j ≠ y) is negative at ``point``."""
+        x = torch.as_tensor(point).to(self.like).reshape(1, *self.like.shape)
+        margins = self.spec @ self.graph.forward(x)[0]
+        margins[self.y] = math.inf
+        return bool((margins < 0).any())
 
 
 def _radius_rows(x0: np.ndarray) -> list[tuple[np.ndarray, float, float]]:

@@ -63,6 +63,7 @@ def _run_batches(
     method: Certifier,
     num_classes: int,
     batch_size: int,
+    warm_start: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``method`` on batches of ``batch_size`` samples: the (N, K) margin lower bounds (on
     the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none)."""
@@ -73,7 +74,14 @@ def _run_batches(
         sub_threat = threat.select(rows)
         xb = x0[rows]
         task = CertTask(
-            model, graph, xb, y[rows], sub_threat, InputSet(sub_threat, xb), num_classes
+            model,
+            graph,
+            xb,
+            y[rows],
+            sub_threat,
+            InputSet(sub_threat, xb),
+            num_classes,
+            None if warm_start is None else warm_start[rows],
         )
         with torch.no_grad():
             out = method.run(task)
@@ -90,6 +98,7 @@ def certify(
     method: Certifier,
     *,
     batch_size: int = 64,
+    warm_start: Tensor | None = None,
 ) -> CertResult:
     """Certify ``model`` on the batch (x, y) within ``threat`` using ``method``.
 
@@ -106,6 +115,9 @@ def certify(
         threat: the perturbation set, e.g. ``Linf(0.1)``; ε may be per sample.
         method: the certifier, e.g. ``IBP()``, ``CROWN()``, ``AlphaCROWN()``, ``MIP()``.
         batch_size: samples bounded together (memory grows with it).
+        warm_start: optional candidate counterexamples (N, ...), e.g. an attack's best points
+            (projected onto Δ(x)); exact certifiers (MIP) answer a sample from its point
+            when the point already changes the label, before any solve.
 
     Returns:
         A :class:`CertResult`.
@@ -125,6 +137,14 @@ def certify(
     bounded = bounding_copy(model, dtype)
     x0 = x.detach().to(dtype, copy=True)
     y = y.detach().long()
+    if warm_start is not None:
+        if warm_start.shape != x.shape:
+            raise ValueError(
+                f"warm_start must have the inputs' shape {tuple(x.shape)}, got "
+                f"{tuple(warm_start.shape)}: pass one candidate point per sample (e.g. the "
+                "attack's x_adv)"
+            )
+        warm_start = threat.project(warm_start.detach().to(dtype), x0)
     n = x0.shape[0]
     with eval_mode(model), eval_mode(bounded, warn=False):
         num_classes = check_model_accepts(model, model_input(model, x0))
@@ -132,7 +152,9 @@ def certify(
         with torch.no_grad():  # the decisions of the model itself, in its own dtype
             clean = call_model(model, x0)
         check_clean_logits(model, clean, range(n))
-        class_lower, found = _run_batches(bounded, x0, y, threat, method, num_classes, batch_size)
+        class_lower, found = _run_batches(
+            bounded, x0, y, threat, method, num_classes, batch_size, warm_start
+        )
         with torch.no_grad():
             clean_wrong = (clean.argmax(1) != y).cpu()
             x_adv = threat.project(found.to(x0.dtype), x0)

@@ -32,6 +32,8 @@ class CertTask:
         threat: the threat model.
         inputs: Δ(x) as an :class:`~advkit.certify.input_set.InputSet`.
         num_classes: number of logits K.
+        warm_start: candidate counterexamples (N, ...) inside Δ(x), e.g. an attack's best
+            points, or None; exact certifiers check them before solving.
     """
 
     model: nn.Module
@@ -41,6 +43,7 @@ class CertTask:
     threat: ThreatModel
     inputs: InputSet
     num_classes: int
+    warm_start: Tensor | None = None
 
     @property
     def spec(self) -> Tensor:

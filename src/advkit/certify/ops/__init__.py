@@ -16,6 +16,7 @@ from advkit.certify.ops.maxpool import MaxPool
 from advkit.certify.ops.registry import OPERATORS, describe, operator_for
 from advkit.certify.ops.relu import ReLU
 from advkit.certify.ops.reshape import Reshape
+from advkit.certify.ops.s_shaped import Sigmoid, SShaped, Tanh
 from advkit.certify.ops.scale_shift import BatchNorm, Normalization, ScaleShift
 
 __all__ = [
@@ -38,7 +39,10 @@ __all__ = [
     "Operator",
     "ReLU",
     "Reshape",
+    "SShaped",
     "ScaleShift",
+    "Sigmoid",
+    "Tanh",
     "describe",
     "operator_for",
 ]

@@ -26,6 +26,7 @@ from advkit.certify.ops.linear import Linear
 from advkit.certify.ops.maxpool import MaxPool
 from advkit.certify.ops.relu import ReLU
 from advkit.certify.ops.reshape import Reshape
+from advkit.certify.ops.s_shaped import Sigmoid, Tanh
 from advkit.certify.ops.scale_shift import BatchNorm, Normalization
 
 __all__ = ["OPERATORS", "describe", "operator_for"]
@@ -35,6 +36,8 @@ OPERATORS: tuple[type[Operator], ...] = (
     Linear,
     Conv,
     ReLU,
+    Sigmoid,
+    Tanh,
     MaxPool,
     Reshape,
     BatchNorm,
