@@ -53,6 +53,24 @@ def seeded(model: nn.Module, seed: int) -> nn.Module:
     return model.eval()
 
 
+def trained(model: nn.Module, shape: tuple[int, ...], seed: int, steps: int = 150) -> nn.Module:
+    """``model`` fitted (Adam, full batch) to 3 classes of inputs in [0, 1] split by random
+    hyperplanes, so its decision boundaries cross the input box; in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x = torch.rand(256, *shape, generator=gen)
+    w = torch.randn(x[0].numel(), 3, generator=gen)
+    flat = x.reshape(256, -1)
+    y = ((flat - 0.5) @ w).argmax(1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.03)
+    model.train()
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model.eval()
+
+
 def export(model: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
     """Write ``model`` to ``path`` with the TorchScript exporter (offline) and a free batch."""
     with warnings.catch_warnings():
@@ -98,3 +116,13 @@ def onnx_outputs(path: Path, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarra
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"x": x.reshape(1, *shape).astype(np.float32)})
     return np.asarray(y).reshape(-1)
+
+
+def near_boundary(model: nn.Module, shape: tuple[int, ...], n: int, seed: int) -> Tensor:
+    """``n`` of 256 random inputs in [0, 1], spread over the lower half of their clean
+    margins (robustness flips at small and moderate ε, so both answers occur)."""
+    x = torch.rand(256, *shape, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        top = model(x).topk(2, dim=1).values
+    order = (top[:, 0] - top[:, 1]).argsort()
+    return x[order[torch.linspace(4, 127, n).long()]]

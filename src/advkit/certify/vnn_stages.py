@@ -13,10 +13,11 @@ pass), ``unsat`` (the disjunct has no counterexample: only a sound proof may say
 - :class:`BoundStage`: a certifier (α-CROWN by default) with the disjunct's rows as the
   specification; ``unsat`` when some row's lower bound is positive.
 - :class:`MipStage`: the exact MILP (Tjeng et al. 2019) of min_x max_k c_k·f(x) + d_k over
-  the box with the cutoff max_k ≤ 0, on networks with few unstable ReLUs: infeasible means
-  ``unsat``; any solution, even one a time-limited solve returns, is a candidate. The
-  cutoff 0 prunes at least as much as an attack's incumbent would (a failed attack's best
-  margin is above 0), which matters as SciPy's HiGHS interface takes no start point.
+  the box, on networks with few unstable ReLUs: a positive proven lower bound (the
+  solver's dual bound, also when the time limit stops it) means ``unsat``; a solution with
+  a value ≤ 0, even one a time-limited solve returns, is a candidate. SciPy's HiGHS
+  interface takes no start point, so the attack's best point is not passed as an
+  incumbent.
 
 Example:
     >>> from advkit.certify.vnn_stages import AttackStage, BoundStage, MipStage
@@ -168,7 +169,7 @@ class MipStage:
     name: str = "mip"
 
     def __call__(self, sub: Subproblem) -> StageResult:
-        """``unsat`` when the MILP with cutoff 0 is infeasible; a solution is a candidate."""
+        """``unsat`` when the MILP's proven bound is positive; a solution ≤ 0 is a candidate."""
         graph, part = sub.network.graph, sub.part
         inputs = sub.inputs()
         with torch.no_grad():
@@ -180,16 +181,16 @@ class MipStage:
             prog = encode(graph, _padded_bounds(pre, 0), part.lower, part.upper)
         except TypeError:  # an operator without a MILP encoding (max pooling)
             return StageResult("unknown", sub.hint)
-        t = prog.add_variables([-np.inf], [0.0], [0])
+        t = prog.add_variables([-np.inf], [np.inf], [0])
         for coef, const in zip(part.c, part.d, strict=True):
             row, offset = prog.output_row(coef)
             row[t] = -1.0
             prog.add_row(row, -np.inf, -(offset + float(const)))
         obj = np.zeros(prog.nv)
         obj[t] = 1.0
-        status, _, sol = solve(prog, obj, [], sub.seconds_left())
-        if status == "infeasible":
+        status, bound, sol = solve(prog, obj, [], sub.seconds_left())
+        if status == "infeasible" or bound > 0:
             return StageResult("unsat")
-        if sol is not None:
+        if sol is not None and sol[t] <= 0:
             return StageResult("sat", sol[: prog.d])
         return StageResult("unknown", sub.hint)
