@@ -11,7 +11,6 @@ import pytest
 import torch
 from onnx import TensorProto, helper
 from torch import nn
-from vnn_cases import SmallCNN, export, seeded
 
 from advkit.certify.bounds import crown_bounds
 from advkit.certify.box_set import BoxSet
@@ -20,6 +19,7 @@ from advkit.certify.ops import ConstantArithmetic
 from advkit.certify.vnn_network import load_network
 from advkit.models.onnx_builder import OnnxImportError
 from advkit.models.onnx_import import load_onnx
+from vnn_cases import SmallCNN, export, seeded
 
 
 def test_a_converted_cnn_traces_and_its_bounds_hold(tmp_path: Path) -> None:
