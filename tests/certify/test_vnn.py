@@ -78,15 +78,19 @@ def test_a_safe_property_is_unsat(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("build", "shape", "eps"),
-    [(mlp, (1, 2, 2), (0.02, 0.05)), (lambda: SmallCNN(maxpool=False), (1, 4, 4), (0.02,))],
+    ("build", "shape", "eps", "points"),
+    [(mlp, (1, 2, 2), (0.02, 0.05), 4), (lambda: SmallCNN(maxpool=False), (1, 4, 4), (0.02,), 2)],
     ids=["mlp", "cnn"],
 )
 def test_answers_agree_with_exact_mip_on_every_instance(
-    tmp_path: Path, build: type[nn.Module], shape: tuple[int, ...], eps: tuple[float, ...]
+    tmp_path: Path,
+    build: type[nn.Module],
+    shape: tuple[int, ...],
+    eps: tuple[float, ...],
+    points: int,
 ) -> None:
     network = load_network(export(trained(build(), shape, seed=1), tmp_path / "n.onnx", shape))
-    x = near_boundary(network.model, shape, 4, seed=0)
+    x = near_boundary(network.model, shape, points, seed=0)
     labels = network.model(x).argmax(1)
     seen = set()
     for e in eps:
