@@ -107,3 +107,11 @@ def test_other_arguments_get_the_forms_of_the_command(
 ) -> None:
     line = one_line_error(capsys, ["verify", *argv])
     assert "RESULTS.json" in line and "MODEL.onnx PROPERTY.vnnlib" in line and "--instances" in line
+
+
+def test_a_malformed_instances_line_is_named(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder / "instances.csv").write_text("net.onnx,props/safe.vnnlib,30\nnet.onnx,60\n")
+    line = one_line_error(capsys, ["verify", "--instances", str(folder / "instances.csv")])
+    assert "instances.csv:2: expected 'model.onnx,property.vnnlib,timeout seconds'" in line
