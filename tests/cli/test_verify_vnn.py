@@ -115,3 +115,19 @@ def test_a_malformed_instances_line_is_named(
     (folder / "instances.csv").write_text("net.onnx,props/safe.vnnlib,30\nnet.onnx,60\n")
     line = one_line_error(capsys, ["verify", "--instances", str(folder / "instances.csv")])
     assert "instances.csv:2: expected 'model.onnx,property.vnnlib,timeout seconds'" in line
+
+
+def test_an_instance_that_cannot_load_is_an_error_row_and_the_run_goes_on(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export(nn.Sequential(nn.Linear(2, 2), nn.GELU()), folder / "gelu.onnx", (2,))
+    (folder / "instances.csv").write_text(
+        "gelu.onnx,props/safe.vnnlib,30\nnet.onnx,props/safe.vnnlib,30\n"
+    )
+    out = folder / "results.csv"
+    assert (
+        cli.main(["verify", "--instances", str(folder / "instances.csv"), "--out", str(out)]) == 0
+    )
+    rows = list(csv.DictReader(out.open()))
+    assert [r["result"] for r in rows] == ["error", "unsat"]
+    assert "Erf" in rows[0]["detail"]
