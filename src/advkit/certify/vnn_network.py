@@ -6,12 +6,15 @@ forward pass, as the competition's checker does) but bound it in enough precisio
 rounding does not eat the margins. :class:`VnnNetwork` holds both and re-checks candidate
 counterexamples (:meth:`VnnNetwork.check`): the point is rounded to float32 inside the
 property's box, run through the float32 model, and kept only if its output satisfies every
-row of the disjunct.
+row of the disjunct; a network loaded from ONNX also runs it through onnxruntime, which
+must agree, and the output reported is onnxruntime's (what the competition's checker
+sees).
 
 Example:
     >>> import numpy as np, torch
     >>> from advkit.certify.vnn_network import VnnNetwork
     >>> from advkit.certify.vnn_property import Disjunct
+from advkit.certify.vnn_reference import Reference, onnx_reference
     >>> net = VnnNetwork.of(torch.nn.Sequential(torch.nn.Linear(2, 2)).eval(), (2,))
     >>> part = Disjunct(np.zeros(2), np.ones(2), np.zeros((0, 2)), np.zeros(0))
     >>> net.check(part, np.array([0.5, 0.5]))[0].tolist()
@@ -21,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +33,7 @@ from torch import Tensor, nn
 
 from advkit.certify.graph import Graph, trace
 from advkit.certify.vnn_property import Disjunct
+from advkit.certify.vnn_reference import Reference, onnx_reference
 
 __all__ = ["VnnNetwork", "load_network"]
 
@@ -43,12 +47,15 @@ class VnnNetwork:
         graph: a float64 copy of it, traced for the certifiers.
         input_shape: the per-sample input shape (the property's X_i are its flat values).
         num_outputs: the number of outputs (the property's Y_i).
+        reference: a second judge of counterexamples (onnxruntime on the ONNX file), or
+            None.
     """
 
     model: nn.Module
     graph: Graph
     input_shape: tuple[int, ...]
     num_outputs: int
+    reference: Reference | None = None
 
     @classmethod
     def of(cls, model: nn.Module, input_shape: tuple[int, ...]) -> VnnNetwork:
@@ -82,7 +89,12 @@ class VnnNetwork:
             return None
         with torch.no_grad():
             y32 = self.outputs(torch.from_numpy(x32.astype(np.float32))[None])[0].numpy()
-        return (x32, y32) if part.violated(y32) else None
+        if not part.violated(y32):
+            return None
+        if self.reference is None:
+            return x32, y32
+        y_ref = self.reference(x32)
+        return (x32, y_ref) if part.violated(y_ref) else None
 
 
 def load_network(path: str | Path, box: tuple[float, float] = (0.0, 1.0)) -> VnnNetwork:
@@ -97,4 +109,4 @@ def load_network(path: str | Path, box: tuple[float, float] = (0.0, 1.0)) -> Vnn
 
     lo, hi = box
     model = load_onnx(path, box=(lo, hi if hi > lo else lo + 1.0))
-    return VnnNetwork.of(model, onnx_input_shape(path))
+    return replace(VnnNetwork.of(model, onnx_input_shape(path)), reference=onnx_reference(path))
