@@ -13,6 +13,7 @@ from advkit.certify.ops import (
     Add,
     AvgPool,
     BatchNorm,
+    ConstantArithmetic,
     Conv,
     Input,
     Linear,
@@ -24,6 +25,7 @@ from advkit.certify.ops import (
     Sigmoid,
     Tanh,
 )
+from advkit.models.layers import DivConstant, MulConstant, SubtractFrom
 from advkit.models.normalize import Normalize
 
 
@@ -48,6 +50,11 @@ def _batchnorm() -> nn.Module:
     return nn.Sequential(bn)
 
 
+def _constants() -> nn.Module:
+    c = torch.tensor([[0.5, -2.0, 3.0]])
+    return nn.Sequential(SubtractFrom(c), MulConstant(c[0]), DivConstant(torch.tensor(-0.4)))
+
+
 CASES: dict[type[Operator], tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     Input: (lambda: nn.Sequential(nn.Flatten()), (3,)),
     Linear: (lambda: nn.Sequential(nn.Linear(3, 4)), (3,)),
@@ -61,6 +68,7 @@ CASES: dict[type[Operator], tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     AvgPool: (lambda: nn.Sequential(nn.AvgPool2d(2)), (1, 4, 4)),
     Normalization: (lambda: nn.Sequential(Normalize([0.5, 0.4], [0.2, 0.3])), (2, 3)),
     Add: (Residual, (6,)),
+    ConstantArithmetic: (_constants, (2, 3)),
 }
 
 

@@ -13,7 +13,9 @@ function or method:
 - ``sigmoid``/``tanh``: ``nn.Sigmoid``/``nn.Tanh``, ``torch.sigmoid``/``torch.tanh``, the
   tensor methods;
 - ``maxpool``: ``nn.MaxPool2d``, ``F.max_pool2d`` (no dilation, no ceil mode);
-- ``add``: the sum of two nodes (residual connections).
+- ``add``: the sum of two nodes (residual connections);
+- ``affine`` (:class:`~advkit.certify.ops.ConstantArithmetic`): the constant ``Add``/``Sub``/
+  ``Mul``/``Div`` layers of advkit's ONNX converter.
 
 Anything else raises a ``TypeError`` naming the operation. The operators hold the model's
 parameters themselves (not copies), so bounds are differentiable with respect to them
@@ -84,8 +86,15 @@ class Graph:
 
 
 class _Tracer(fx.Tracer):
+    """Keeps every module an operator lowers as one call (not traced through)."""
+
+    def __init__(self, operators: tuple[type[Operator], ...]) -> None:
+        super().__init__()
+        self.leaves = tuple(m for op in operators for m in op.modules)
+
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return isinstance(m, Normalize) or super().is_leaf_module(m, qualname)
+        leaf = isinstance(m, (Normalize, *self.leaves))
+        return leaf or super().is_leaf_module(m, qualname)
 
 
 class _Lowering:
@@ -164,9 +173,9 @@ class _Lowering:
         self._add(n.name, op.lower(call), srcs)
 
 
-def _fx_graph(model: nn.Module) -> fx.Graph:
+def _fx_graph(model: nn.Module, operators: tuple[type[Operator], ...]) -> fx.Graph:
     try:
-        return _Tracer().trace(model)
+        return _Tracer(operators).trace(model)
     except Exception as err:  # fx raises many kinds of errors on dynamic control flow
         raise TypeError(
             f"torch.fx could not trace the model for certification ({err}); certifiers need "
@@ -189,7 +198,7 @@ def trace(
     """
     ex = example[:1].detach()
     lowering = _Lowering(model, ex, operators)
-    for n in _fx_graph(model).nodes:
+    for n in _fx_graph(model, operators).nodes:
         lowering.visit(n)
     graph = Graph(lowering.nodes)
     with torch.no_grad():

@@ -9,6 +9,7 @@ from advkit.certify.ops.add import Add
 from advkit.certify.ops.affine import AffineOp
 from advkit.certify.ops.avgpool import AvgPool
 from advkit.certify.ops.base import BackStep, BackwardContext, Box, Call, Expr, NpBox, Operator
+from advkit.certify.ops.constant_arithmetic import ConstantArithmetic
 from advkit.certify.ops.conv import Conv
 from advkit.certify.ops.input import Input
 from advkit.certify.ops.linear import Linear
@@ -29,6 +30,7 @@ __all__ = [
     "BatchNorm",
     "Box",
     "Call",
+    "ConstantArithmetic",
     "Conv",
     "Expr",
     "Input",

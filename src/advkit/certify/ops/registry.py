@@ -20,6 +20,7 @@ from torch import nn
 from advkit.certify.ops.add import Add
 from advkit.certify.ops.avgpool import AvgPool
 from advkit.certify.ops.base import Operator
+from advkit.certify.ops.constant_arithmetic import ConstantArithmetic
 from advkit.certify.ops.conv import Conv
 from advkit.certify.ops.input import Input
 from advkit.certify.ops.linear import Linear
@@ -43,6 +44,7 @@ OPERATORS: tuple[type[Operator], ...] = (
     BatchNorm,
     AvgPool,
     Normalization,
+    ConstantArithmetic,
     Add,
 )
 """Every operator the certifiers support (the input node's included)."""
