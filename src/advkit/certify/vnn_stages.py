@@ -115,7 +115,7 @@ class AttackStage:
 class SpecTask(CertTask):
     """A certification task whose specification is given rows, not label margins."""
 
-    objective: Tensor
+    objective: Tensor = field(kw_only=True)
 
     @property
     def spec(self) -> Tensor:
@@ -148,7 +148,7 @@ class BoundStage:
         rows = torch.from_numpy(part.c).reshape(1, part.c.shape[0], *net.graph.nodes[-1].shape)
         task = SpecTask(
             net.model, net.graph, inputs.x0, torch.zeros(1, dtype=torch.long),
-            inputs.threat, inputs, net.num_outputs, rows,
+            inputs.threat, inputs, net.num_outputs, objective=rows,
         )  # fmt: skip
         with torch.no_grad():
             lower = self.method.run(task).class_lower[0].double() + torch.from_numpy(part.d)
