@@ -1,10 +1,10 @@
-"""Helpers of the VNN-COMP tests: small ReLU networks exported to ONNX, VNN-LIB writers,
-and an onnxruntime check of a printed counterexample."""
+"""Helpers of the VNN-COMP tests: small ReLU networks, the counterexample reader and an
+onnxruntime check of a printed counterexample (the ONNX and VNN-LIB writers are
+:mod:`advkit.certify.vnn_export`)."""
 
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,36 +69,6 @@ def trained(model: nn.Module, shape: tuple[int, ...], seed: int, steps: int = 15
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
     return model.eval()
-
-
-def export(model: nn.Module, path: Path, shape: tuple[int, ...]) -> Path:
-    """Write ``model`` to ``path`` with the TorchScript exporter (offline) and a free batch."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated
-        torch.onnx.export(
-            model.eval(),
-            (torch.rand(1, *shape),),
-            str(path),
-            dynamo=False,
-            input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
-            opset_version=17,
-        )
-    return path
-
-
-def robustness(x: np.ndarray, eps: float, label: int, classes: int) -> str:
-    """The VNN-LIB text of "no input within ε of x (in [0, 1]) makes another class score
-    at least as high as ``label``" (its violation, as VNN-COMP writes it)."""
-    lines = [f"(declare-const X_{i} Real)" for i in range(x.size)]
-    lines += [f"(declare-const Y_{j} Real)" for j in range(classes)]
-    for i, v in enumerate(x.reshape(-1).tolist()):
-        lines.append(f"(assert (<= X_{i} {min(1.0, v + eps)!r}))")
-        lines.append(f"(assert (>= X_{i} {max(0.0, v - eps)!r}))")
-    others = " ".join(f"(and (>= Y_{j} Y_{label}))" for j in range(classes) if j != label)
-    lines.append(f"(assert (or {others}))")
-    return "\n".join(lines) + "\n"
 
 
 def counterexample(text: str) -> tuple[np.ndarray, np.ndarray]:

@@ -16,10 +16,11 @@ from advkit.certify.bounds import crown_bounds
 from advkit.certify.box_set import BoxSet
 from advkit.certify.graph import Graph, trace
 from advkit.certify.ops import ConstantArithmetic
+from advkit.certify.vnn_export import export_onnx as export
 from advkit.certify.vnn_network import load_network
 from advkit.models.onnx_builder import OnnxImportError
 from advkit.models.onnx_import import load_onnx
-from vnn_cases import SmallCNN, export, seeded
+from vnn_cases import SmallCNN, seeded
 
 
 def test_a_converted_cnn_traces_and_its_bounds_hold(tmp_path: Path) -> None:

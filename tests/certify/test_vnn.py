@@ -16,6 +16,8 @@ import advkit
 from advkit.certify.alpha_crown import AlphaCROWN
 from advkit.certify.vnn import Verifier, verify_files
 from advkit.certify.vnn_attack import MarginPGD
+from advkit.certify.vnn_export import export_onnx as export
+from advkit.certify.vnn_export import robustness_vnnlib as robustness
 from advkit.certify.vnn_network import load_network
 from advkit.certify.vnn_stages import (
     AttackStage,
@@ -25,16 +27,7 @@ from advkit.certify.vnn_stages import (
     Subproblem,
 )
 from advkit.certify.vnnlib import parse_vnnlib
-from vnn_cases import (
-    SmallCNN,
-    counterexample,
-    export,
-    mlp,
-    near_boundary,
-    onnx_outputs,
-    robustness,
-    trained,
-)
+from vnn_cases import SmallCNN, counterexample, mlp, near_boundary, onnx_outputs, trained
 
 FAST = Verifier(
     (AttackStage(MarginPGD(steps=10, restarts=2)), BoundStage(AlphaCROWN(steps=5)), MipStage())

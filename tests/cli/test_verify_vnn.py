@@ -14,7 +14,8 @@ from cli_support import one_line_error
 from torch import nn
 
 from advkit import cli
-from vnn_cases import counterexample, export, onnx_outputs
+from advkit.certify.vnn_export import export_onnx as export
+from vnn_cases import counterexample, onnx_outputs
 
 HEADER = "".join(f"(declare-const {v} Real)\n" for v in ("X_0", "X_1", "Y_0", "Y_1")) + (
     "(assert (>= X_0 0))\n(assert (<= X_0 1))\n(assert (>= X_1 0))\n(assert (<= X_1 1))\n"
