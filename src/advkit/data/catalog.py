@@ -132,8 +132,7 @@ DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
             classes=(),
             train_size=1281167,
             test_size=50000,
-            description="ImageNet-1k from a local folder (--data-dir; val/<wnid>/<image>), "
-            "resized 256, center crop 224",
+            description="ImageNet-1k validation set from --data-dir (val/<wnid>/<image>), 224x224",
             source="Russakovsky et al. 2015, https://image-net.org",
             license="ImageNet terms of access (non-commercial research)",
             downloads=False,
