@@ -80,3 +80,5 @@ def test_wrong_suffix_and_missing_file(tmp_path: Path):
         read_tensor_file(tmp_path / "d.csv")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_dataset("tensors", data_dir=tmp_path / "none.npz")
+    with pytest.raises(ValueError, match=r"is a folder; give the \.npz or \.pt file itself"):
+        load_dataset("tensors", data_dir=tmp_path)

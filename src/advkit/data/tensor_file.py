@@ -51,6 +51,8 @@ def read_tensor_file(
             values outside [0, 1], labels that are not integers, negative or too large.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the .npz or .pt file itself.")
     if not path.is_file():
         raise FileNotFoundError(f"tensor file {path} does not exist.")
     if path.suffix not in TENSOR_SUFFIXES:
