@@ -90,3 +90,12 @@ def test_images_of_another_size_or_unreadable_are_errors(tmp_path: Path):
     (tmp_path / "b" / "000.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match=r"cannot read image .*000\.png"):
         load_dataset("folder", data_dir=tmp_path)
+
+
+def test_images_are_decoded_only_when_indexed(tmp_path: Path):
+    write_images(tmp_path, {"a": 2})
+    (tmp_path / "a" / "001.png").write_bytes(b"damaged")
+    ds = open_dataset("folder", data_dir=tmp_path)  # lists the files, decodes the first only
+    assert ds[0][0].shape == (3, 5, 6)
+    with pytest.raises(ValueError, match=r"cannot read image .*001\.png"):
+        ds[1]
