@@ -83,7 +83,7 @@ def test_no_download_without_cache_explains_data_dir(
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"name": "imagenet"}, "unknown dataset 'imagenet'"),
+        ({"name": "svhn"}, "unknown dataset 'svhn'"),
         ({"name": "mnist", "split": "valid"}, "split must be one of"),
         ({"name": "digits", "limit": -1}, "limit must be >= 0"),
     ],

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from advkit.attacks.catalog import ATTACKS
 from advkit.cli.errors import UsageError
 from advkit.cli.model_input import add_model_input, default_dataset, input_spec
-from advkit.data import DATASETS, load_dataset
+from advkit.data import CUSTOM_DATASETS, DATASETS, load_dataset
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.models.declared import adapt_declared, load_declared
 from advkit.models.input_spec import InputSpec
@@ -59,7 +59,11 @@ def floats(text: str) -> list[float]:
 
 def add_data_dir(p: Any) -> None:
     """``--data-dir`` and ``--no-verify-data`` on the parser or argument group ``p``."""
-    p.add_argument("--data-dir", help="local folder with the dataset files (no download)")
+    p.add_argument(
+        "--data-dir",
+        help="local folder with the dataset files (no download); for --dataset folder the "
+        "folder of class folders, for --dataset tensors the .npz/.pt file",
+    )
     p.add_argument(
         "--no-verify-data",
         action="store_true",
@@ -82,7 +86,12 @@ def add_common(p: argparse.ArgumentParser) -> None:
         help="weights file: a state dict (.pt/.pth loaded weights_only, or .safetensors); "
         "for robustbench:NAME also robustbench's model_dir folder",
     )
-    g.add_argument("--dataset", choices=sorted(DATASETS), help="default: the model's dataset")
+    g.add_argument(
+        "--dataset",
+        choices=sorted([*DATASETS, *CUSTOM_DATASETS]),
+        help="default: the model's dataset; folder: any DIR/<class>/<image> tree, tensors: "
+        "an .npz/.pt file with x and y (both named by --data-dir)",
+    )
     add_model_input(g, floats)
     add_data_dir(g)
     g.add_argument("--split", default="test", choices=["train", "test", "all"])

@@ -9,7 +9,7 @@ from advkit.attacks.catalog import ATTACKS
 from advkit.certify import CERTIFIERS
 from advkit.cli.detect import DETECTORS
 from advkit.cli.train import METHODS
-from advkit.data import DATASETS
+from advkit.data import CUSTOM_DATASETS, DATASETS
 from advkit.engine import NORMS
 from advkit.evaluate.suites import RULES, SUITES, SuiteRules, get_suite
 from advkit.models import MODELS
@@ -62,3 +62,5 @@ def run(args: argparse.Namespace) -> None:
     print("datasets:")
     for name, info in DATASETS.items():
         print(f"  {name:14s} {info.description}")
+    for name, line in CUSTOM_DATASETS.items():
+        print(f"  {name:14s} {line}")

@@ -7,7 +7,13 @@ unless ``verify=False``) or from the official sources (SHA-256 verified, cached 
 ``$ADVKIT_CACHE`` or ``~/.cache/advkit``).
 
 Datasets (see :data:`DATASETS`): ``"digits"`` (built in, offline), ``"mnist"``,
-``"fashion-mnist"``, ``"cifar10"``.
+``"fashion-mnist"``, ``"cifar10"``, ``"cifar100"``, ``"imagenet"`` (a local copy of the
+validation set); and the user's own (:data:`CUSTOM_DATASETS`): ``"folder"`` (any
+class-folder tree of images) and ``"tensors"`` (an ``.npz``/``.pt`` file).
+
+Data larger than memory streams: :func:`open_dataset` returns any of them as a map-style
+torch dataset (samples addressed by index, decoded when used) and :func:`data_loader`
+iterates it batch by batch (workers, pinned memory on GPU).
 
 Example:
     >>> from advkit.data import load_dataset
@@ -24,36 +30,30 @@ import numpy as np
 import torch
 
 from advkit.data.catalog import DATASETS, DatasetInfo
-from advkit.data.cifar import CIFAR10_TARBALL, cifar10_files, read_cifar10
 from advkit.data.digits import load_digits_split
-from advkit.data.download import (
-    ChecksumError,
-    DownloadError,
-    RemoteFile,
-    cache_dir,
-    fetch,
-    find_cached,
-)
-from advkit.data.mnist import IDX_DATASETS, find_local_file, read_idx_pair
-from advkit.data.verify import verify_local_files
+from advkit.data.download import ChecksumError, DownloadError, cache_dir, fetch
+from advkit.data.loader import collect, data_loader
+from advkit.data.official import read_official
+from advkit.data.open import CUSTOM_DATASETS, SPLITS, open_dataset
 
 __all__ = [
+    "CUSTOM_DATASETS",
     "DATASETS",
     "SPLITS",
+    "STREAMED",
     "ChecksumError",
     "DatasetInfo",
     "DownloadError",
     "cache_dir",
+    "collect",
+    "data_loader",
     "fetch",
     "load_dataset",
+    "open_dataset",
 ]
 
-SPLITS = ("train", "test", "all")
-
-_IDX_SUBFOLDERS = {
-    "mnist": ("mnist", "MNIST/raw"),
-    "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw"),
-}
+STREAMED = ("imagenet", *CUSTOM_DATASETS)
+"""Datasets decoded sample by sample, never read whole."""
 
 
 def load_dataset(
@@ -69,11 +69,16 @@ def load_dataset(
 
     Args:
         name: one of :data:`DATASETS` (``"digits"``, ``"mnist"``, ``"fashion-mnist"``,
-            ``"cifar10"``).
+            ``"cifar10"``, ``"cifar100"``, ``"imagenet"``) or :data:`CUSTOM_DATASETS`
+            (``"folder"``, ``"tensors"``). ``imagenet``, ``folder`` and ``tensors`` are
+            decoded sample by sample (:func:`open_dataset`) and only the first ``limit``
+            are read.
         split: ``"train"``, ``"test"`` (default) or ``"all"`` (train then test).
         data_dir: local folder with the official files (IDX files named as published,
             ``.gz`` or not, directly inside or in a ``mnist``/``fashion-mnist`` subfolder;
-            for CIFAR-10 the ``cifar-10-batches-py`` folder or ``cifar-10-python.tar.gz``).
+            for CIFAR-10 the ``cifar-10-batches-py`` folder or ``cifar-10-python.tar.gz``,
+            for CIFAR-100 ``cifar-100-python`` or ``cifar-100-python.tar.gz``; for
+            ``imagenet`` and ``folder`` the class-folder tree, for ``tensors`` the file).
             When given, the network is never used. Ignored for ``"digits"``.
         download: when ``data_dir`` is not given, download missing files into the cache;
             with ``False`` only already-cached files are used. Ignored for ``"digits"``.
@@ -89,70 +94,36 @@ def load_dataset(
         digits gray levels / 16), y int64 of shape (N,).
 
     Raises:
-        ValueError: unknown name or split, negative limit.
+        ValueError: unknown name or split, negative limit; a wrong folder layout,
+            ImageNet label mapping or tensor file content (the message says how to fix it).
         FileNotFoundError: files missing from ``data_dir``, or not cached with
             ``download=False``; the message says how to get them.
         ChecksumError: a downloaded file has the wrong SHA-256, or (with ``verify``) a
             file in ``data_dir`` is not the official file of ``name``.
         DownloadError: no mirror could be reached.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}.")
+    if name not in DATASETS and name not in CUSTOM_DATASETS:
+        known = sorted([*DATASETS, *CUSTOM_DATASETS])
+        raise ValueError(f"unknown dataset {name!r}; choose one of {known}.")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}.")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {limit}.")
     folder = None if data_dir is None else Path(data_dir).expanduser()
-    if folder is not None and not folder.is_dir():
+    if folder is not None and not folder.is_dir() and name != "tensors":
         raise FileNotFoundError(f"data_dir {folder} is not a folder.")
+    if name in STREAMED:
+        return collect(open_dataset(name, split, folder, download, verify=verify), limit)
     if name == "digits":
         x, y = load_digits_split(split)
     elif split == "all":
-        parts = [_load_uint8(name, s, folder, download, verify) for s in ("train", "test")]
+        parts = [read_official(name, s, folder, download, verify) for s in ("train", "test")]
         x = np.concatenate([p[0] for p in parts])
         y = np.concatenate([p[1] for p in parts])
     else:
-        x, y = _load_uint8(name, split, folder, download, verify)
+        x, y = read_official(name, split, folder, download, verify)
     x, y = x[:limit], y[:limit]
     images = torch.from_numpy(np.ascontiguousarray(x))
     if images.dtype == torch.uint8:
         images = images.to(torch.float32).div_(255.0)
     return images, torch.from_numpy(np.ascontiguousarray(y)).to(torch.int64)
-
-
-def _load_uint8(
-    name: str, split: str, folder: Path | None, download: bool, verify: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """Load a downloadable dataset split as uint8 (N, C, H, W) images and int64 labels."""
-    if name == "cifar10":
-        source = folder if folder is not None else _cached(name, CIFAR10_TARBALL, download)
-        if folder is not None and verify:
-            verify_local_files(name, cifar10_files(folder, split))
-        return read_cifar10(source, split)
-    pair = IDX_DATASETS[name][split]
-    if folder is not None:
-        subfolders = _IDX_SUBFOLDERS[name]
-        images = find_local_file(folder, pair.images.filename, subfolders)
-        labels = find_local_file(folder, pair.labels.filename, subfolders)
-        if verify:
-            verify_local_files(name, (images, labels))
-    else:
-        images = _cached(name, pair.images, download)
-        labels = _cached(name, pair.labels, download)
-    return read_idx_pair(images, labels)
-
-
-def _cached(name: str, remote: RemoteFile, download: bool) -> Path:
-    """Return the verified cached file, downloading it when allowed."""
-    folder = cache_dir() / name
-    if download:
-        return remote.fetch(folder)
-    cached = find_cached(remote.filename, remote.sha256, folder)
-    if cached is not None:
-        return cached
-    raise FileNotFoundError(
-        f"{name}: {remote.filename} is not in the cache ({folder}), or is damaged, and "
-        "download=False. "
-        f"Allow the download (download=True) from {remote.urls[0]}, or pass a folder "
-        "holding the official files as data_dir (CLI: --data-dir)."
-    )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from advkit.data.cifar import CIFAR10_CLASSES
+from advkit.data.cifar100 import CIFAR100_CLASSES
 
 __all__ = ["DATASETS", "DatasetInfo"]
 
@@ -39,13 +40,15 @@ class DatasetInfo:
         name: name accepted by :func:`advkit.data.load_dataset`.
         input_shape: ``(C, H, W)`` of one image.
         num_classes: number of classes.
-        classes: class names, indexed by label.
+        classes: class names, indexed by label (empty for ImageNet: its labels are the
+            sorted WordNet ids, the folder names of a local copy).
         train_size: number of training images.
         test_size: number of test images.
         description: one line for listings.
         source: paper or homepage.
         license: license of the data.
-        downloads: whether advkit downloads it (``False``: shipped with a dependency).
+        downloads: whether advkit downloads it (``False``: shipped with a dependency, or
+            read from a local copy only).
     """
 
     name: str
@@ -109,6 +112,30 @@ DATASETS: Mapping[str, DatasetInfo] = MappingProxyType(
             source="Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html",
             license="no explicit license; cite Krizhevsky 2009",
             downloads=True,
+        ),
+        "cifar100": DatasetInfo(
+            name="cifar100",
+            input_shape=(3, 32, 32),
+            num_classes=100,
+            classes=CIFAR100_CLASSES,
+            train_size=50000,
+            test_size=10000,
+            description="32x32 color images of 100 object classes (fine labels)",
+            source="Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html",
+            license="no explicit license; cite Krizhevsky 2009",
+            downloads=True,
+        ),
+        "imagenet": DatasetInfo(
+            name="imagenet",
+            input_shape=(3, 224, 224),
+            num_classes=1000,
+            classes=(),
+            train_size=1281167,
+            test_size=50000,
+            description="ImageNet-1k validation set from --data-dir (val/<wnid>/<image>), 224x224",
+            source="Russakovsky et al. 2015, https://image-net.org",
+            license="ImageNet terms of access (non-commercial research)",
+            downloads=False,
         ),
     }
 )

@@ -123,12 +123,20 @@ def restricted_loads(data: bytes) -> Any:
     return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
 
 
-def load_cifar_batch(file: IO[bytes], source: str = "<batch>") -> tuple[np.ndarray, np.ndarray]:
-    """Read one CIFAR-10 python batch safely.
+def load_cifar_batch(
+    file: IO[bytes],
+    source: str = "<batch>",
+    labels_key: str = "labels",
+    num_classes: int = len(CIFAR10_CLASSES),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read one CIFAR python batch safely (CIFAR-10, or CIFAR-100 with its own key).
 
     Args:
         file: binary file object positioned at the start of the pickle.
         source: name used in error messages.
+        labels_key: the key of the labels: ``"labels"`` (CIFAR-10) or ``"fine_labels"``
+            (CIFAR-100).
+        num_classes: labels must lie in ``0..num_classes-1``.
 
     Returns:
         ``(x, y)``: x uint8 of shape (N, 3, 32, 32) (channel planes R, G, B), y int64 (N,).
@@ -141,7 +149,7 @@ def load_cifar_batch(file: IO[bytes], source: str = "<batch>") -> tuple[np.ndarr
     if not isinstance(batch, dict):
         raise ValueError(f"{source}: expected a dict, got {type(batch).__name__}.")
     data = _get(batch, "data", source)
-    labels = _get(batch, "labels", source)
+    labels = _get(batch, labels_key, source)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2:
         raise ValueError(f"{source}: 'data' must be a 2-d uint8 array, got {_describe(data)}.")
     if data.shape[1] != 3 * 32 * 32:
@@ -151,8 +159,10 @@ def load_cifar_batch(file: IO[bytes], source: str = "<batch>") -> tuple[np.ndarr
         raise ValueError(
             f"{source}: {y.size} labels for {data.shape[0]} images; the batch is damaged."
         )
-    if y.size and (y.min() < 0 or y.max() >= len(CIFAR10_CLASSES)):
-        raise ValueError(f"{source}: labels must lie in 0..9, got {y.min()}..{y.max()}.")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{source}: labels must lie in 0..{num_classes - 1}, got {y.min()}..{y.max()}."
+        )
     return data.reshape(-1, 3, 32, 32), y
 
 
@@ -249,7 +259,7 @@ def _get(batch: dict[Any, Any], key: str, source: str) -> Any:
     for k in (key.encode(), key):
         if k in batch:
             return batch[k]
-    raise ValueError(f"{source}: missing key {key!r}; not a CIFAR-10 batch.")
+    raise ValueError(f"{source}: missing key {key!r}; not a batch of this CIFAR dataset.")
 
 
 def _describe(value: Any) -> str:
