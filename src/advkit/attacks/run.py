@@ -98,10 +98,10 @@ def attack(
     n = x.shape[0]
     threat.radius(x)  # validates per-sample eps length
     if index is None:
-        index = torch.arange(n)
+        index = torch.arange(n, device=x.device)
     elif index.shape != (n,):
         raise ValueError(f"index must have shape ({n},), got {tuple(index.shape)}")
-    oracle = as_oracle(model, info.access, n)
+    oracle = as_oracle(model, info.access, n, x.device)
     x0 = x.detach().to(working_dtype(x.dtype), copy=True)  # exact: only ever widens
     y = y.detach().long()
     tgt = None if target is None else target.detach().long()
@@ -115,7 +115,16 @@ def attack(
                     "target equals the true label for some samples; a target must differ "
                     "from y (e.g. advkit.targets.random_targets), or pass target=None"
                 )
-        problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
+        problem = Problem(
+            oracle,
+            x0,
+            y,
+            tgt,
+            threat,
+            torch.arange(n, device=x.device),
+            index.long().to(x.device),
+            seed,
+        )
         outcome = method.solve(problem)
         x_adv = threat.round_to(problem.project(outcome.x.detach()), x0, x.dtype)
         logits = recheck(oracle.model, x_adv, outcome)

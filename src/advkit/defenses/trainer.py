@@ -250,7 +250,8 @@ def _epoch(
 def _train_epoch(run: _TrainingRun, epoch: int) -> float:
     """One pass over the data in an order seeded by (seed, epoch); the mean training loss."""
     n = run.x.shape[0]
-    order = torch.randperm(n, generator=generator(run.seed, stream("epoch-order", epoch)))
+    shuffle = generator(run.seed, stream("epoch-order", epoch))
+    order = torch.randperm(n, generator=shuffle, device=shuffle.device).to(run.x.device)
     run.model.train()
     total, count = 0.0, 0
     bar = tqdm(

@@ -245,7 +245,7 @@ def _batch_records(
                 cascade.model,
                 x,
                 y,
-                torch.tensor(idx),
+                torch.tensor(idx, device=x.device),
                 threat,
                 cascade.suite,
                 cascade.seed,
@@ -268,7 +268,7 @@ def _estimates(
     """The batch's CLEVER scores and margin radii."""
     with eval_mode(cascade.model):
         return sample_estimates(
-            cascade.model, x, y, torch.tensor(idx), cascade.threat, cascade.seed
+            cascade.model, x, y, torch.tensor(idx, device=x.device), cascade.threat, cascade.seed
         )
 
 
@@ -318,7 +318,7 @@ def _attack_batch(
         rows = [i for i, r in enumerate(records) if r.robust]
         if not rows:
             break
-        at = torch.tensor(rows)
+        at = torch.tensor(rows, device=x.device)
         res = attack(model, x[at], y[at], threat, method, seed=seed, index=index[at])
         found = zip(
             rows,
@@ -358,7 +358,7 @@ def _masking(
         x,
         y,
         cascade.threat,
-        robust=torch.tensor([r.robust for r in samples[main]]),
+        robust=torch.tensor([r.robust for r in samples[main]], device=x.device),
         curve=_curve(samples),
         adaptive=adaptive,
         eot_samples=eot_samples,

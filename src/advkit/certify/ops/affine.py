@@ -119,7 +119,7 @@ class AffineOp(Operator):
     def dense(self) -> np.ndarray:
         """J as a float64 (out, in) matrix (for MILP rows)."""
         size = math.prod(self.out_shape)
-        eye = torch.eye(size, dtype=self.dtype).reshape(size, *self.out_shape)
+        eye = torch.eye(size, dtype=self.dtype, device=self.device).reshape(size, *self.out_shape)
         rows = self.transpose(eye).reshape(size, -1)
         return rows.detach().double().numpy()
 

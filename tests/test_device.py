@@ -1,0 +1,170 @@
+"""advkit on any device: every attack of the catalog, evaluate, certify and a training step.
+
+Each test body runs on ``cpu`` and on ``cuda``; the ``cuda`` cases skip, saying so, where
+no GPU is present. On the CPU, :func:`test_nothing_is_created_on_a_fixed_device` runs every
+attack with ``meta`` as PyTorch's default device while the model and inputs stay on the
+CPU: a tensor advkit created without ``device=`` would land on ``meta`` and fail the run,
+so the test proves every tensor follows the inputs' device without needing a GPU.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import advkit
+from advkit import L0, L1, L2, IBP, PGD, GradientNormDetector, Linf
+from advkit.attacks import catalog
+from advkit.defenses.training import PGDTraining
+from advkit.engine import Attack
+from advkit.threat import ThreatModel
+from conftest import TinyCNN
+from test_invariants import CHEAP, build
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+NO_GPU = "no CUDA GPU on this machine: the cuda cases run where torch.cuda.is_available()"
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)),
+]
+THREATS: dict[str, ThreatModel] = {"linf": Linf(0.05), "l2": L2(0.3), "l1": L1(1.5), "l0": L0(3)}
+
+
+def model_and_batch(device: str, n: int = 6) -> tuple[nn.Module, Tensor, Tensor]:
+    """The tiny CNN on ``device`` and a batch labelled with its own predictions, but the
+    last sample (misclassified)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = TinyCNN().eval().to(device)
+    x = torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(1)).to(device)
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)
+    y[-1] = (y[-1] + 1) % 10
+    return model, x, y
+
+
+def method_for(name: str, model: nn.Module, x: Tensor) -> Attack:
+    """The attack ``name`` with its cheap settings (EvadeDetector guarding ``model``)."""
+    options = CHEAP[name].options
+    if name == "evade-detector":
+        detector = GradientNormDetector(model)
+        detector.calibrate(torch.rand(40, *x.shape[1:], generator=torch.Generator()).to(x))
+        return advkit.EvadeDetector(detector, **options)
+    return build(name, **options)
+
+
+def norms_of(name: str) -> tuple[str, ...]:
+    cls = catalog.ATTACKS[name].info if name in catalog.ATTACKS else catalog.CLASSES[name].info
+    return cls.norms
+
+
+ALL_ATTACKS = sorted(CHEAP)
+
+
+def test_every_catalog_attack_is_covered() -> None:
+    assert set(catalog.ATTACKS) <= set(ALL_ATTACKS)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ALL_ATTACKS)
+def test_attack_on_device(name: str, device: str) -> None:
+    """The result lives on the inputs' device, and no parameter gets a gradient."""
+    model, x, y = model_and_batch(device)
+    method = method_for(name, model, x)
+    res = advkit.attack(model, x, y, THREATS[norms_of(name)[0]], method, seed=0)
+    for t in (res.x_adv, res.success, res.distance, res.queries, res.gradient_calls):
+        assert t.device == x.device
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ALL_ATTACKS)
+def test_nothing_is_created_on_a_fixed_device(name: str) -> None:
+    """With ``meta`` as the default device and everything else on the CPU, a tensor made
+    without ``device=`` lands on ``meta`` and breaks the run (meta tensors hold no data)."""
+    model, x, y = model_and_batch("cpu")
+    method = method_for(name, model, x)
+    for norm in norms_of(name):
+        with torch.device("meta"):
+            res = advkit.attack(model, x, y, THREATS[norm], method, seed=0)
+        assert res.x_adv.device == x.device
+
+
+SMALL_SUITE = [("pgd", PGD(steps=2, restarts=1))]
+
+
+def test_evaluate_creates_nothing_on_a_fixed_device() -> None:
+    model, x, y = model_and_batch("cpu")
+    with torch.device("meta"):
+        ev = advkit.evaluate(model, (x, y), Linf(0.05), SMALL_SUITE, progress=False)
+        est = advkit.evaluate(
+            model, (x[:2], y[:2]), L2(0.3), SMALL_SUITE, progress=False, estimates=True,
+            checks=False,
+        )  # fmt: skip
+    assert ev.n == 6 and est.n == 2
+
+
+def test_certify_and_training_create_nothing_on_a_fixed_device() -> None:
+    model, x, y = model_and_batch("cpu")
+    with torch.device("meta"):
+        cert = advkit.certify(model, x, y, Linf(0.01), advkit.CROWN())
+        history = advkit.train(copy.deepcopy(model), (x, y), PGDTraining(steps=2), Linf(0.05),
+                               epochs=1, batch_size=4, progress=False)  # fmt: skip
+    assert cert.certified.shape == (6,) and len(history) == 1
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_evaluate_on_device(device: str) -> None:
+    model, x, y = model_and_batch(device)
+    ev = advkit.evaluate(model, (x, y), Linf(0.05), SMALL_SUITE, progress=False, eps_curve=[0.1])
+    assert ev.n == 6 and ev.robust_accuracy <= ev.clean_accuracy
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_certify_on_device(device: str) -> None:
+    model, x, y = model_and_batch(device)
+    for method in (advkit.IBP(), advkit.CROWN()):
+        res = advkit.certify(model, x, y, Linf(0.001), method)
+        assert res.certified.shape == (6,) and not bool(res.certified[-1])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_one_training_step_on_device(device: str) -> None:
+    model, x, y = model_and_batch(device)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = advkit.train(
+        model, (x, y), PGDTraining(steps=2), Linf(0.05), epochs=1, batch_size=6, progress=False
+    )
+    assert len(history) == 1 and all(p.device == x.device for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU)
+@pytest.mark.parametrize("name", ["pgd", "apgd-ce", "square", "boundary"])
+def test_same_examples_on_cpu_and_cuda(name: str) -> None:
+    """The per-sample random streams are drawn on the CPU: the same seed gives the same
+    examples on the GPU, up to float tolerance (the GPU's kernels round differently)."""
+    results: list[Any] = []
+    for device in ("cpu", "cuda"):
+        model, x, y = model_and_batch(device)
+        method = method_for(name, model, x)
+        results.append(advkit.attack(model, x, y, Linf(0.05), method, seed=0))
+    cpu, gpu = results
+    torch.testing.assert_close(gpu.x_adv.cpu(), cpu.x_adv, atol=1e-4, rtol=1e-4)
+    assert torch.equal(gpu.success.cpu(), cpu.success)
+
+
+def test_model_and_inputs_on_different_devices_is_a_clear_error() -> None:
+    model, x, y = model_and_batch("cpu")
+    elsewhere = copy.deepcopy(model).to("meta")
+    with pytest.raises(ValueError, match="the model is on meta but the inputs are on cpu"):
+        advkit.attack(elsewhere, x, y, Linf(0.05), PGD(steps=1))
+    with pytest.raises(ValueError, match=r"y is on meta but x is on cpu"):
+        advkit.evaluate(model, (x, y.to("meta")), Linf(0.05), SMALL_SUITE, progress=False)
+    with pytest.raises(ValueError, match="the model is on meta but the inputs are on cpu"):
+        advkit.certify(elsewhere, x, y, Linf(0.01), IBP())
