@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 import advkit
-from advkit import L0, L1, L2, IBP, PGD, GradientNormDetector, Linf
+from advkit import IBP, L0, L1, L2, PGD, GradientNormDetector, Linf
 from advkit.attacks import catalog
 from advkit.defenses.training import PGDTraining
 from advkit.engine import Attack
