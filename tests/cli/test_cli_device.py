@@ -56,3 +56,15 @@ def test_an_unknown_device_is_a_clear_error(capsys: pytest.CaptureFixture[str]) 
 
 def test_evaluate_on_the_cpu_device(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--device", "cpu", *FAST, "--out", "ev.json"]) == 0
+
+
+@pytest.mark.parametrize("command", ["attack", "evaluate"])
+def test_attacks_take_precision(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--precision {fp32,bf16,fp16}" in capsys.readouterr().out
+
+
+def test_evaluate_in_bf16_records_its_precision(tmp_path: Path) -> None:
+    assert main(["evaluate", "--precision", "bf16", *FAST, "--out", "ev.json"]) == 0
+    assert '"precision": "bf16"' in (tmp_path / "ev.json").read_text()
