@@ -94,6 +94,16 @@ def test_nothing_is_created_on_a_fixed_device(name: str) -> None:
         assert res.x_adv.device == x.device
 
 
+@pytest.mark.parametrize("name", ALL_ATTACKS)
+def test_float64_model_and_inputs_stay_float64(name: str) -> None:
+    """No attack hard-codes float32: a float64 model on float64 inputs is attacked in
+    float64."""
+    model, x, y = model_and_batch("cpu")
+    model, x = model.double(), x.double()
+    res = advkit.attack(model, x, y, THREATS[norms_of(name)[0]], method_for(name, model, x))
+    assert res.x_adv.dtype == res.distance.dtype == res.logits.dtype == torch.float64
+
+
 SMALL_SUITE = [("pgd", PGD(steps=2, restarts=1))]
 
 
