@@ -178,3 +178,30 @@ def test_model_and_inputs_on_different_devices_is_a_clear_error() -> None:
         advkit.evaluate(model, (x, y.to("meta")), Linf(0.05), SMALL_SUITE, progress=False)
     with pytest.raises(ValueError, match="the model is on meta but the inputs are on cpu"):
         advkit.certify(elsewhere, x, y, Linf(0.01), IBP())
+
+
+def test_training_on_data_of_another_device_is_a_clear_error() -> None:
+    model, x, y = model_and_batch("cpu")
+    with pytest.raises(ValueError, match="the model is on meta but the inputs are on cpu"):
+        advkit.train(copy.deepcopy(model).to("meta"), (x, y), epochs=1, progress=False)
+
+
+def test_smoothing_detectors_and_target_cases_create_nothing_on_a_fixed_device() -> None:
+    from advkit.certify.smoothing import Smoothing, smoothed_certify
+    from advkit.distortion import target_cases
+
+    model, x, y = model_and_batch("cpu")
+    detector = GradientNormDetector(model)
+    with torch.device("meta"):
+        smooth = smoothed_certify(model, x[:2], Smoothing(n0=4, n=16, batch=8))
+        detector.calibrate(x, fpr=0.2)
+        flagged = detector.detect(x)
+        cases = target_cases(model, x[:2], y[:2], Linf(0.05), advkit.FGM(), num_classes=10)
+    assert smooth.radius.device == flagged.device == cases.best.x_adv.device == x.device
+
+
+def test_load_model_puts_the_model_on_the_device_asked() -> None:
+    from advkit.models import load_model
+
+    model = load_model("advkit.demo:digits_cnn", device="meta")
+    assert all(p.device.type == "meta" for p in model.parameters()) and not model.training

@@ -38,7 +38,7 @@ from advkit.defenses.checkpoint import TrainingSettings, load_checkpoint, save_c
 from advkit.defenses.training import Standard, TrainingMethod, attacking
 from advkit.engine.rng import generator, mix, stream
 from advkit.threat import Linf, ThreatModel
-from advkit.validate import check_batch
+from advkit.validate import check_batch, check_device
 
 __all__ = ["certified_monitor", "monitor", "train"]
 
@@ -141,6 +141,7 @@ def train(
     certify_eval = _checked_options(
         data, method, threat, epochs, batch_size, eval_data, certify_eval, resume, checkpoint
     )
+    check_device(model, data[0])
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, Any]] = []
     start_epoch = 0
