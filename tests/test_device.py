@@ -205,3 +205,10 @@ def test_load_model_puts_the_model_on_the_device_asked() -> None:
 
     model = load_model("advkit.demo:digits_cnn", device="meta")
     assert all(p.device.type == "meta" for p in model.parameters()) and not model.training
+
+
+def test_mip_creates_nothing_on_a_fixed_device() -> None:
+    model, x, y = model_and_batch("cpu", n=2)
+    with torch.device("meta"):
+        res = advkit.certify(model, x, y, Linf(0.001), advkit.MIP(time_limit=5.0))
+    assert res.certified.shape == (2,)

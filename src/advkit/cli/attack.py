@@ -107,5 +107,5 @@ def _save(res: AttackResult, x: torch.Tensor, y: torch.Tensor, out: Path) -> Non
     if out.suffix == ".pt":
         atomic_write(out, lambda tmp: torch.save(fields, tmp))
     else:
-        arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
+        arrays: dict[str, Any] = {k: v.cpu().numpy() for k, v in fields.items()}
         atomic_write(out, lambda tmp: np.savez_compressed(tmp, **arrays))

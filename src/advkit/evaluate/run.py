@@ -339,11 +339,12 @@ def _attack_batch(
             res.gradient_calls.tolist(),
             strict=True,
         )
+        adv, adv_logits = res.x_adv.cpu(), res.logits.cpu()  # examples are kept on the CPU
         for j, (r, ok, d, queries, grads) in enumerate(found):
             rec = records[r].spent(queries, grads)
             records[r] = rec.broken(name, d) if ok else rec
             if ok:
-                point, logits = res.x_adv[j].clone(), res.logits[j].clone()
+                point, logits = adv[j].clone(), adv_logits[j].clone()
                 found_at = float(threat.eps)
                 examples.append(AdversarialExample(rec.index, name, d, found_at, point, logits))
     return records, examples
