@@ -8,12 +8,15 @@ rounds up to the next bfloat16 above x, so class 1 wins everywhere.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from torch import Tensor, nn
 
 import advkit
 from advkit import PGD, Linf
+from advkit.store import StoreMismatch
 from conftest import TinyCNN
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -88,3 +91,15 @@ def test_an_unknown_precision_is_refused() -> None:
     model, x, y = TinyCNN().eval(), torch.rand(2, 1, 8, 8), torch.tensor([0, 1])
     with pytest.raises(ValueError, match="unknown precision 'fp8'; use one of fp32, bf16, fp16"):
         advkit.attack(model, x, y, Linf(0.1), PGD(steps=1), precision="fp8")
+
+
+def test_a_store_of_another_precision_is_not_resumed(tmp_path: Path) -> None:
+    model, x, y = rounding_flips()
+    suite = [("pgd", PGD(steps=2, restarts=1))]
+    store = tmp_path / "run.sqlite"
+    advkit.evaluate(model, (x, y), Linf(0.01), suite, progress=False, checks=False, store=store)
+    with pytest.raises(StoreMismatch):
+        advkit.evaluate(
+            model, (x, y), Linf(0.01), suite, progress=False, checks=False, store=store,
+            precision="bf16",
+        )  # fmt: skip

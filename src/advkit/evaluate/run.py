@@ -151,7 +151,7 @@ def evaluate(
     db = None
     if store is not None:
         settings = estimate_settings(threat) if estimates else None
-        db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings)
+        db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings, precision)
     cascade = _Cascade(model, threat, attacks, eps, seed, estimates, precision)
     start_time = time.perf_counter()
     samples, examples = _run_batches(cascade, x, y, batch_size, db, progress)
