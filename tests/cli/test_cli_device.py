@@ -10,6 +10,9 @@ import torch
 from cli_support import seed_demo_cache
 
 from advkit.cli import main
+from advkit.data import load_dataset
+from advkit.demo import demo_model
+from advkit.evaluate.verify import verify_results
 
 MODEL_COMMANDS = ["attack", "certify", "detect", "evaluate", "train", "transfer", "universal"]
 FAST = ["--suite", "fast", "--n", "4", "--eps-curve", "", "--quiet"]
@@ -68,3 +71,14 @@ def test_attacks_take_precision(command: str, capsys: pytest.CaptureFixture[str]
 def test_evaluate_in_bf16_records_its_precision(tmp_path: Path) -> None:
     assert main(["evaluate", "--precision", "bf16", *FAST, "--out", "ev.json"]) == 0
     assert '"precision": "bf16"' in (tmp_path / "ev.json").read_text()
+
+
+def test_verifying_an_evaluation_creates_nothing_on_a_fixed_device(tmp_path: Path) -> None:
+    """The kept examples are checked on the data's device (``meta`` as the default device
+    catches a tensor made elsewhere)."""
+    argv = ["evaluate", "--device", "cpu", *FAST, "--n", "30", "--out", "ev.json"]
+    assert main(argv) == 0
+    model, (x, y) = demo_model(), load_dataset("digits", split="test", limit=30)
+    with torch.device("meta"):
+        check = verify_results(tmp_path / "ev.json", (model, x, y))
+    assert check.ok
