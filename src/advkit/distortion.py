@@ -138,7 +138,7 @@ class TargetCases:
 
 def _pick(runs: list[AttackResult], choice: Tensor) -> AttackResult:
     """Row i of the result is row i of ``runs[choice[i]]``."""
-    rows = torch.arange(choice.numel())
+    rows = torch.arange(choice.numel(), device=choice.device)
     picked: dict[str, Any] = {}
     for f in fields(AttackResult):
         values = [getattr(r, f.name) for r in runs]
@@ -175,7 +175,7 @@ def target_cases(
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     n = x.shape[0]
     if index is None:
-        index = torch.arange(n)
+        index = torch.arange(n, device=x.device)
     y = y.long()
     runs = [
         attack(model, x, y, threat, method, target=(y + off) % num_classes, seed=seed, index=index)
@@ -188,5 +188,6 @@ def target_cases(
     avg = torch.tensor(
         [mix(seed, int(k), stream("average-target")) % (num_classes - 1) for k in index.tolist()],
         dtype=torch.long,
+        device=x.device,
     )
     return TargetCases(_pick(runs, best), _pick(runs, avg), _pick(runs, worst))

@@ -24,7 +24,7 @@ def random_targets(y: Tensor, num_classes: int, generators: list[torch.Generator
     if num_classes < 2:
         raise ValueError("random targets need at least 2 classes")
     shift = torch.stack(
-        [torch.randint(1, num_classes, (1,), generator=g)[0] for g in generators]
+        [torch.randint(1, num_classes, (1,), generator=g, device=g.device)[0] for g in generators]
     ).to(y.device)
     return (y + shift) % num_classes
 

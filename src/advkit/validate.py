@@ -13,6 +13,7 @@ import math
 import numbers
 import re
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import torch
@@ -25,6 +26,7 @@ __all__ = [
     "check_attack",
     "check_batch",
     "check_clean_logits",
+    "check_device",
     "check_eps_curve",
     "check_labels",
     "check_model",
@@ -87,6 +89,11 @@ def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: floa
         if lab is None:
             continue
         lab = _tensor(name, lab)
+        if lab.device != x.device:
+            raise ValueError(
+                f"{name} is on {lab.device} but x is on {x.device}; put them on one device, "
+                f'e.g. {name} = {name}.to("{x.device}")'
+            )
         if lab.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
             raise TypeError(
                 f"{name} must hold integer class labels, got dtype {lab.dtype}; use {name}.long()"
@@ -222,10 +229,30 @@ def check_clean_logits(model: nn.Module, logits: Tensor, index: Sequence[int]) -
         )
 
 
+def check_device(model: nn.Module, x: Tensor) -> None:
+    """``x`` must be on the device of the model's first parameter or buffer (any device
+    for a model without any): advkit follows the model and inputs, never moves them.
+
+    Example:
+        >>> check_device(torch.nn.Linear(2, 2), torch.rand(1, 2, device="meta"))
+        Traceback (most recent call last):
+        ...
+        ValueError: the model is on cpu but the inputs are on meta; put both on one ...
+    """
+    first = next(chain(model.parameters(), model.buffers()), None)
+    if first is not None and first.device != x.device:
+        raise ValueError(
+            f"the model is on {first.device} but the inputs are on {x.device}; put both on "
+            f'one device, e.g. x = x.to("{first.device}") or model.to("{x.device}") (the '
+            "command line's --device does both)"
+        )
+
+
 @torch.no_grad()
 def check_model_accepts(model: nn.Module, x: Tensor) -> int:
     """Run the model on a copy of the first input; return the number of classes, or say
-    what failed (dtypes, shapes, or the model's own error)."""
+    what failed (the device, dtypes, shapes, or the model's own error)."""
+    check_device(model, x)
     first = x[:1].clone()
     try:
         out = model(first)

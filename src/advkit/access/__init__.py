@@ -40,7 +40,14 @@ from advkit.access.oracle import (
     QueryBudgetExceeded,
 )
 from advkit.access.output import looks_like_probabilities
-from advkit.access.views import BPDAView, EOTView, GuardedView, ReparameterizedView, View
+from advkit.access.views import (
+    AutocastView,
+    BPDAView,
+    EOTView,
+    GuardedView,
+    ReparameterizedView,
+    View,
+)
 
 __all__ = [
     "LABELS",
@@ -48,6 +55,7 @@ __all__ = [
     "WHITE_BOX",
     "Access",
     "AccessError",
+    "AutocastView",
     "BPDAView",
     "EOTView",
     "GuardedView",

@@ -134,8 +134,11 @@ def _gradient_of(total: Tensor, xg: Tensor) -> Tensor:
     return grad
 
 
-def as_oracle(model: nn.Module | Oracle, needs: Access, n: int) -> Oracle:
-    """Wrap ``model`` for an attack needing access level ``needs``, with fresh counters.
+def as_oracle(
+    model: nn.Module | Oracle, needs: Access, n: int, device: torch.device | None = None
+) -> Oracle:
+    """Wrap ``model`` for an attack needing access level ``needs``, with fresh counters
+    for ``n`` samples on ``device`` (the inputs' device).
 
     A bare ``nn.Module`` is white-box. An :class:`Oracle` must be at least as rich as the
     attack needs.
@@ -147,4 +150,4 @@ def as_oracle(model: nn.Module | Oracle, needs: Access, n: int) -> Oracle:
             f"{LEVEL_NAMES[oracle.level]}; use an attack for that access level "
             "(see `advkit list`)"
         )
-    return oracle.fresh(n)
+    return oracle.fresh(n, device)

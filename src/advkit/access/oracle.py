@@ -85,11 +85,12 @@ class Oracle:
         self.views: tuple[View, ...] = ()
         self._checked = False
 
-    def fresh(self, n: int) -> Self:
-        """The same access (model, budget, views) with zeroed counters for n samples."""
+    def fresh(self, n: int, device: torch.device | str | None = None) -> Self:
+        """The same access (model, budget, views) with zeroed counters for n samples, on
+        ``device`` (the inputs' device; None: the default device)."""
         new = copy.copy(self)
-        new.queries = torch.zeros(n, dtype=torch.long)
-        new.gradient_calls = torch.zeros(n, dtype=torch.long)
+        new.queries = torch.zeros(n, dtype=torch.long, device=device)
+        new.gradient_calls = torch.zeros(n, dtype=torch.long, device=device)
         new._checked = False
         return new
 

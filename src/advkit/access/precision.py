@@ -21,7 +21,40 @@ from itertools import chain
 import torch
 from torch import Tensor, nn
 
-__all__ = ["call_model", "model_dtype", "model_input", "working_dtype"]
+__all__ = [
+    "PRECISIONS",
+    "autocast_dtype",
+    "call_model",
+    "model_dtype",
+    "model_input",
+    "working_dtype",
+]
+
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+"""The precisions an attack may run the model's forward and backward in (``torch.autocast``
+to the dtype; None: no autocast, the model's own precision)."""
+
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` (``"fp32"``, ``"bf16"`` or ``"fp16"``).
+
+    Example:
+        >>> autocast_dtype("bf16")
+        torch.bfloat16
+
+    Raises:
+        ValueError: an unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)} (fp32: "
+            "no autocast)"
+        )
+    return PRECISIONS[precision]
 
 
 def model_dtype(model: nn.Module) -> torch.dtype | None:

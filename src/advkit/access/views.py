@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from advkit.access.precision import model_input
+from advkit.access.precision import model_input, working_dtype
 from advkit.traits import DetectorLike, bpda
 
-__all__ = ["BPDAView", "EOTView", "GuardedView", "ReparameterizedView", "View"]
+__all__ = ["AutocastView", "BPDAView", "EOTView", "GuardedView", "ReparameterizedView", "View"]
 
 Inner = Callable[[Tensor], Tensor]
 """The model seen through the views inside a view: inputs (M, ...) to outputs (M, K)."""
@@ -125,3 +125,26 @@ class GuardedView(View):
         score = self.detector.score(model_input(self.detector.model, x))  # in its dtype
         flag = torch.log(score.clamp_min(1e-12 * tau) / tau)
         return torch.cat([logits, flag[:, None].to(logits.dtype)], dim=1)
+
+
+@dataclass(frozen=True)
+class AutocastView(View):
+    """The model's forward, and so its backward, under ``torch.autocast`` to ``dtype``
+    (``bfloat16`` or ``float16``) on the inputs' device; its outputs come back in at least
+    float32, so the attack's losses, steps, projections and records stay in float32.
+
+    Example:
+        >>> import torch
+        >>> from advkit.access import WhiteBox
+        >>> model = torch.nn.Linear(4, 3)
+        >>> fast = WhiteBox(model).fresh(2).through(AutocastView(torch.bfloat16))
+        >>> fast.logits(torch.rand(2, 4), torch.tensor([0, 1])).dtype
+        torch.float32
+    """
+
+    dtype: torch.dtype
+
+    def forward(self, x: Tensor, inner: Inner) -> Tensor:
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            out = inner(x)
+        return out.to(working_dtype(out.dtype)) if out.is_floating_point() else out

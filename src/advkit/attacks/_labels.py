@@ -48,7 +48,7 @@ class Labeler:
         Every row costs its sample one query; a sample never exceeds its cap.
         """
         if pos.numel() == 0:
-            return torch.zeros(0, dtype=torch.bool)
+            return torch.zeros(0, dtype=torch.bool, device=x.device)
         counts = torch.bincount(pos, minlength=len(self.left))
         if (counts > self.left).any():
             raise RuntimeError("internal error: a label query beyond the sample's cap")
@@ -68,8 +68,10 @@ class LabelContext:
     gens: list[torch.Generator]
 
     def draw(self, pos: Tensor, sample: Callable[[torch.Generator], Tensor]) -> Tensor:
-        """``sample(generator)`` for the streams of rows ``pos``, stacked."""
-        return torch.stack([sample(self.gens[i]) for i in pos.tolist()])
+        """``sample(generator)`` for the streams of rows ``pos``, stacked (drawn on the
+        CPU, then moved to the inputs' device)."""
+        drawn = torch.stack([sample(self.gens[i]) for i in pos.tolist()])
+        return drawn.to(self.lab.problem.x0.device)
 
 
 class LabelAttack(MinimalAttack[S]):
@@ -88,19 +90,23 @@ class LabelAttack(MinimalAttack[S]):
         return LabelContext(Labeler(problem, self.queries), problem.generators("label-start"))
 
     def begin(self, problem: Problem, context: LabelContext) -> Best:
-        clean = context.lab.adversarial(problem.x0, torch.arange(len(problem)))
+        clean = context.lab.adversarial(
+            problem.x0, torch.arange(len(problem), device=problem.x0.device)
+        )
         return Best.minimizing(problem.x0, clean)
 
     def opening(self, rnd: Round) -> tuple[Tensor, Tensor]:
         """``(x, found)``: up to ``init_samples`` uniform noise draws per row until one is
         adversarial, moved :meth:`to_boundary` (x0 where none was)."""
         p, ctx = rnd.problem, rnd.context
-        x, found = p.x0.clone(), torch.zeros(len(p), dtype=torch.bool)
+        x, found = p.x0.clone(), torch.zeros(len(p), dtype=torch.bool, device=p.x0.device)
         for _ in range(self.init_samples):
             pos = (~found & (ctx.lab.left[rnd.local] > 0)).nonzero().squeeze(1)
             if pos.numel() == 0:
                 break
-            draw = ctx.draw(rnd.local[pos], lambda g: torch.rand(p.x0.shape[1:], generator=g))
+            draw = ctx.draw(
+                rnd.local[pos], lambda g: torch.rand(p.x0.shape[1:], generator=g, device=g.device)
+            )
             draw = (p.threat.lo + (p.threat.hi - p.threat.lo) * draw).to(p.x0.dtype)
             hit = ctx.lab.adversarial(draw, rnd.local[pos])
             x[pos[hit]] = draw[hit]
@@ -141,9 +147,10 @@ def bisect_to_boundary(
         tol: the bracket width to reach, a float or (M,).
     """
     x0, m = lab.problem.x0[pos], pos.numel()
-    tol_t = torch.as_tensor(tol, dtype=torch.float64).expand(m).clone()
-    hi = flat_norm(x_adv - x0, math.inf).double() if linf else torch.ones(m, dtype=torch.float64)
-    lo = torch.zeros(m, dtype=torch.float64)
+    f64, dev = torch.float64, x0.device
+    tol_t = torch.as_tensor(tol, dtype=f64, device=dev).expand(m).clone()
+    hi = flat_norm(x_adv - x0, math.inf).double() if linf else torch.ones(m, dtype=f64, device=dev)
+    lo = torch.zeros(m, dtype=f64, device=dev)
     while True:
         act = ((hi - lo > tol_t) & (lab.left[pos] > 0)).nonzero().squeeze(1)
         if act.numel() == 0:

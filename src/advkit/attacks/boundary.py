@@ -114,7 +114,7 @@ class Boundary(LabelAttack[Walk]):
 
     def init(self, rnd: Round) -> tuple[Walk, Evaluation]:
         x, found = self.opening(rnd)
-        hist = torch.full((len(x), _WINDOW), torch.nan, dtype=torch.float64)
+        hist = torch.full((len(x), _WINDOW), torch.nan, dtype=torch.float64, device=x.device)
         sigma = torch.full_like(hist[:, 0], self.spherical_step)
         walk = Walk(x, sigma, torch.full_like(sigma, self.source_step), hist, hist.clone())
         return walk, self.evaluation(rnd, x, found, 2.0, ~found | self._stops(rnd, walk))
@@ -130,7 +130,9 @@ class Boundary(LabelAttack[Walk]):
         diff = x0 - walk.x
         dist = flat_norm(diff, 2).clamp_min(1e-12)
         unit = diff / dist.reshape(shape)
-        eta = ctx.draw(rnd.local, lambda g: torch.randn(x0.shape[1:], generator=g)).to(x0.dtype)
+        eta = ctx.draw(
+            rnd.local, lambda g: torch.randn(x0.shape[1:], generator=g, device=g.device)
+        ).to(x0.dtype)
         eta = eta - (eta * unit).flatten(1).sum(dim=1).reshape(shape) * unit
         eta = eta / flat_norm(eta, 2).clamp_min(1e-12).reshape(shape)
         eta = eta * (walk.sigma * dist).reshape(shape).to(x0.dtype)

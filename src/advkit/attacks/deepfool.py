@@ -112,7 +112,7 @@ class DeepFool(MinimalAttack[Iterate]):
         return Best.minimizing(problem.x0, context[0])
 
     def init(self, rnd: Round) -> tuple[Iterate, Evaluation]:
-        zero = torch.zeros(len(rnd.problem))
+        zero = torch.zeros(len(rnd.problem), device=rnd.problem.x0.device)
         return select_rows(rnd.context[1], rnd.local), Evaluation(rnd.problem.x0, zero, zero > 0)
 
     def step(self, rnd: Round, s: Iterate, k: int) -> Evaluation:
@@ -130,7 +130,8 @@ class DeepFool(MinimalAttack[Iterate]):
         """The step r to the nearest candidate's linearized boundary at the iterate, in
         the coordinates the box lets move."""
         shape = (-1, *[1] * (p.x0.dim() - 1))
-        best, step = torch.full((len(p),), math.inf, dtype=p.x0.dtype), torch.zeros_like(p.x0)
+        best = torch.full((len(p),), math.inf, dtype=p.x0.dtype, device=p.x0.device)
+        step = torch.zeros_like(p.x0)
         for j in range(s.classes.shape[1]):
             _, f, g = p.value_and_grad(s.x, _LogitGap(s.classes[:, j], s.ref), None)
             w = p.threat.unblocked(g, s.x)

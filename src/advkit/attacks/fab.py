@@ -260,7 +260,9 @@ class FABLoop(MinimalAttack[FABState]):
         p = rnd.problem
         x0, d, linf = p.x0, p.x0[0].numel(), p.threat.name == "linf"
         draws = [
-            2 * torch.rand(d, generator=g) - 1 if linf else torch.randn(d, generator=g)
+            2 * torch.rand(d, generator=g, device=g.device) - 1
+            if linf
+            else torch.randn(d, generator=g, device=g.device)
             for g in p.generators(self.stream(), rnd.index)
         ]
         t = torch.stack(draws).to(x0).reshape(x0.shape)

@@ -143,7 +143,9 @@ class HopSkipJump(LabelAttack[OnBoundary]):
         v = self._direction(ctx, state.x, rnd.local, delta, self._evals(t), linf)
         x = self._jump(ctx.lab, state.x, rnd.local, v, dist / math.sqrt(t))
         state.x = self.to_boundary(ctx.lab, x, rnd.local)
-        return self._evaluate(rnd, state.x, torch.ones(len(p), dtype=torch.bool), t)
+        return self._evaluate(
+            rnd, state.x, torch.ones(len(p), dtype=torch.bool, device=p.x0.device), t
+        )
 
     def _direction(
         self, ctx: LabelContext, x: Tensor, pos: Tensor, delta: Tensor, evals: int, linf: bool
@@ -158,8 +160,8 @@ class HopSkipJump(LabelAttack[OnBoundary]):
         out = torch.empty_like(x)
         rand = torch.rand if linf else torch.randn
         for s in range(0, m, per):
-            idx = torch.arange(s, min(s + per, m))
-            draw = ctx.draw(pos[idx], lambda g: rand((evals, *shape), generator=g))
+            idx = torch.arange(s, min(s + per, m), device=x.device)
+            draw = ctx.draw(pos[idx], lambda g: rand((evals, *shape), generator=g, device=g.device))
             draw = (draw * 2 - 1 if linf else draw).to(x.dtype)  # uniform in [-1, 1]^d for L∞
             u = draw / flat_norm(draw.flatten(0, 1), 2).reshape(len(idx), evals, *ones)
             dl = delta[idx].to(x.dtype).reshape(-1, 1, *ones)
@@ -182,7 +184,7 @@ class HopSkipJump(LabelAttack[OnBoundary]):
         shape = (-1, *[1] * (x.dim() - 1))
         xi = step.clone().double()
         out = x.clone()
-        todo = torch.ones(x.shape[0], dtype=torch.bool)
+        todo = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         for _ in range(_HALVINGS):
             act = (todo & (lab.left[pos] > 0)).nonzero().squeeze(1)
             if act.numel() == 0:

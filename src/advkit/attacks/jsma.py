@@ -98,7 +98,7 @@ def saliency_pairs(
     # outside the domain get θa = −inf, so every pair with one of them scores 0
     sa_all = (sign * a).masked_fill(~domain, -math.inf)
     sb_all = -sign * b
-    diag_ok = single if single is not None else torch.zeros(m, dtype=torch.bool)
+    diag_ok = single if single is not None else torch.zeros(m, dtype=torch.bool, device=a.device)
     eye = torch.eye(d, dtype=torch.bool, device=a.device)
     ps, qs, founds = [], [], []
     rows = max(1, _CHUNK // max(d * d, 1))
@@ -198,7 +198,7 @@ class JSMA(MinimalAttack[Saliency]):
         limit = k.clamp_max(math.floor(self.gamma * d + 1e-9))
         domain = x < p.threat.hi if self.theta > 0 else x > p.threat.lo
         state = Saliency(x, domain, limit, rnd.context[1][rnd.local, rnd.index])
-        zero = torch.zeros(n)
+        zero = torch.zeros(n, device=p.x0.device)
         return state, Evaluation(p.x0, zero, zero > 0, limit < 1)
 
     def step(self, rnd: Round, s: Saliency, k: int) -> Evaluation:

@@ -106,7 +106,7 @@ class LBFGS(SearchOnC[Tensor]):
 
     def step(self, rnd: Round, state: Tensor, k: int) -> Evaluation:
         p = rnd.problem
-        one = [p.subset(torch.tensor([i])) for i in range(len(p))]
+        one = [p.subset(torch.tensor([i], device=p.x0.device)) for i in range(len(p))]
         xs = torch.cat([_solve(o, float(c), self.steps) for o, c in zip(one, state, strict=True)])
         logits = p.logits(xs)
         ok = p.successful(logits) & p.within_cap(xs)

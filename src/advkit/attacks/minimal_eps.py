@@ -102,7 +102,7 @@ class MinimalEps(MinimalAttack[Bracket]):
 
     def init(self, rnd: Round) -> tuple[Bracket, Evaluation]:
         p = rnd.problem
-        upper = p.threat.eps_vector(len(p)).to(p.x0.device, torch.float64)
+        upper = p.threat.eps_vector(len(p), p.x0.device).double()
         upper = upper.clamp_max(_diameter(p))
         ev = self._try(p, upper)
         # samples the attack cannot break at the largest ε are given up

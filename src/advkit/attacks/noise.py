@@ -51,7 +51,9 @@ class RandomNoise(FixedEpsAttack[Tensor]):
 
     def begin(self, problem: Problem, context: None) -> Best:
         success = label_success(problem, problem.x0)
-        return Best.maximizing(problem.x0, success, torch.zeros(len(problem)))
+        return Best.maximizing(
+            problem.x0, success, torch.zeros(len(problem), device=problem.x0.device)
+        )
 
     def iterations(self, rnd: Round) -> int:
         return self.samples
@@ -64,4 +66,4 @@ class RandomNoise(FixedEpsAttack[Tensor]):
         p = rnd.problem
         x = p.threat.sample(p.x0, p.generators("noise", k))
         success = label_success(p, x)
-        return Evaluation(x, torch.zeros(len(p)), success, cannot_pay(p, 1))
+        return Evaluation(x, torch.zeros(len(p), device=x.device), success, cannot_pay(p, 1))

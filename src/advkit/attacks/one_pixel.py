@@ -110,8 +110,9 @@ class OnePixel(MinimalAttack[Population]):
         low, high = self._bounds(p)
         shape = (self.population, self.pixels, len(low))
         gens = p.generators("population")
-        cand = torch.stack([low + (high - low) * torch.rand(shape, generator=g) for g in gens])
-        fit = torch.full(cand.shape[:2], torch.inf, dtype=torch.float64)
+        u = torch.stack([torch.rand(shape, generator=g, device=g.device) for g in gens])
+        cand = low + (high - low) * u.to(low.device)
+        fit = torch.full(cand.shape[:2], torch.inf, dtype=torch.float64, device=cand.device)
         state = Population(cand, fit, dict(zip(rnd.local.tolist(), gens, strict=True)))
         return state, unqueried(p.x0, cannot_pay(p, self.population), minimize=True)
 
@@ -127,7 +128,7 @@ class OnePixel(MinimalAttack[Population]):
         s.cand = torch.where(better[:, :, None, None], trial, s.cand)
         s.fit = torch.where(better, f, s.fit)
         j = torch.where(ok, -torch.inf, f).argmin(dim=1)
-        rows = torch.arange(len(p))
+        rows = torch.arange(len(p), device=xs.device)
         x, success = xs[rows, j], ok[rows, j]
         done = success | cannot_pay(p, pop)
         return Evaluation(x, p.threat.norm(x - p.x0), success, done)
@@ -136,14 +137,16 @@ class OnePixel(MinimalAttack[Population]):
         """The box of a pixel's (row, column, channel values)."""
         _, c, h, w = p.x0.shape
         lo, hi = p.threat.lo, p.threat.hi
-        return torch.tensor([0.0, 0.0] + [lo] * c), torch.tensor([h - 1e-6, w - 1e-6] + [hi] * c)
+        low = torch.tensor([0.0, 0.0] + [lo] * c, device=p.x0.device)
+        return low, torch.tensor([h - 1e-6, w - 1e-6] + [hi] * c, device=p.x0.device)
 
     def _mutants(self, rnd: Round, s: Population) -> Tensor:
         """DE/rand/1: a + F·(b − c) for random members a, b, c, clipped to the bounds."""
         pop = self.population
         gens = [s.gens[i] for i in rnd.local.tolist()]
-        picks = torch.stack([torch.randint(0, pop, (pop, 3), generator=g) for g in gens])
-        take = s.cand[torch.arange(len(gens))[:, None, None], picks]
+        draws = [torch.randint(0, pop, (pop, 3), generator=g, device=g.device) for g in gens]
+        picks = torch.stack(draws).to(s.cand.device)
+        take = s.cand[torch.arange(len(gens), device=picks.device)[:, None, None], picks]
         trial = take[:, :, 0] + self.scale * (take[:, :, 1] - take[:, :, 2])
         low, high = self._bounds(rnd.problem)
         return torch.maximum(torch.minimum(trial, high), low)

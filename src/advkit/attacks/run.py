@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from advkit.access import Oracle, as_oracle
+from advkit.access import AutocastView, Oracle, as_oracle
 from advkit.access.output import check_logits
-from advkit.access.precision import call_model, model_input, working_dtype
+from advkit.access.precision import autocast_dtype, call_model, model_input, working_dtype
 from advkit.engine import Attack, Outcome, Problem
 from advkit.objectives import is_successful
 from advkit.result import AttackResult
@@ -54,6 +54,7 @@ def attack(
     target: Tensor | None = None,
     seed: int = 0,
     index: Tensor | None = None,
+    precision: str = "fp32",
 ) -> AttackResult:
     """Attack ``model`` on the batch (x, y) within ``threat`` using ``method``.
 
@@ -71,6 +72,11 @@ def attack(
         seed: seed of every random choice (per sample, with ``index``).
         index: dataset index of each sample (N,), used as the key of its random stream so a
             sample's result does not depend on its batch; default ``arange(N)``.
+        precision: ``"fp32"`` (default), or ``"bf16"``/``"fp16"`` to run the model's
+            forward and backward under ``torch.autocast`` during the attack; the attack's
+            steps, projections and best-so-far records stay in float32, and ``success`` is
+            judged on a float32 forward: a low-precision success it does not confirm is
+            not a success.
 
     Returns:
         An :class:`AttackResult` whose ``success`` is re-evaluated on ``model(x_adv)`` and
@@ -98,10 +104,12 @@ def attack(
     n = x.shape[0]
     threat.radius(x)  # validates per-sample eps length
     if index is None:
-        index = torch.arange(n)
+        index = torch.arange(n, device=x.device)
     elif index.shape != (n,):
         raise ValueError(f"index must have shape ({n},), got {tuple(index.shape)}")
-    oracle = as_oracle(model, info.access, n)
+    low = autocast_dtype(precision)
+    oracle = as_oracle(model, info.access, n, x.device)
+    attacked = oracle if low is None else oracle.through(AutocastView(low))
     x0 = x.detach().to(working_dtype(x.dtype), copy=True)  # exact: only ever widens
     y = y.detach().long()
     tgt = None if target is None else target.detach().long()
@@ -115,7 +123,16 @@ def attack(
                     "target equals the true label for some samples; a target must differ "
                     "from y (e.g. advkit.targets.random_targets), or pass target=None"
                 )
-        problem = Problem(oracle, x0, y, tgt, threat, torch.arange(n), index.long(), seed)
+        problem = Problem(
+            attacked,
+            x0,
+            y,
+            tgt,
+            threat,
+            torch.arange(n, device=x.device),
+            index.long().to(x.device),
+            seed,
+        )
         outcome = method.solve(problem)
         x_adv = threat.round_to(problem.project(outcome.x.detach()), x0, x.dtype)
         logits = recheck(oracle.model, x_adv, outcome)

@@ -45,22 +45,25 @@ def _square(u: Tensor, s: int, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
     the mask (n, 1, h, w) and the corner (top, left)."""
     top = (u[:, 0] * (h - s + 1)).long().clamp_max(h - s)
     left = (u[:, 1] * (w - s + 1)).long().clamp_max(w - s)
-    rows, cols = torch.arange(h) - top[:, None], torch.arange(w) - left[:, None]
+    rows = torch.arange(h, device=u.device) - top[:, None]
+    cols = torch.arange(w, device=u.device) - left[:, None]
     inside = ((rows >= 0) & (rows < s))[:, :, None] & ((cols >= 0) & (cols < s))[:, None, :]
     return inside[:, None], top, left
 
 
-def _pulse(s: int) -> Tensor:
-    """Square attack's L2 update pattern of side s: two stacked blocks of opposite sign,
-    each a sum of nested centred rectangles with weights 1/(k+1)², unit L2 norm."""
+def _pulse(s: int, device: torch.device) -> Tensor:
+    """Square attack's L2 update pattern of side s on ``device``: two stacked blocks of
+    opposite sign, each a sum of nested centred rectangles with weights 1/(k+1)², unit L2
+    norm."""
 
     def rect(a: int, b: int) -> Tensor:
         ca, cb = a // 2, b // 2
         k_max = max(a // 2 + 1, b // 2 + 1)
         dist = torch.maximum(
-            (torch.arange(a) - ca).abs()[:, None], (torch.arange(b) - cb).abs()[None, :]
+            (torch.arange(a, device=device) - ca).abs()[:, None],
+            (torch.arange(b, device=device) - cb).abs()[None, :],
         )
-        w = 1.0 / (torch.arange(k_max, dtype=torch.float64) + 1) ** 2
+        w = 1.0 / (torch.arange(k_max, dtype=torch.float64, device=device) + 1) ** 2
         tail = w.flip(0).cumsum(0).flip(0)  # tail[d] = Σ_{k ≥ d} w[k]
         return tail[dist]
 
@@ -73,8 +76,8 @@ def _place(patterns: Tensor, which: Tensor, top: Tensor, left: Tensor, mask: Ten
     """Put pattern ``patterns[which[n]]`` (s×s) in the window ``mask`` (n, 1, h, w) whose
     corner is (top[n], left[n])."""
     s, (h, w) = patterns.shape[-1], mask.shape[-2:]
-    ri = (torch.arange(h)[None, :] - top[:, None]).clamp(0, s - 1)
-    ci = (torch.arange(w)[None, :] - left[:, None]).clamp(0, s - 1)
+    ri = (torch.arange(h, device=mask.device)[None, :] - top[:, None]).clamp(0, s - 1)
+    ci = (torch.arange(w, device=mask.device)[None, :] - left[:, None]).clamp(0, s - 1)
     return patterns[which[:, None, None], ri[:, :, None], ci[:, None, :]][:, None] * mask
 
 
@@ -166,7 +169,9 @@ class Square(FixedEpsAttack[SquareState]):
         p, c = rnd.problem, rnd.problem.x0.shape[1]
         k = (4 + c + 1) if p.threat.name == "l2" else (2 + c)
         iters = self.iterations(rnd)
-        u = torch.stack([torch.rand(iters, k, generator=g) for g in p.generators("square-windows")])
+        gens = p.generators("square-windows")
+        u = torch.stack([torch.rand(iters, k, generator=g, device=g.device) for g in gens])
+        u = u.to(p.x0.device)  # drawn on the CPU per sample, moved once
         left = self._allowance(p)
         state = SquareState(self._start(p), p.x0, rnd.context.score[rnd.local], left, u, {})
         return state, unqueried(p.x0, left <= 0, minimize=False)
@@ -200,18 +205,18 @@ class Square(FixedEpsAttack[SquareState]):
         n, c, h, w = x0.shape
         eps = problem.threat.radius(x0)
         if problem.threat.name == "linf":
-            signs = torch.stack([torch.randint(0, 2, (c, 1, w), generator=g) for g in gens]).to(
-                x0.dtype
-            )
+            draws = [torch.randint(0, 2, (c, 1, w), generator=g, device=g.device) for g in gens]
+            signs = torch.stack(draws).to(x0.device, x0.dtype)
             return problem.threat.project(x0 + eps * (2 * signs - 1), x0)
         s = max(h // 5, 1)
-        pulse = _pulse(s)
+        pulse = _pulse(s, x0.device)
         delta = torch.zeros_like(x0)
         top0 = (h - s * (h // s)) // 2
         left0 = (w - s * (w // s)) // 2
         for i in range(h // s):
             for j in range(w // s):
-                draw = torch.stack([torch.rand(c + 1, generator=g) for g in gens])
+                draws = [torch.rand(c + 1, generator=g, device=g.device) for g in gens]
+                draw = torch.stack(draws).to(x0.device)
                 pat = torch.where(draw[:, -1:, None] < 0.5, pulse.flatten(), pulse.T.flatten())
                 sign = torch.where(draw[:, :c] < 0.5, -1.0, 1.0)
                 block = sign[:, :, None, None] * pat.reshape(n, 1, s, s)
@@ -237,7 +242,7 @@ class Square(FixedEpsAttack[SquareState]):
         x, x0, patterns = st.current, problem.x0, st.patterns
         _, c, h, w = x.shape
         if s not in patterns:
-            patterns[s] = torch.stack([_pulse(s), _pulse(s).T])
+            patterns[s] = torch.stack([_pulse(s, x.device), _pulse(s, x.device).T])
         m1, top1, lft1 = _square(u[:, :2], s, h, w)
         m2, _, _ = _square(u[:, 2:4], s, h, w)
         delta = x - x0

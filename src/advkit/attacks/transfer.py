@@ -113,7 +113,7 @@ class Transfer(Attack):
     def run(self, problem: Problem) -> Tensor:
         ensemble = Ensemble(self.sources, self.combine)
         ensemble.training = False  # the session puts the members in eval mode and restores
-        surrogate = WhiteBox(ensemble).fresh(int(problem.rows.max()) + 1)
+        surrogate = WhiteBox(ensemble).fresh(int(problem.rows.max()) + 1, problem.x0.device)
         with surrogate.session():
             return self.attack.run(problem.with_oracle(surrogate))
 
@@ -137,11 +137,11 @@ class Substitute:
 
 
 def _label(oracle: LabelOnly, x: Tensor, batch: int) -> Tensor:
-    fresh = oracle.fresh(x.shape[0])
+    fresh = oracle.fresh(x.shape[0], x.device)
     out = []
     with fresh.session():
         for s in range(0, x.shape[0], batch):
-            rows = torch.arange(s, min(s + batch, x.shape[0]))
+            rows = torch.arange(s, min(s + batch, x.shape[0]), device=x.device)
             out.append(fresh.labels(x[rows], rows))
     return torch.cat(out)
 
@@ -153,7 +153,7 @@ def _fit(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for g in shuffles:
-        perm = torch.randperm(x.shape[0], generator=g)
+        perm = torch.randperm(x.shape[0], generator=g, device=g.device)
         for s in range(0, x.shape[0], batch):
             idx = perm[s : s + batch]
             opt.zero_grad()

@@ -80,7 +80,7 @@ def _probabilities(y: Tensor) -> Tensor:
     """Importance-sampling probabilities (n, m) from max-pooled |y| (8×8 regions)."""
     n = y.shape[0]
     if y.dim() != 4:
-        return torch.full((n, y[0].numel()), 1.0 / y[0].numel())
+        return torch.full((n, y[0].numel()), 1.0 / y[0].numel(), device=y.device)
     k = max(y.shape[-1] // 8, 1)
     pooled = F.max_pool2d(y.abs(), k, stride=k, ceil_mode=True)
     up = F.interpolate(pooled, size=tuple(y.shape[-2:]), mode="nearest").flatten(1)
@@ -191,7 +191,8 @@ class ZOO(MinimalAttack[ZooState]):
         if self.attack_sizes and problem.x0.dim() != 4:
             raise ValueError("attack_sizes needs image inputs of shape (N, C, H, W)")
         n = len(problem)
-        return ZooRun(ConstSearch.start(n, self.initial_const), torch.zeros(n, dtype=torch.bool))
+        found = torch.zeros(n, dtype=torch.bool, device=problem.x0.device)
+        return ZooRun(ConstSearch.start(n, self.initial_const), found)
 
     def begin(self, problem: Problem, context: ZooRun) -> Best:
         _, success = score_margin(problem, problem.x0)
@@ -206,13 +207,13 @@ class ZOO(MinimalAttack[ZooState]):
     def init(self, rnd: Round) -> tuple[ZooState, Evaluation]:
         p, n = rnd.problem, len(rnd.problem)
         space = self._space(p.x0, 0)
-        y = torch.zeros(n, math.prod(space), dtype=p.x0.dtype)
+        y = torch.zeros(n, math.prod(space), dtype=p.x0.dtype, device=p.x0.device)
         adam = Adam.like(y, self.lr, self.beta1, self.beta2) if self.solver == "adam" else None
-        c = rnd.context.search.c[rnd.local].to(p.x0.dtype)
-        best = torch.full((n,), torch.inf, dtype=torch.float64)
+        c = rnd.context.search.c[rnd.local.cpu()].to(p.x0)
+        best = torch.full((n,), torch.inf, dtype=torch.float64, device=p.x0.device)
         gens = p.generators("coordinates", rnd.index)
         by_row = dict(zip(rnd.local.tolist(), gens, strict=True))
-        stale = torch.zeros(n, dtype=torch.long)
+        stale = torch.zeros(n, dtype=torch.long, device=p.x0.device)
         reserve = self._reserve(p, self.search_steps - rnd.index)
         state = ZooState(y, adam, c, best, stale, None, by_row, space, reserve)
         return state, unqueried(p.x0, self._exhausted(p, state, 0), minimize=True)
@@ -272,11 +273,13 @@ class ZOO(MinimalAttack[ZooState]):
         b = min(self.coordinates, m)
         gens = [s.gens[i] for i in rnd.local.tolist()]
         if not self.importance:
-            return torch.stack([torch.randperm(m, generator=g)[:b] for g in gens])
+            picks = [torch.randperm(m, generator=g, device=g.device)[:b] for g in gens]
+            return torch.stack(picks).to(s.y.device)
         if s.probs is None or it % self.importance_every == 0:
             s.probs = _probabilities(s.y.reshape(-1, *s.space))
-        pr = s.probs
-        return torch.stack([torch.multinomial(pr[i], b, generator=g) for i, g in enumerate(gens)])
+        pr = s.probs.cpu()  # the per-sample streams draw on the CPU, whatever the device
+        picks = [torch.multinomial(pr[i], b, generator=g) for i, g in enumerate(gens)]
+        return torch.stack(picks).to(s.y.device)
 
     def _probe(self, p: Problem, s: ZooState, idx: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Query y and y ± h e_i along the coordinates ``idx``, all rows in one call.
@@ -288,14 +291,15 @@ class ZOO(MinimalAttack[ZooState]):
         n, b = idx.shape
         per = 2 * b + 1
         y = s.y[:, None]
-        bump = torch.zeros(n, b, s.y.shape[1], dtype=s.y.dtype).scatter_(2, idx[:, :, None], self.h)
+        bump = torch.zeros(n, b, s.y.shape[1], dtype=s.y.dtype, device=s.y.device)
+        bump = bump.scatter_(2, idx[:, :, None], self.h)
         ys = torch.cat([y, y + bump, y - bump], dim=1).reshape(n * per, *s.space)
         x0r = p.x0.repeat_interleave(per, dim=0)
         xs = p.threat.clip_box(x0r + _lift(ys, p.x0))
         m, success = score_margin(p, xs, per)
         dist2 = (xs - x0r).flatten(1).pow(2).sum(dim=1)
         obj = dist2 + s.c.repeat_interleave(per) * m.clamp_min(-self.kappa)
-        head = torch.arange(n) * per
+        head = torch.arange(n, device=xs.device) * per
         x = xs[head]
         return x, dist2[head], success[head] & p.within_cap(x), obj.reshape(n, per)
 

@@ -108,7 +108,10 @@ def _padded_bounds(pre: dict[int, Box], s: int) -> dict[int, NpBox]:
     BOUND_SLACK·(1 + |b|)."""
     out = {}
     for r, (lo, hi) in pre.items():
-        lo64, hi64 = lo[s].reshape(-1).double().numpy(), hi[s].reshape(-1).double().numpy()
+        lo64, hi64 = (
+            lo[s].reshape(-1).cpu().double().numpy(),
+            hi[s].reshape(-1).cpu().double().numpy(),
+        )
         out[r] = (
             lo64 - BOUND_SLACK * (1 + np.abs(lo64)),
             hi64 + BOUND_SLACK * (1 + np.abs(hi64)),
@@ -140,10 +143,10 @@ def _sample_program(
     return encode(
         graph,
         _padded_bounds(pre, s),
-        inputs.lower[s].reshape(-1).double().numpy(),
-        inputs.upper[s].reshape(-1).double().numpy(),
+        inputs.lower[s].reshape(-1).cpu().double().numpy(),
+        inputs.upper[s].reshape(-1).cpu().double().numpy(),
         with_radius=with_radius,
-        l1=None if l1_eps is None else (inputs.x0[s].reshape(-1).double().numpy(), l1_eps),
+        l1=None if l1_eps is None else (inputs.x0[s].reshape(-1).cpu().double().numpy(), l1_eps),
     )
 
 
@@ -207,7 +210,7 @@ class MIP:
         for j in torch.argsort(crown).tolist():
             if j == check.y or (crown[j] > 0 and not self.exact_margins):
                 continue
-            obj, const = prog.output_row(spec[j].double().numpy())
+            obj, const = prog.output_row(spec[j].cpu().double().numpy())
             status, val, sol = solve(prog, obj, [], deadline - time.perf_counter())
             if status == "optimal":
                 lower[j] = val + const
@@ -239,7 +242,8 @@ class _Checker:
 
     def __call__(self, point: Tensor | np.ndarray) -> bool:
         """True when some margin z_y − z_j (j ≠ y) is negative at ``point``."""
-        x = torch.as_tensor(point).to(self.like).reshape(1, *self.like.shape)
+        x = torch.as_tensor(point, device=self.like.device).to(self.like)
+        x = x.reshape(1, *self.like.shape)
         margins = self.spec @ self.graph.forward(x)[0]
         margins[self.y] = math.inf
         return bool((margins < 0).any())
@@ -275,7 +279,7 @@ def _min_radius(
     for j in range(spec.shape[0]):
         if j == y:
             continue
-        row, const = prog.output_row(spec[j].double().numpy())
+        row, const = prog.output_row(spec[j].cpu().double().numpy())
         status, _, sol = solve(
             prog, obj, [*extra, (row, -np.inf, -const)], deadline - time.perf_counter()
         )
@@ -322,7 +326,7 @@ def mip_min_distance(
     with torch.no_grad():
         pre = crown_bounds(graph, inputs)
     spec = margin_spec(y, logits.shape[1], x.dtype)
-    dist = torch.full((x.shape[0],), math.inf)
+    dist = torch.full((x.shape[0],), math.inf, device=x.device)
     x_adv = x.clone()
     for s in range(x.shape[0]):
         if int(logits[s].argmax()) != int(y[s]):
@@ -331,7 +335,7 @@ def mip_min_distance(
         deadline = time.perf_counter() + time_limit
         l1_eps = eps_max if norm == "l1" else None
         prog = _sample_program(graph, pre, inputs, s, l1_eps, with_radius=True)
-        extra = _radius_rows(x[s].reshape(-1).double().numpy()) if norm == "linf" else []
+        extra = _radius_rows(x[s].reshape(-1).cpu().double().numpy()) if norm == "linf" else []
         dist[s], point = _min_radius(prog, spec[s], int(y[s]), extra, deadline)
         if point is not None:
             x_adv[s] = torch.from_numpy(point).to(x_adv).reshape(x[s].shape)

@@ -70,7 +70,7 @@ def _run_batches(
     graph = trace(model, x0)
     lowers, advs = [], []
     for s in range(0, x0.shape[0], batch_size):
-        rows = torch.arange(s, min(s + batch_size, x0.shape[0]))
+        rows = torch.arange(s, min(s + batch_size, x0.shape[0]), device=x0.device)
         sub_threat = threat.select(rows)
         xb = x0[rows]
         task = CertTask(
@@ -85,9 +85,9 @@ def _run_batches(
         )
         with torch.no_grad():
             out = method.run(task)
-        lowers.append(out.class_lower.detach().cpu())
+        lowers.append(out.class_lower.detach())
         advs.append(out.x_adv.detach() if out.x_adv is not None else xb.clone())
-    return torch.cat(lowers).clone(), torch.cat(advs)
+    return torch.cat(lowers).to("cpu", copy=True), torch.cat(advs)
 
 
 def certify(
@@ -160,7 +160,7 @@ def certify(
             x_adv = threat.project(found.to(x0.dtype), x0)
             attacked = is_successful(call_model(model, x_adv), y, None).cpu()
     x0, x_adv, y = x0.cpu(), x_adv.cpu(), y.cpu()
-    class_lower[torch.arange(n), y] = float("inf")
+    class_lower[torch.arange(n, device=y.device), y] = float("inf")
     lower = class_lower.min(dim=1).values
     certified = (lower > 0) & ~clean_wrong
     attacked = attacked & ~certified

@@ -90,10 +90,11 @@ def _counts(model: nn.Module, x: Tensor, num: int, cfg: Smoothing, g: torch.Gene
     left = num
     while left > 0:
         b = min(cfg.batch, left)
-        noise = torch.randn((b, *x.shape), generator=g).to(x.device, working_dtype(x.dtype))
+        noise = torch.randn((b, *x.shape), generator=g, device=g.device)  # per-sample stream
+        noise = noise.to(x.device, working_dtype(x.dtype))
         with torch.no_grad():  # noisy inputs in >= float32, cast to the model's dtype
             pred = call_model(model, x[None] + cfg.sigma * noise).argmax(1)
-        c = torch.bincount(pred.cpu(), minlength=1)
+        c = torch.bincount(pred, minlength=1)
         counts = c if counts is None else _add(counts, c)
         left -= b
     assert counts is not None
@@ -127,13 +128,14 @@ def smoothed_certify(
     Returns:
         A :class:`SmoothingResult`.
     """
-    check_batch(x, torch.zeros(x.shape[0], dtype=torch.long), lo=-float("inf"), hi=float("inf"))
+    labels = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+    check_batch(x, labels, lo=-float("inf"), hi=float("inf"))
     n = x.shape[0]
-    idx = torch.arange(n) if index is None else index
+    idx = range(n) if index is None else index.tolist()
     preds, radii, lows = [], [], []
     with eval_mode(model):
         for i in range(n):
-            g = generator(seed, int(idx[i]), stream("smoothing-noise"))
+            g = generator(seed, idx[i], stream("smoothing-noise"))
             top = int(_counts(model, x[i], config.n0, config, g).argmax())
             counts = _counts(model, x[i], config.n, config, g)
             k = int(counts[top]) if top < counts.numel() else 0
@@ -146,8 +148,8 @@ def smoothed_certify(
                 preds.append(-1)
                 radii.append(0.0)
     return SmoothingResult(
-        prediction=torch.tensor(preds),
-        radius=torch.tensor(radii),
-        p_lower=torch.tensor(lows),
+        prediction=torch.tensor(preds, device=x.device),
+        radius=torch.tensor(radii, device=x.device),
+        p_lower=torch.tensor(lows, device=x.device),
         config=config,
     )

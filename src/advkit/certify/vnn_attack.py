@@ -43,7 +43,7 @@ def violation_margin(y: Tensor, c: Tensor, d: Tensor) -> Tensor:
     """max_k (c_k·y + d_k) per row of y (B, M), (B,); −1 when there are no rows (every
     point of the box is then a counterexample)."""
     if c.shape[0] == 0:
-        return torch.full((y.shape[0],), -1.0, dtype=y.dtype)
+        return torch.full((y.shape[0],), -1.0, dtype=y.dtype, device=y.device)
     return (y @ c.T + d).max(dim=1).values
 
 

@@ -13,6 +13,7 @@ from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.cli.common import add_common, inputs_of, model_and_data, refuse_unbounded, threat_of
 from advkit.cli.json_text import to_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
+from advkit.cli.precision import add_precision
 from advkit.distortion import distortion_report, sample_distances
 from advkit.evaluate.batched import Batches
 from advkit.result import AttackResult
@@ -24,6 +25,7 @@ def register(sub: Any) -> None:
     """Add the ``attack`` subcommand to the subparsers ``sub``."""
     at = sub.add_parser("attack", help="run one attack and save the adversarial examples")
     add_common(at)
+    add_precision(at)
     at.add_argument("--attack", default="apgd-ce", choices=sorted(ATTACKS))
     at.add_argument("--steps", type=int)
     at.add_argument("--restarts", type=int)
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     refuse_unbounded([args.eps], [args.attack], "--eps", "--attack deepfool")
     method = make_attack(args.attack, steps=args.steps, restarts=args.restarts)
     model, x, y, info = model_and_data(args)
-    batches = Batches(args.batch_size, args.seed, progress=not args.quiet)
+    batches = Batches(args.batch_size, args.seed, progress=not args.quiet, precision=args.precision)
     res = batches.attack(model, x, y, threat, method)
     _save(res, x, y, out)
     summary = {
@@ -105,5 +107,5 @@ def _save(res: AttackResult, x: torch.Tensor, y: torch.Tensor, out: Path) -> Non
     if out.suffix == ".pt":
         atomic_write(out, lambda tmp: torch.save(fields, tmp))
     else:
-        arrays: dict[str, Any] = {k: v.numpy() for k, v in fields.items()}
+        arrays: dict[str, Any] = {k: v.cpu().numpy() for k, v in fields.items()}
         atomic_write(out, lambda tmp: np.savez_compressed(tmp, **arrays))

@@ -13,6 +13,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from advkit.attacks.catalog import ATTACKS
+from advkit.cli.device import add_device, to_device
 from advkit.cli.errors import UsageError
 from advkit.cli.model_input import add_model_input, default_dataset, input_spec
 from advkit.data import CUSTOM_DATASETS, DATASETS, load_dataset
@@ -104,6 +105,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("run")
     r.add_argument("--batch-size", type=int, default=256)
     r.add_argument("--seed", type=int, default=0)
+    add_device(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars or log messages")
     r.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -207,6 +209,7 @@ def model_and_data(
     x, y = load_data(args, dataset, args.split, args.n, option)
     if args.model is not None:
         model = adapt_declared(args.model, model, spec, tuple(x.shape[1:]))
+    x, y = to_device(args, model, x, y)
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     if spec != InputSpec():
         info["inputs"] = {"layout": spec.layout, "mean": spec.mean, "std": spec.std}

@@ -44,6 +44,7 @@ from advkit.cli.evidence import (
 from advkit.cli.formats import add_format, format_outputs, write_formats
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
+from advkit.cli.precision import add_precision
 from advkit.cli.report import report_output, write_report
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
 from advkit.evaluate.figures import pyplot
@@ -70,6 +71,7 @@ def register(sub: Any) -> None:
     """Add the ``evaluate`` subcommand to the subparsers ``sub``."""
     ev = sub.add_parser("evaluate", help="clean and robust accuracy under an attack suite")
     add_common(ev)
+    add_precision(ev)
     ev.add_argument(
         "--suite",
         choices=sorted(SUITES),
@@ -179,6 +181,8 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         _report(args, files)
         return minimal
     info["suite"] = args.suite
+    if args.precision != "fp32":
+        info["precision"] = args.precision
     out, store = files["out"].path, files["store"].path
     ev = _evaluate(args, model, (x, y), threat, args.suite, store, info)
     first, evaluated = None, model
@@ -282,6 +286,7 @@ def _evaluate(
             info=info,
             eot_samples=args.eot_samples,
             estimates=args.estimates,
+            precision=args.precision,
         )
     except StoreMismatch as err:
         raise UsageError(f"{err} (or pass --fresh)") from err

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from advkit.cli.common import THREATS, add_data_dir, load_data, number
+from advkit.cli.device import add_device, to_device
 from advkit.cli.errors import UsageError
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
@@ -116,6 +117,7 @@ def register(sub: Any) -> None:
     p.add_argument("--lam", type=float, default=0.1, help="gradnorm λ")
     p.add_argument("--temperature", type=float, default=20.0, help="distill T")
     p.add_argument("--seed", type=int, default=0)
+    add_device(p)
     p.add_argument("--out", default="results/model.pt", help="state dict to write")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log messages")
@@ -143,6 +145,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     x, y = load_data(args, args.dataset, "train", args.n)
     xt, yt = load_data(args, args.dataset, "test", args.eval_n, "--eval-n")
     arch, model = _model(args, x.shape[1], x.shape[2])
+    x, y, xt, yt = to_device(args, model, x, y, xt, yt)
     name, method = _method(args)
     with launched_group() as rank:  # under torchrun: DDP over its processes
         history = train(
@@ -161,7 +164,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         )
     if rank > 0:  # process 0 writes the outputs and prints the summary
         return history
-    state = model.state_dict()
+    state = {k: v.cpu() for k, v in model.state_dict().items()}  # loadable anywhere
     atomic_write(out, lambda tmp: torch.save(state, tmp))
     record = {
         "method": name,

@@ -20,6 +20,7 @@ from advkit.access import Access
 from advkit.attacks import catalog
 from advkit.attacks.catalog import ATTACKS, make_attack
 from advkit.cli.common import THREATS, add_data_dir, load_data, number, refuse_unbounded
+from advkit.cli.device import add_device, device_of
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.data import DATASETS
@@ -62,6 +63,7 @@ def register(sub: Any) -> None:
     tr.add_argument("--plot", help="heat map file (default: the JSON path with .png)")
     tr.add_argument("--batch-size", type=int, default=256)
     tr.add_argument("--seed", type=int, default=0)
+    add_device(tr)
     tr.add_argument("--quiet", action="store_true", help="no log messages")
     tr.add_argument("--json", action="store_true", help="print JSON instead of a table")
     tr.set_defaults(func=run)
@@ -101,6 +103,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     method = make_attack(args.attack, steps=args.steps, kappa=args.kappa)
     models = {m: load_model(m) for m in names}
     x, y = load_data(args, dataset, args.split, args.n)
+    device = device_of(args)
+    x, y = x.to(device), y.to(device)
+    for model in models.values():
+        model.to(device)
     tm = transferability_matrix(
         models,
         x,

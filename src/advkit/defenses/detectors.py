@@ -78,12 +78,12 @@ class Detector(nn.Module, DetectorLike):
 
     def scores(self, x: Tensor, batch_size: int = 256) -> Tensor:
         """Scores of ``x`` in batches, in eval mode, without a graph (N,)."""
-        check_batch(x, torch.zeros(x.shape[0], dtype=torch.long))
+        check_batch(x, torch.zeros(x.shape[0], dtype=torch.long, device=x.device))
         out = []
         with eval_mode(self.model):
             for start in range(0, x.shape[0], batch_size):
                 out.append(self.score(x[start : start + batch_size].detach()).detach())
-        return torch.cat(out) if out else torch.zeros(0)
+        return torch.cat(out) if out else torch.zeros(0, device=x.device)
 
     def calibrate(self, x_clean: Tensor, fpr: float = 0.05, batch_size: int = 256) -> float:
         """Set the threshold so that a fraction ``fpr`` of ``x_clean`` is flagged.

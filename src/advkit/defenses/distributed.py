@@ -78,7 +78,8 @@ logger = logging.getLogger(__name__)
 
 def epoch_order(n: int, seed: int, epoch: int) -> Tensor:
     """The order of epoch ``epoch``'s samples: a permutation of ``n`` keyed by (seed, epoch)."""
-    return torch.randperm(n, generator=generator(seed, stream("epoch-order", epoch)))
+    g = generator(seed, stream("epoch-order", epoch))
+    return torch.randperm(n, generator=g, device=g.device)
 
 
 class KeyedDistributedSampler(DistributedSampler[int]):

@@ -51,7 +51,7 @@ from advkit.defenses.distributed import (
 from advkit.defenses.training import Standard, TrainingMethod, attacking
 from advkit.engine.rng import mix, stream
 from advkit.threat import Linf, ThreatModel
-from advkit.validate import check_batch
+from advkit.validate import check_batch, check_device
 
 __all__ = ["certified_monitor", "monitor", "train"]
 
@@ -154,6 +154,7 @@ def train(
     certify_eval = _checked_options(
         data, method, threat, epochs, batch_size, eval_data, certify_eval, resume, checkpoint
     )
+    check_device(model, data[0])
     processes = Processes.current()
     if processes is not None:
         processes.check(model, batch_size, method)
@@ -310,6 +311,7 @@ def _train_epoch(run: _TrainingRun, epoch: int) -> float:
         active = method.at(epoch + start / n, run.epochs) if hasattr(method, "at") else method
         seed = mix(run.seed, stream("epoch-attack", epoch))
         if idx.numel():
+            idx = idx.to(run.x.device)
             losses = active.loss(run.trained, run.x[idx], run.y[idx], run.threat, idx, seed)
         else:
             losses = idle_loss(run.trained, run.x)

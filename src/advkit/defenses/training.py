@@ -269,12 +269,9 @@ class TRADES:
         self, model: nn.Module, x: Tensor, threat: ThreatModel, index: Tensor, seed: int
     ) -> Tensor:
         x0 = x.detach()
-        noise = torch.stack(
-            [
-                torch.randn(x0[0].shape, generator=generator(seed, k, stream("trades-start")))
-                for k in index.tolist()
-            ]
-        ).to(x0)
+        gens = [generator(seed, k, stream("trades-start")) for k in index.tolist()]
+        noise = torch.stack([torch.randn(x0[0].shape, generator=g, device=g.device) for g in gens])
+        noise = noise.to(x0)  # drawn on the CPU per sample, moved once
         alpha = threat.radius(x0) * (self.rel_step or 2.5 / self.steps)
         with attacking(model):
             with torch.no_grad():

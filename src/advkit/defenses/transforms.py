@@ -277,7 +277,10 @@ class TVDenoise(InputTransform):
         from skimage.restoration import denoise_tv_chambolle
 
         n, c, h, w = x.shape
-        mask = (torch.rand(n, 1, h, w, generator=self.generator) < self.keep).to(x)
+        mask = (
+            torch.rand(n, 1, h, w, generator=self.generator, device=self.generator.device)
+            < self.keep
+        ).to(x)
         ones = torch.ones(c, 1, 3, 3, dtype=x.dtype)
         num = F.conv2d(x * mask, ones, padding=1, groups=c)
         den = F.conv2d(mask.expand(n, c, h, w), ones, padding=1, groups=c)
@@ -312,9 +315,21 @@ class RandomResizePad(InputTransform):
         lo = max(1, int(np.ceil(self.min_scale * min(h, w))))
         rows = []
         for img in x:
-            r = int(torch.randint(lo, min(h, w) + 1, (1,), generator=self.generator))
+            r = int(
+                torch.randint(
+                    lo, min(h, w) + 1, (1,), generator=self.generator, device=self.generator.device
+                )
+            )
             small = F.interpolate(img[None], size=(r, r), mode="bilinear", align_corners=False)
-            top = int(torch.randint(0, h - r + 1, (1,), generator=self.generator))
-            left = int(torch.randint(0, w - r + 1, (1,), generator=self.generator))
+            top = int(
+                torch.randint(
+                    0, h - r + 1, (1,), generator=self.generator, device=self.generator.device
+                )
+            )
+            left = int(
+                torch.randint(
+                    0, w - r + 1, (1,), generator=self.generator, device=self.generator.device
+                )
+            )
             rows.append(F.pad(small, (left, w - r - left, top, h - r - top)))
         return torch.cat(rows).clamp(0, 1)

@@ -80,7 +80,9 @@ class Problem:
     def subset(self, local: Tensor) -> Problem:
         """The problem restricted to positions ``local`` of this problem (this problem
         itself, with what it computed once, when ``local`` keeps every row in order)."""
-        if local.numel() == len(self) and bool((local == torch.arange(len(self))).all()):
+        if local.numel() == len(self) and bool(
+            (local == torch.arange(len(self), device=local.device)).all()
+        ):
             return self
         return replace(
             self,

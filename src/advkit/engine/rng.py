@@ -4,7 +4,9 @@ Every random choice in advkit (an attack's random start, smoothing's noise, the 
 training epoch, a transfer attack's substitute initialization) draws from a generator
 seeded by a stable hash of integers: the run's seed, the sample's key (its dataset
 index), and the stream's name with its indices. A sample therefore gets the same draws
-whichever batch, shard or device it lands in, and two streams never share draws.
+whichever batch, shard or device it lands in, and two streams never share draws: the
+generators are CPU generators, every draw is made on the CPU (``device=g.device``) and
+then moved to the inputs' device, so a GPU run draws exactly the numbers a CPU run does.
 
 Example:
     >>> import torch

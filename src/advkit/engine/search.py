@@ -27,7 +27,8 @@ _BIG = 1e10
 
 @dataclass
 class ConstSearch:
-    """Per-sample c with its bracket, over the caller's whole batch (float64)."""
+    """Per-sample c with its bracket, over the caller's whole batch (float64, on the CPU
+    whatever the inputs' device: a few numbers per sample, and MPS has no float64)."""
 
     c: Tensor
     lower: Tensor
@@ -36,9 +37,9 @@ class ConstSearch:
     @classmethod
     def start(cls, n: int, initial: float) -> ConstSearch:
         return cls(
-            torch.full((n,), float(initial), dtype=torch.float64),
-            torch.zeros(n, dtype=torch.float64),
-            torch.full((n,), _BIG, dtype=torch.float64),
+            torch.full((n,), float(initial), dtype=torch.float64, device="cpu"),
+            torch.zeros(n, dtype=torch.float64, device="cpu"),
+            torch.full((n,), _BIG, dtype=torch.float64, device="cpu"),
         )
 
     def update(self, local: Tensor, ok: Tensor) -> None:

@@ -43,12 +43,14 @@ class Batches:
         seed: seed of every random choice (keyed per sample index).
         progress: show a progress bar over the batches.
         eot_samples: draws per EOT evaluation when the model is random.
+        precision: the attacks' autocast precision (:func:`advkit.attack`'s).
     """
 
     batch_size: int = 256
     seed: int = 0
     progress: bool = False
     eot_samples: int = EOT_SAMPLES
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -64,9 +66,18 @@ class Batches:
     ) -> AttackResult:
         """:func:`advkit.attack` on (x, y), as one call on the whole data would give."""
         method = adapt(model, method, self.eot_samples)
-        index = torch.arange(x.shape[0])
+        index = torch.arange(x.shape[0], device=x.device)
         parts = [
-            attack(model, x[sl], y[sl], threat, method, seed=self.seed, index=index[sl])
+            attack(
+                model,
+                x[sl],
+                y[sl],
+                threat,
+                method,
+                seed=self.seed,
+                index=index[sl],
+                precision=self.precision,
+            )
             for sl in self.slices(x.shape[0], "attack")
         ]
         return concat_results(parts)
@@ -77,7 +88,7 @@ class Batches:
         """:func:`advkit.distortion.target_cases` on (x, y): every sample attacked towards
         each of its K − 1 incorrect labels (K: the model's number of outputs)."""
         method = adapt(model, method, self.eot_samples)
-        index = torch.arange(x.shape[0])
+        index = torch.arange(x.shape[0], device=x.device)
         with eval_mode(model), torch.no_grad():
             k = int(model(x[:1]).shape[1])
         parts = [

@@ -103,20 +103,22 @@ class Clever:
     ) -> CleverEstimate:
         """The scores of the samples (x, y); ``index`` keys their random streams."""
         start = time.perf_counter()
-        keys = torch.arange(x.shape[0]) if index is None else index
-        rows = [self._one(model, x[i : i + 1], int(y[i]), int(keys[i])) for i in range(len(x))]
+        keys = range(x.shape[0]) if index is None else index.tolist()
+        labels = y.tolist()
+        rows = [self._one(model, x[i : i + 1], labels[i], keys[i]) for i in range(len(x))]
         margin, lip, top, fitted = (torch.stack([r[k] for r in rows]) for k in range(4))
-        radius = self.threat.eps_vector(x.shape[0]).double()
+        radius = self.threat.eps_vector(x.shape[0], "cpu").double()
         ratio = (margin / lip).nan_to_num(nan=math.inf).clamp_min(0.0)
         score = torch.minimum(ratio.amin(dim=1), radius)
         return CleverEstimate(score, lip, margin, top, fitted, time.perf_counter() - start)
 
     def _one(self, model: nn.Module, x0: Tensor, y: int, key: int) -> tuple[Tensor, ...]:
-        """Margins, L̂, largest sampled norms and fit flags (K,) of one sample."""
+        """Margins, L̂, largest sampled norms and fit flags (K,) of one sample (on the
+        CPU, where the extreme-value fit runs)."""
         with torch.no_grad():
-            logits = model(x0)[0].double()
+            logits = model(x0)[0].double().cpu()
         k = logits.shape[0]
-        maxima = torch.zeros(k, self.batches, dtype=torch.float64)
+        maxima = torch.zeros(k, self.batches, dtype=torch.float64, device="cpu")
         for b in range(self.batches):
             gens = [
                 generator(self.seed, key, stream("clever", b, s)) for s in range(self.batch_size)
@@ -124,8 +126,8 @@ class Clever:
             points = self.threat.sample(x0.expand(self.batch_size, *x0.shape[1:]), gens)
             maxima[:, b] = self._gradient_norms(model, points, y, k).amax(dim=1)
         fits = [_location(maxima[j].numpy()) for j in range(k)]
-        lip = torch.tensor([f[0] for f in fits], dtype=torch.float64)
-        fitted = torch.tensor([f[1] for f in fits])
+        lip = torch.tensor([f[0] for f in fits], dtype=torch.float64, device="cpu")
+        fitted = torch.tensor([f[1] for f in fits], device="cpu")
         fitted[y] = False
         lip[y] = math.nan
         margin = logits[y] - logits
@@ -138,7 +140,7 @@ class Clever:
         """(K, M) the dual norm of ∇(f_y − f_j) at each point, per class j."""
         points = points.detach().requires_grad_(True)
         logits = model(points)
-        norms = torch.zeros(k, points.shape[0], dtype=torch.float64)
+        norms = torch.zeros(k, points.shape[0], dtype=torch.float64, device="cpu")
         for j in range(k):
             if j == y:
                 continue

@@ -69,7 +69,7 @@ def margin_lipschitz(model: nn.Module, example: Tensor, threat: ThreatModel) -> 
     segments = _segments(trace(model.eval(), example[:1]))
     last = segments[-1]
     k = math.prod(last[-1].out_shape)
-    eye = torch.eye(k, dtype=last[-1].dtype)
+    eye = torch.eye(k, dtype=last[-1].dtype, device=last[-1].device)
     pairs = (eye[:, None, :] - eye[None, :, :]).reshape(k * k, *last[-1].out_shape)
     c = _transpose(last, pairs)
     if len(segments) == 1:
@@ -98,7 +98,8 @@ def margin_radius(model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel) -
 def spectral_norm(segment: Segment) -> float:
     """‖J‖₂ of the composed linear part of ``segment``, by power iteration on JᵀJ."""
     shape = segment[0].in_shape
-    v = torch.randn(1, *shape, generator=torch.Generator().manual_seed(0)).to(segment[0].dtype)
+    g = torch.Generator().manual_seed(0)
+    v = torch.randn(1, *shape, generator=g, device=g.device).to(segment[0].device, segment[0].dtype)
     v = v / v.norm()
     sigma = 0.0
     for _ in range(_ITERATIONS):
@@ -116,7 +117,7 @@ def _first_norm(segment: Segment, threat: ThreatModel) -> float:
     """‖J‖_{p→2}: the spectral norm for L2; √Σ_r ‖row_r‖₁² (≥ the exact value) for L∞."""
     if threat.name == "l2":
         return spectral_norm(segment)
-    ones = torch.ones(1, *segment[0].in_shape, dtype=segment[0].dtype)
+    ones = torch.ones(1, *segment[0].in_shape, dtype=segment[0].dtype, device=segment[0].device)
     for op in segment:
         ones = op.forward_abs(ones)
     return float(ones.double().norm())

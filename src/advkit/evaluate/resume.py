@@ -51,17 +51,21 @@ def open_store(
     seed: int,
     batch_size: int,
     estimates: dict[str, Any] | None = None,
+    precision: str = "fp32",
 ) -> ResultStore:
     """The store at ``path`` for this evaluation, or :class:`~advkit.store.StoreMismatch`.
 
     ``estimates``: the settings of the per-sample robustness estimates
     (:func:`~advkit.evaluate.estimates.estimate_settings`), None when not asked; records
-    with and without them are never mixed. Waits while another run holds the store
-    (:class:`~advkit.store_lock.StoreLock`).
+    with and without them are never mixed. ``precision``: the attacks' autocast
+    precision; records of another precision are never mixed either. Waits while another
+    run holds the store (:class:`~advkit.store_lock.StoreLock`).
     """
     identity = model_identity(model, x, threat.lo, threat.hi)
     config = store_config(identity, x, y, threat, suite, seed, batch_size)
     config["estimates"] = estimates
+    if precision != "fp32":  # fp32 stores keep the configuration they always had
+        config["precision"] = precision
     return ResultStore(path, config, identity)
 
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from advkit.access import eval_mode
-from advkit.access.precision import model_input
+from advkit.access.precision import autocast_dtype, model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
 from advkit.evaluate.estimates import check_estimable, estimate_settings, sample_estimates
@@ -70,6 +70,7 @@ class _Cascade:
     eps: tuple[float, ...]  # increasing; threat.eps among them
     seed: int
     estimates: bool = False  # add each sample's CLEVER score and margin radius
+    precision: str = "fp32"  # the attacks' autocast precision (advkit.attack's precision)
 
 
 # Longer than 60 lines only through its docstring, which documents thirteen options.
@@ -89,6 +90,7 @@ def evaluate(
     eot_samples: int = EOT_SAMPLES,
     checks: bool = True,
     estimates: bool = False,
+    precision: str = "fp32",
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
@@ -117,6 +119,10 @@ def evaluate(
             for chains of affine layers and ReLUs, its certified margin radius to its
             records (:mod:`advkit.evaluate.estimates`; default False, as it costs about
             500 gradient computations per sample and class).
+        precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``: the suite's attacks
+            run the model under ``torch.autocast`` and every success is confirmed by a
+            float32 forward (:func:`advkit.attack`); clean accuracy and the
+            gradient-masking checks stay in float32.
 
     Returns:
         An :class:`~advkit.evaluate.report.Evaluation`.
@@ -131,6 +137,7 @@ def evaluate(
     """
     check_model(model)
     check_suite(suite)
+    autocast_dtype(precision)  # an unknown precision fails before any work
     x, y, eps = _checked_inputs(data, threat, eps_curve, batch_size)
     if estimates:
         check_estimable(threat)
@@ -144,8 +151,8 @@ def evaluate(
     db = None
     if store is not None:
         settings = estimate_settings(threat) if estimates else None
-        db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings)
-    cascade = _Cascade(model, threat, attacks, eps, seed, estimates)
+        db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings, precision)
+    cascade = _Cascade(model, threat, attacks, eps, seed, estimates, precision)
     start_time = time.perf_counter()
     samples, examples = _run_batches(cascade, x, y, batch_size, db, progress)
     flags: list[MaskingFlag] = []
@@ -245,12 +252,13 @@ def _batch_records(
                 cascade.model,
                 x,
                 y,
-                torch.tensor(idx),
+                torch.tensor(idx, device=x.device),
                 threat,
                 cascade.suite,
                 cascade.seed,
                 clean_pred,
                 previous,
+                cascade.precision,
             )
             if cascade.estimates:
                 estimated = estimated or _estimates(cascade, x, y, idx)
@@ -268,7 +276,7 @@ def _estimates(
     """The batch's CLEVER scores and margin radii."""
     with eval_mode(cascade.model):
         return sample_estimates(
-            cascade.model, x, y, torch.tensor(idx), cascade.threat, cascade.seed
+            cascade.model, x, y, torch.tensor(idx, device=x.device), cascade.threat, cascade.seed
         )
 
 
@@ -301,6 +309,7 @@ def _attack_batch(
     seed: int,
     clean_pred: Tensor,
     previous: list[SampleRecord] | None,
+    precision: str = "fp32",
 ) -> tuple[list[SampleRecord], list[AdversarialExample]]:
     """The cascade on one batch at one ε: each attack runs on the samples still robust.
 
@@ -318,8 +327,10 @@ def _attack_batch(
         rows = [i for i, r in enumerate(records) if r.robust]
         if not rows:
             break
-        at = torch.tensor(rows)
-        res = attack(model, x[at], y[at], threat, method, seed=seed, index=index[at])
+        at = torch.tensor(rows, device=x.device)
+        res = attack(
+            model, x[at], y[at], threat, method, seed=seed, index=index[at], precision=precision
+        )
         found = zip(
             rows,
             res.success.tolist(),
@@ -328,11 +339,12 @@ def _attack_batch(
             res.gradient_calls.tolist(),
             strict=True,
         )
+        adv, adv_logits = res.x_adv.cpu(), res.logits.cpu()  # examples are kept on the CPU
         for j, (r, ok, d, queries, grads) in enumerate(found):
             rec = records[r].spent(queries, grads)
             records[r] = rec.broken(name, d) if ok else rec
             if ok:
-                point, logits = res.x_adv[j].clone(), res.logits[j].clone()
+                point, logits = adv[j].clone(), adv_logits[j].clone()
                 found_at = float(threat.eps)
                 examples.append(AdversarialExample(rec.index, name, d, found_at, point, logits))
     return records, examples
@@ -358,7 +370,7 @@ def _masking(
         x,
         y,
         cascade.threat,
-        robust=torch.tensor([r.robust for r in samples[main]]),
+        robust=torch.tensor([r.robust for r in samples[main]], device=x.device),
         curve=_curve(samples),
         adaptive=adaptive,
         eot_samples=eot_samples,

@@ -124,7 +124,8 @@ class Probe:
         """The indices among ``rows`` that ``method`` broke, their distances, the
         adversarial examples and the model's logits at them."""
         if rows.numel() == 0:
-            return rows, torch.zeros(0), self.x[:0], torch.zeros(0, 0)
+            empty = torch.zeros(0, device=self.x.device)
+            return rows, empty, self.x[:0], empty.reshape(0, 0)
         m = adapt(self.model, method, self.eot_samples) if self.adaptive else method
         th = self.threat if threat is None else threat
         res = attack(self.model, self.x[rows], self.y[rows], th, m, seed=self.seed, index=rows)
@@ -339,7 +340,7 @@ def _correct_gradients(probe: Probe, out: Tensor) -> Tensor:
     the first ``len(out)`` that the model classifies correctly."""
     correct = (out.argmax(1) == probe.y[: out.shape[0]]).nonzero().squeeze(1)
     if not correct.numel():
-        return torch.zeros(0, probe.x[0].numel())
+        return torch.zeros(0, probe.x[0].numel(), device=probe.x.device)
     xg = probe.x[correct].detach().clone().requires_grad_(True)
     model = probe.model
     with eval_mode(model), bpda(probe.adaptive and needs_bpda(model)), torch.enable_grad():
@@ -362,4 +363,4 @@ def _unbroken(rows: Tensor, flag: MaskingFlag | None) -> Tensor:
     """``rows`` without the samples ``flag`` found adversarial examples for."""
     if flag is None:
         return rows
-    return rows[~torch.isin(rows, torch.tensor(flag.samples, dtype=rows.dtype))]
+    return rows[~torch.isin(rows, torch.tensor(flag.samples, dtype=rows.dtype, device=rows.device))]

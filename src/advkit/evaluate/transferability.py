@@ -118,7 +118,7 @@ def transferability_matrix(
     if ensemble and len(models) < 2:
         raise ValueError("the ensemble row needs at least 2 models")
     names = list(models)
-    index = torch.arange(len(y))
+    index = torch.arange(len(y), device=y.device)
 
     def craft(source: nn.Module | Transfer, target_model: nn.Module) -> Tensor:
         parts = []

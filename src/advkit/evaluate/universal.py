@@ -186,9 +186,8 @@ class UniversalPerturbation:
         rates: list[float] = []
         calls = 0
         for k in range(self.passes):
-            order = torch.randperm(
-                x.shape[0], generator=generator(self.seed, k, stream("universal-order"))
-            )
+            shuffle = generator(self.seed, k, stream("universal-order"))
+            order = torch.randperm(x.shape[0], generator=shuffle, device=shuffle.device)
             for rows in order.split(self.batch_size):
                 step, spent = self._step(model, x[rows], clean[rows], delta, target)
                 calls += spent

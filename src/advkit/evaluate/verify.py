@@ -240,15 +240,16 @@ def _measure(
             "they belong to other data; evaluate again"
         )
     if not index:
-        empty = torch.zeros(0, dtype=torch.bool)
-        return _Evidence([], torch.zeros(0, dtype=torch.float64), empty, empty, 0.0)
-    wide = torch.stack([examples[i].x_adv for i in index]).double()
+        empty = torch.zeros(0, dtype=torch.bool, device=x.device)
+        no_distance = torch.zeros(0, dtype=torch.float64, device=x.device)
+        return _Evidence([], no_distance, empty, empty, 0.0)
+    wide = torch.stack([examples[i].x_adv for i in index]).to(x.device, torch.float64)
     clean = x[index].double()
     scale = max(abs(threat.lo), abs(threat.hi))
     _, box = rounding_slack(threat.p, 0.0, x[0].numel(), scale, working_dtype(x.dtype))
     in_box = ((wide >= threat.lo - box) & (wide <= threat.hi + box)).reshape(len(index), -1)
     logits = _logits(model, wide.to(x.dtype))
-    kept = torch.stack([examples[i].logits.float() for i in index])
+    kept = torch.stack([examples[i].logits for i in index]).to(logits.device, torch.float32)
     same = kept.shape == logits.shape
     gap = (logits - kept).abs().max() if same else torch.tensor(float("inf"))
     return _Evidence(
@@ -273,7 +274,7 @@ def _verdicts(
     scale = max(abs(threat.lo), abs(threat.hi))
     slack, _ = rounding_slack(threat.p, eps, x[0].numel(), scale, working_dtype(x.dtype))
     broken = ~correct
-    rows = torch.tensor(evidence.index, dtype=torch.long)
+    rows = torch.tensor(evidence.index, dtype=torch.long, device=broken.device)
     if len(rows):
         fits = evidence.in_box & evidence.wrong & (evidence.distance <= eps + slack)
         broken[rows] |= fits & correct[rows]
@@ -319,4 +320,4 @@ def _logits(model: nn.Module, x: Tensor) -> Tensor:
     with eval_mode(model, warn=False), torch.no_grad():
         for start in range(0, x.shape[0], _BATCH):
             out.append(model(x[start : start + _BATCH].clone()).float())
-    return torch.cat(out) if out else torch.zeros(0, 0)
+    return torch.cat(out) if out else torch.zeros(0, 0, device=x.device)

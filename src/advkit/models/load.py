@@ -47,6 +47,7 @@ def load_model(
     dataset: str | None = None,
     threat_model: str | None = None,
     input_box: tuple[float, float] = (0.0, 1.0),
+    device: str | torch.device | None = None,
 ) -> nn.Module:
     """Build a classifier, load its weights safely and put it in eval mode.
 
@@ -79,9 +80,11 @@ def load_model(
         threat_model: RobustBench threat model of a ``robustbench:NAME`` entry.
         input_box: range of the values an ONNX model's input takes, where its conversion
             is checked (``(0, 1)`` for images; wider when normalized outside the model).
+        device: where to put the model, e.g. ``"cuda"`` (default: the CPU, where the
+            weights are read).
 
     Returns:
-        The model on CPU in eval mode, mapping (N, C, H, W) inputs in [0, 1] to logits
+        The model on ``device`` in eval mode, mapping (N, C, H, W) inputs in [0, 1] to logits
         (an ONNX model takes the layout its file declares).
 
     Raises:
@@ -125,7 +128,7 @@ def load_model(
             f"'{PREFIX}NAME', not a 'package.module:factory' import path, and not an "
             "existing file."
         )
-    return model.eval()
+    return model.to(device).eval() if device is not None else model.eval()
 
 
 def _from_import_path(text: str, checkpoint: str | Path | None) -> nn.Module:

@@ -106,11 +106,12 @@ class ThreatModel:
             e = torch.full((n,), float(self.eps), device=like.device, dtype=like.dtype)
         return _per_sample(e, like)
 
-    def eps_vector(self, n: int) -> Tensor:
-        """ε as a (N,) float tensor."""
+    def eps_vector(self, n: int, device: torch.device | str | None = None) -> Tensor:
+        """ε as a (N,) float tensor on ``device`` (None: a per-sample ε's own device, else
+        the default device)."""
         if isinstance(self.eps, Tensor):
-            return self.eps.detach().float().clone()
-        return torch.full((n,), float(self.eps))
+            return self.eps.detach().float().to(device, copy=True)
+        return torch.full((n,), float(self.eps), device=device)
 
     def select(self, rows: Tensor) -> ThreatModel:
         """The same threat restricted to the samples ``rows`` (matters for per-sample ε)."""

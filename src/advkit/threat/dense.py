@@ -38,7 +38,7 @@ class Linf(ThreatModel):
         return g.sign()
 
     def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
-        return torch.rand(d, generator=g) * 2 - 1
+        return torch.rand(d, generator=g, device=g.device) * 2 - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +72,6 @@ class L2(ThreatModel):
         return g / n
 
     def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
-        v = torch.randn(d, generator=g)
-        r = torch.rand(1, generator=g) ** (1.0 / d)
+        v = torch.randn(d, generator=g, device=g.device)
+        r = torch.rand(1, generator=g, device=g.device) ** (1.0 / d)
         return v / v.norm().clamp_min(1e-12) * r

@@ -79,8 +79,8 @@ class L1(ThreatModel):
 
     def _sample_unit(self, d: int, g: torch.Generator) -> Tensor:
         # uniform in the unit ℓ1 ball: d+1 exponentials normalized, random signs
-        e = -torch.log(torch.rand(d + 1, generator=g).clamp_min(1e-30))
-        signs = torch.randint(0, 2, (d,), generator=g) * 2 - 1
+        e = -torch.log(torch.rand(d + 1, generator=g, device=g.device).clamp_min(1e-30))
+        signs = torch.randint(0, 2, (d,), generator=g, device=g.device) * 2 - 1
         return signs * e[:d] / e.sum()
 
 
@@ -176,7 +176,7 @@ class L0(ThreatModel):
         d = x0[0].numel() if x0.shape[0] else 0
         out = _flat(x0).clone()
         for i, (g, ki) in enumerate(zip(generators, k, strict=True)):
-            idx = torch.randperm(d, generator=g)[:ki]
-            vals = self.lo + (self.hi - self.lo) * torch.rand(ki, generator=g)
+            idx = torch.randperm(d, generator=g, device=g.device)[:ki]
+            vals = self.lo + (self.hi - self.lo) * torch.rand(ki, generator=g, device=g.device)
             out[i, idx.to(out.device)] = vals.to(out.device, out.dtype)
         return out.reshape(x0.shape)

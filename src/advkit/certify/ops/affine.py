@@ -119,9 +119,9 @@ class AffineOp(Operator):
     def dense(self) -> np.ndarray:
         """J as a float64 (out, in) matrix (for MILP rows)."""
         size = math.prod(self.out_shape)
-        eye = torch.eye(size, dtype=self.dtype).reshape(size, *self.out_shape)
+        eye = torch.eye(size, dtype=self.dtype, device=self.device).reshape(size, *self.out_shape)
         rows = self.transpose(eye).reshape(size, -1)
-        return rows.detach().double().numpy()
+        return rows.detach().cpu().double().numpy()
 
     def interval(self, *boxes: Box) -> Box:
         """Center through J x + b, radius through |J|."""
@@ -141,4 +141,4 @@ class AffineOp(Operator):
         """(J M, J c + b): no new variables."""
         m, c = args[0]
         j = self.dense
-        return j @ m, j @ c + self.bias.detach().double().numpy().reshape(-1)
+        return j @ m, j @ c + self.bias.detach().cpu().double().numpy().reshape(-1)
