@@ -15,6 +15,7 @@ from advkit.certify.input_set import InputSet
 from advkit.certify.precision import bounding_copy, bounds_dtype
 from advkit.certify.result import CertResult
 from advkit.certify.task import CertOutput, CertTask
+from advkit.distributed import from_main, gather_batches
 from advkit.objectives import is_successful
 from advkit.threat import ThreatModel
 from advkit.validate import (
@@ -63,13 +64,17 @@ def _run_batches(
     method: Certifier,
     num_classes: int,
     batch_size: int,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor] | None:
     """``method`` on batches of ``batch_size`` samples: the (N, K) margin lower bounds (on
-    the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none)."""
+    the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none).
+
+    Under torch.distributed the ranks share the batches (:mod:`advkit.distributed`): rank 0
+    returns them all, the other ranks None.
+    """
     graph = trace(model, x0)
-    lowers, advs = [], []
-    for s in range(0, x0.shape[0], batch_size):
-        rows = torch.arange(s, min(s + batch_size, x0.shape[0]))
+
+    def bound(batch: range) -> tuple[Tensor, Tensor]:
+        rows = torch.arange(batch.start, batch.stop)
         sub_threat = threat.select(rows)
         xb = x0[rows]
         task = CertTask(
@@ -77,9 +82,16 @@ def _run_batches(
         )
         with torch.no_grad():
             out = method.run(task)
-        lowers.append(out.class_lower.detach().cpu())
-        advs.append(out.x_adv.detach() if out.x_adv is not None else xb.clone())
-    return torch.cat(lowers).clone(), torch.cat(advs)
+        adv = out.x_adv.detach() if out.x_adv is not None else xb.clone()
+        return out.class_lower.detach().cpu(), adv
+
+    n = x0.shape[0]
+    batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    parts = gather_batches(batches, bound)
+    if parts is None:
+        return None
+    lowers, advs = zip(*parts, strict=True)
+    return torch.cat(lowers).clone(), torch.cat(advs).to(x0.device)
 
 
 def certify(
@@ -132,7 +144,10 @@ def certify(
         with torch.no_grad():  # the decisions of the model itself, in its own dtype
             clean = call_model(model, x0)
         check_clean_logits(model, clean, range(n))
-        class_lower, found = _run_batches(bounded, x0, y, threat, method, num_classes, batch_size)
+        bounds = _run_batches(bounded, x0, y, threat, method, num_classes, batch_size)
+        if bounds is None:  # another rank of a distributed run: rank 0 finishes
+            return from_main(None)
+        class_lower, found = bounds
         with torch.no_grad():
             clean_wrong = (clean.argmax(1) != y).cpu()
             x_adv = threat.project(found.to(x0.dtype), x0)
@@ -143,7 +158,7 @@ def certify(
     certified = (lower > 0) & ~clean_wrong
     attacked = attacked & ~certified
     x_adv = torch.where(attacked.reshape(-1, *([1] * (x0.dim() - 1))), x_adv, x0)
-    return CertResult(
+    result = CertResult(
         lower=lower,
         class_lower=class_lower,
         certified=certified,
@@ -154,3 +169,4 @@ def certify(
         method=method,
         seconds=time.perf_counter() - start,
     )
+    return from_main(result)  # the same result on every rank of a distributed run

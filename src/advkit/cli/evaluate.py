@@ -45,7 +45,9 @@ from advkit.cli.formats import add_format, format_outputs, write_formats
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.cli.report import report_output, write_report
+from advkit.cli.workers import add_workers
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
+from advkit.distributed import is_main
 from advkit.evaluate.figures import pyplot
 from advkit.evaluate.followup import adaptive_rerun
 from advkit.evaluate.minimal import evaluate_minimal
@@ -120,6 +122,7 @@ def register(sub: Any) -> None:
         "advkit report draws it from any results file later)",
     )
     add_evidence_options(ev)
+    add_workers(ev)
     ev.set_defaults(func=run)
 
 
@@ -186,6 +189,8 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         evaluated, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
         adaptive = files["adaptive"].path
         first, ev = ev, _evaluate(args, evaluated, (x, y), threat, suite, adaptive, info)
+    if not is_main():  # another rank of a distributed run: rank 0 writes the results
+        return {}
     result = ev.to_dict()
     if first is not None:
         result["before_adaptive"] = first.to_dict(with_samples=False)
@@ -262,7 +267,7 @@ def _evaluate(
     info: dict[str, Any],
 ) -> Evaluation:
     """:func:`advkit.evaluate` with the options of ``args``, resuming from ``store``."""
-    if args.fresh and store.exists():
+    if args.fresh and store.exists() and is_main():
         lock = StoreLock(store)  # waits for a run still writing into it
         try:
             store.unlink()
