@@ -54,7 +54,8 @@ def launch(argv: list[str], workers: int) -> int:
     others, and its exit status is returned.
     """
     logging.getLogger("torch.distributed").setLevel(logging.WARNING)
-    config = parse_args(["--standalone", f"--nproc-per-node={workers}", "-m", "advkit", *argv])
+    config = parse_args(["--standalone", f"--nproc-per-node={workers}", "-m", "advkit"])
+    config.training_script_args = argv  # not parsed: torchrun would take --n for its own
     try:
         launch_ranks(config)
     except ChildFailedError as err:

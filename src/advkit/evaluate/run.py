@@ -13,6 +13,9 @@ With a ``store`` path, per-sample records (:class:`~advkit.evaluate.records.Samp
 and examples are written to SQLite batch by batch; rerunning with the same path reads
 finished batches back instead of recomputing them. Because every random choice is keyed
 by (seed, sample index), a resumed run gives identical results and examples.
+
+Under torch.distributed (``torchrun -m advkit evaluate``) the ranks share the batches and
+rank 0 stores them all (:mod:`advkit.evaluate.shards`): the same records again.
 """
 
 from __future__ import annotations
