@@ -109,6 +109,9 @@ def certify(
     Δ(x) = ball ∩ box is positive; a misclassified sample is never certified. Exact methods
     (MIP) may also return counterexamples; these are re-checked by a forward pass and
     reported in ``attacked`` only if the model really misclassifies them inside Δ(x).
+    In a torch.distributed process group this is a collective call: every rank calls it
+    with the same arguments, the ranks share the batches and every rank returns the result
+    a single process finds.
 
     Args:
         model: a classifier returning logits, built from the layers

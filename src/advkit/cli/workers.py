@@ -22,9 +22,9 @@ from torch.distributed.run import parse_args
 from torch.distributed.run import run as launch_ranks
 
 from advkit.cli.errors import UsageError
-from advkit.distributed import process_group, under_launcher
+from advkit.distributed import process_group, under_launcher, world
 
-__all__ = ["add_workers", "launch", "launches", "rank_session"]
+__all__ = ["add_workers", "launch", "launches", "rank_session", "refuse_ranks"]
 
 
 def add_workers(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +68,14 @@ def launch(argv: list[str], workers: int) -> int:
         )
         return failure.exitcode if failure.exitcode > 0 else 1
     return 0
+
+
+def refuse_ranks(option: str) -> None:
+    """Refuse to run ``option``, which one process runs alone, as one of several ranks."""
+    if world()[1] > 1:
+        raise UsageError(
+            f"{option} runs in one process: drop --workers (or run it without torchrun)"
+        )
 
 
 def rank_session(args: argparse.Namespace) -> AbstractContextManager[None]:

@@ -97,6 +97,10 @@ def evaluate(
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
+    In a torch.distributed process group (``torchrun``) this is a collective call: every
+    rank calls it with the same arguments, the ranks share the batches, rank 0 stores
+    them, and every rank returns the same result, the one a single process finds.
+
     Args:
         model: the classifier, returning logits; evaluated in eval mode.
         data: ``(x, y)``: inputs (N, ...) in the threat's box and labels (N,); the model
