@@ -127,12 +127,24 @@ def process_group(device: str | None = None) -> Iterator[None]:
         yield
         return
     if device is not None and device.startswith("cuda"):
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(_local_gpu())
     dist.init_process_group(backend_for(device), timeout=GROUP_TIMEOUT)
     try:
         yield
     finally:
         dist.destroy_process_group()
+
+
+def _local_gpu() -> int:
+    """The GPU of this rank: its local rank, or an error when the machine has fewer."""
+    local, count = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local >= count:
+        raise ValueError(
+            f"rank {local} of this machine needs GPU {local}, but it has {count}; start at "
+            f"most {count} processes per machine (--workers / --nproc-per-node), or run on "
+            "the CPU"
+        )
+    return local
 
 
 def from_main(value: T | None) -> T:

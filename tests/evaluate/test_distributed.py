@@ -165,3 +165,22 @@ def stored_indices(path: Path) -> set[int]:
     with closing(sqlite3.connect(path)) as db:
         rows = db.execute("SELECT idx FROM samples GROUP BY idx HAVING COUNT(*) = 2")
         return {i for (i,) in rows}
+
+
+def curve_job(out: Path) -> advkit.Evaluation:
+    return evaluation(linear_digits(), out / "main-eps.sqlite")
+
+
+def test_a_store_of_fewer_eps_values_is_finished_by_two_ranks(tmp_path: Path) -> None:
+    model = linear_digits()
+    advkit.evaluate(
+        model,
+        digits(),
+        THREAT,
+        SUITE,
+        batch_size=BATCH,
+        store=tmp_path / "main-eps.sqlite",
+        progress=False,
+    )  # the main ε only: every batch is stored at one ε of two
+    more, _ = on_two_ranks(curve_job, tmp_path)
+    assert_same(more, evaluation(model, tmp_path / "alone.sqlite"))
