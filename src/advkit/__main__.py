@@ -2,7 +2,9 @@
 
 Example:
     python -m advkit evaluate --n 100
-    torchrun --nproc-per-node 2 -m advkit evaluate --n 100
+    torchrun --nproc-per-node 2 -m advkit -- evaluate --n 100
+
+(``--`` ends torchrun's options: it would take ``--n`` for one of its own.)
 """
 
 from __future__ import annotations

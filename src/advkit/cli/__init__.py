@@ -20,7 +20,7 @@ Examples:
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
     advkit evaluate --model lenet5-pgd --eps 0.3 --n 1000 --workers 2   # two processes
-    torchrun --nproc-per-node 2 -m advkit evaluate --model lenet5-pgd --eps 0.3 --n 1000
+    torchrun --nproc-per-node 2 -m advkit -- evaluate --model lenet5-pgd --eps 0.3 --n 1000
     advkit verify results/evaluation.json   # re-check the examples behind the numbers
     advkit report results/evaluation.json   # one HTML page: curves, attacks, gallery
     advkit leaderboard results/ --out results/leaderboard.html   # one table across runs

@@ -1,7 +1,7 @@
 """``--workers K``: run a command as K processes on torch.distributed, as torchrun does.
 
 ``advkit evaluate --workers 2 ...`` is ``torchrun --standalone --nproc-per-node 2 -m
-advkit evaluate ...``, launched through ``torch.distributed.run``: every process runs the
+advkit -- evaluate ...``, launched through ``torch.distributed.run``: every process runs the
 same command as one rank, the ranks share the batches (:mod:`advkit.distributed`) and
 rank 0 writes the files. Under a launcher already (torchrun sets ``WORLD_SIZE``), the
 launcher's processes are the workers and ``--workers`` is not used.
@@ -35,7 +35,7 @@ def add_workers(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="processes sharing the batches (torch.distributed: gloo on the CPU, NCCL on "
         "CUDA), one thread each; the results are those of one process (default 1; same "
-        "as torchrun --nproc-per-node K -m advkit ...)",
+        "as torchrun --nproc-per-node K -m advkit -- ...)",
     )
 
 
