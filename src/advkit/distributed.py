@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import timedelta
@@ -38,6 +38,7 @@ from torch import Tensor
 __all__ = [
     "GROUP_TIMEOUT",
     "RERUN",
+    "RESUME",
     "RankFailed",
     "backend_for",
     "from_main",
@@ -62,6 +63,12 @@ GROUP_TIMEOUT = timedelta(hours=12)
 
 RERUN = "fix the cause and rerun the same command"
 """What to do after a rank failed in a run that keeps nothing to resume from."""
+
+RESUME = (
+    "every finished batch is kept in the store: fix the cause and rerun the same command "
+    "to resume from them"
+)
+"""What to do after a rank failed in a run with a store."""
 
 
 class RankFailed(RuntimeError):
@@ -243,8 +250,20 @@ def _span(batch: range) -> str:
     return f"{batch.start}–{batch.stop - 1}"
 
 
-def gather_batches(batches: Sequence[range], compute: Callable[[range], R]) -> list[R] | None:
+def gather_batches(
+    batches: Sequence[range],
+    compute: Callable[[range], R],
+    keep: Callable[[range, R], None] | None = None,
+    then: str = RERUN,
+) -> list[R] | None:
     """``compute`` on every batch, the batches dealt out round-robin among the ranks.
+
+    Args:
+        batches: the batches of sample indices.
+        compute: one batch's result.
+        keep: called on rank 0 (or in one process) with each result as it arrives (to
+            store it, so that a stopped run resumes).
+        then: what to do after a rank failed, for the message.
 
     Returns:
         On rank 0 (or in one process) the results in batch order; None on other ranks.
@@ -254,7 +273,20 @@ def gather_batches(batches: Sequence[range], compute: Callable[[range], R]) -> l
     """
     rank, size = world()
     if size == 1:
-        return [compute(b) for b in batches]
-    owners = [i % size for i in range(len(batches))]
-    results = {b.start: r for b, r, _ in run_rounds(batches, owners, compute, RERUN)}
+        ours = ((b, compute(b), 0) for b in batches)  # kept one by one, as computed
+        done: Iterable[tuple[range, R, int]] = ours if keep is None else _kept(ours, keep)
+    else:
+        owners = [i % size for i in range(len(batches))]
+        done = run_rounds(batches, owners, compute, then)
+        done = done if keep is None else _kept(done, keep)
+    results = {b.start: r for b, r, _ in done}
     return [results[b.start] for b in batches] if rank == 0 else None
+
+
+def _kept(
+    done: Iterable[tuple[range, R, int]], keep: Callable[[range, R], None]
+) -> Iterator[tuple[range, R, int]]:
+    """``done``, each result handed to ``keep`` as it arrives."""
+    for batch, result, sender in done:
+        keep(batch, result)
+        yield batch, result, sender

@@ -4,24 +4,21 @@ that fails mid-run loses nothing stored, and the rerun resumes without recomputi
 from __future__ import annotations
 
 import importlib
-import os
-import socket
 import sqlite3
-from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 from torch import Tensor, nn
 
 import advkit
 from advkit import APGD, Square
 from advkit.data import load_dataset
-from advkit.distributed import RankFailed, process_group, world
+from advkit.distributed import RankFailed, world
 from linear_digits import linear_digits
+from ranks import on_two_ranks
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -50,39 +47,6 @@ def evaluation(model: nn.Module, store: Path) -> advkit.Evaluation:
         store=store,
         progress=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rank_main(rank: int, size: int, port: int, job: Callable[[Path], Any], out: Path) -> None:
-    """One rank: join a gloo group as torchrun's environment says, run ``job``, and let
-    rank 0 save what it returned (or the error every rank raised)."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(size),
-    )
-    torch.set_num_threads(1)
-    with process_group():
-        try:
-            result: Any = job(out)
-        except RankFailed as err:
-            result = err
-        assert world() == (rank, size)
-        torch.save(result, out / f"rank{rank}.pt")
-
-
-def on_two_ranks(job: Callable[[Path], Any], out: Path) -> tuple[Any, Any]:
-    """What ``job`` returned (or raised) on rank 0 and on rank 1 of a gloo run."""
-    # forked, the ranks start at once (importing torch and advkit anew takes seconds)
-    mp.start_processes(rank_main, args=(2, free_port(), job, out), nprocs=2, start_method="fork")
-    return tuple(torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1))  # type: ignore[return-value]
 
 
 def evaluate_job(out: Path) -> tuple[advkit.Evaluation, Any]:

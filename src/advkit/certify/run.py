@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 import torch
@@ -14,8 +15,9 @@ from advkit.certify.graph import trace
 from advkit.certify.input_set import InputSet
 from advkit.certify.precision import bounding_copy, bounds_dtype
 from advkit.certify.result import CertResult
+from advkit.certify.store import BoundStore, open_bounds
 from advkit.certify.task import CertOutput, CertTask
-from advkit.distributed import from_main, gather_batches
+from advkit.distributed import RESUME, from_main, gather_batches, is_main
 from advkit.objectives import is_successful
 from advkit.threat import ThreatModel
 from advkit.validate import (
@@ -64,11 +66,13 @@ def _run_batches(
     method: Certifier,
     num_classes: int,
     batch_size: int,
+    db: BoundStore | None,
 ) -> tuple[Tensor, Tensor] | None:
     """``method`` on batches of ``batch_size`` samples: the (N, K) margin lower bounds (on
     the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none).
 
-    Under torch.distributed the ranks share the batches (:mod:`advkit.distributed`): rank 0
+    Batches stored in ``db`` (rank 0's) are read back; new ones are saved there. Under
+    torch.distributed the ranks share the batches (:mod:`advkit.distributed`): rank 0
     returns them all, the other ranks None.
     """
     graph = trace(model, x0)
@@ -87,11 +91,31 @@ def _run_batches(
 
     n = x0.shape[0]
     batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-    parts = gather_batches(batches, bound)
+    stored = db.load_bounds() if db is not None else {}
+    skip = set(from_main(sorted(stored) if is_main() else None))  # every rank skips them
+    keep = None if db is None else lambda b, r: db.save_bounds(b.start, *r)
+    todo = [b for b in batches if b.start not in skip]
+    parts = gather_batches(todo, bound, keep, RESUME)
     if parts is None:
         return None
-    lowers, advs = zip(*parts, strict=True)
+    found = {**stored, **{b.start: part for b, part in zip(todo, parts, strict=True)}}
+    lowers, advs = zip(*(found[b.start] for b in batches), strict=True)
     return torch.cat(lowers).clone(), torch.cat(advs).to(x0.device)
+
+
+def _open(
+    store: str | Path | None,
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    method: Certifier,
+    batch_size: int,
+) -> BoundStore | None:
+    """The store of this certification on rank 0 (the one that stores), else None."""
+    if store is None or not is_main():
+        return None
+    return open_bounds(store, model, x0, y, threat, method, batch_size)
 
 
 def certify(
@@ -102,6 +126,7 @@ def certify(
     method: Certifier,
     *,
     batch_size: int = 64,
+    store: str | Path | None = None,
 ) -> CertResult:
     """Certify ``model`` on the batch (x, y) within ``threat`` using ``method``.
 
@@ -121,6 +146,8 @@ def certify(
         threat: the perturbation set, e.g. ``Linf(0.1)``; ε may be per sample.
         method: the certifier, e.g. ``IBP()``, ``CROWN()``, ``AlphaCROWN()``, ``MIP()``.
         batch_size: samples bounded together (memory grows with it).
+        store: SQLite file of the finished batches: rerunning with the same file reads
+            them back instead of bounding them again (:mod:`advkit.certify.store`).
 
     Returns:
         A :class:`CertResult`.
@@ -147,7 +174,12 @@ def certify(
         with torch.no_grad():  # the decisions of the model itself, in its own dtype
             clean = call_model(model, x0)
         check_clean_logits(model, clean, range(n))
-        bounds = _run_batches(bounded, x0, y, threat, method, num_classes, batch_size)
+        db = _open(store, model, x0, y, threat, method, batch_size)
+        try:
+            bounds = _run_batches(bounded, x0, y, threat, method, num_classes, batch_size, db)
+        finally:
+            if db is not None:
+                db.close()
         if bounds is None:  # another rank of a distributed run: rank 0 finishes
             return from_main(None)
         class_lower, found = bounds

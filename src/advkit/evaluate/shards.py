@@ -19,23 +19,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from advkit.distributed import from_main, run_rounds, world
+from advkit.distributed import RESUME, from_main, run_rounds, world
 from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import SampleRecord
 from advkit.store import ResultStore
 
-__all__ = ["RESUME", "BatchRecords", "shared_batches"]
+__all__ = ["BatchRecords", "shared_batches"]
 
 BatchRecords = Iterable[tuple[float, list[SampleRecord], list[AdversarialExample]]]
 """One batch's records at each ε, with the examples first found at that ε."""
 
 Compute = Callable[[range, ResultStore | None], BatchRecords]
 """One batch's records, read back from the store where stored (new ones saved there)."""
-
-RESUME = (
-    "the records of every finished batch are kept in the store: fix the cause and rerun "
-    "the same command to resume from them"
-)
 
 
 def shared_batches(
