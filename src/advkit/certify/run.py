@@ -100,7 +100,7 @@ def _run_batches(
         return None
     found = {**stored, **{b.start: part for b, part in zip(todo, parts, strict=True)}}
     lowers, advs = zip(*(found[b.start] for b in batches), strict=True)
-    return torch.cat(lowers).clone(), torch.cat(advs).to(x0.device)
+    return torch.cat(lowers).clone(), torch.cat([a.to(x0.device) for a in advs])
 
 
 def _open(
