@@ -17,6 +17,7 @@ import logging
 import sys
 from contextlib import AbstractContextManager
 
+from torch.distributed.elastic.multiprocessing import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import parse_args
 from torch.distributed.run import run as launch_ranks
@@ -51,7 +52,8 @@ def launch(argv: list[str], workers: int) -> int:
     """Run ``advkit argv`` as ``workers`` ranks on this machine; the exit status.
 
     The ranks print their own messages; a rank that fails makes the launcher stop the
-    others, and its exit status is returned.
+    others, and its exit status is returned (128 + the signal's number when a signal,
+    such as Ctrl-C, stopped the launcher).
     """
     logging.getLogger("torch.distributed").setLevel(logging.WARNING)
     config = parse_args(["--standalone", f"--nproc-per-node={workers}", "-m", "advkit"])
@@ -67,6 +69,13 @@ def launch(argv: list[str], workers: int) -> int:
             file=sys.stderr,
         )
         return failure.exitcode if failure.exitcode > 0 else 1
+    except SignalException as err:  # Ctrl-C or a kill: the launcher stopped the workers
+        print(
+            f"advkit: stopped by {err.sigval.name}; the records stored so far are kept: "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 128 + int(err.sigval)
     return 0
 
 
