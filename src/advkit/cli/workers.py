@@ -64,15 +64,14 @@ def launch(argv: list[str], workers: int) -> int:
         rank, failure = err.get_first_failure()
         print(
             f"advkit: error: worker {rank} of {workers} ended with exit status "
-            f"{failure.exitcode} (its message is above) and the others were stopped; the "
-            "records stored so far are kept: rerun the same command to resume",
+            f"{failure.exitcode} (its message is above); the other workers were stopped",
             file=sys.stderr,
         )
         return failure.exitcode if failure.exitcode > 0 else 1
     except SignalException as err:  # Ctrl-C or a kill: the launcher stopped the workers
         print(
-            f"advkit: stopped by {err.sigval.name}; the records stored so far are kept: "
-            "rerun the same command to resume",
+            f"advkit: stopped by {err.sigval.name}; what was stored so far is kept: rerun "
+            "the same command to resume",
             file=sys.stderr,
         )
         return 128 + int(err.sigval)
