@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,7 +146,7 @@ def demo_model(cache: Path | None = None) -> nn.Module:
     logger.info("training the demo digits CNN (first run only)")
     model = train_digits_cnn()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # ranks of one run may train at once
     torch.save(model.state_dict(), tmp)
     tmp.replace(path)
     return model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 import torch
@@ -14,7 +15,9 @@ from advkit.certify.graph import trace
 from advkit.certify.input_set import InputSet
 from advkit.certify.precision import bounding_copy, bounds_dtype
 from advkit.certify.result import CertResult
+from advkit.certify.store import BoundStore, open_bounds
 from advkit.certify.task import CertOutput, CertTask
+from advkit.distributed import RESUME, from_main, gather_batches, is_main
 from advkit.objectives import is_successful
 from advkit.threat import ThreatModel
 from advkit.validate import (
@@ -63,14 +66,20 @@ def _run_batches(
     method: Certifier,
     num_classes: int,
     batch_size: int,
+    db: BoundStore | None,
     warm_start: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor] | None:
     """``method`` on batches of ``batch_size`` samples: the (N, K) margin lower bounds (on
-    the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none)."""
+    the CPU) and the (N, ...) candidate counterexamples (the clean inputs where none).
+
+    Batches stored in ``db`` (rank 0's) are read back; new ones are saved there. Under
+    torch.distributed the ranks share the batches (:mod:`advkit.distributed`): rank 0
+    returns them all, the other ranks None.
+    """
     graph = trace(model, x0)
-    lowers, advs = [], []
-    for s in range(0, x0.shape[0], batch_size):
-        rows = torch.arange(s, min(s + batch_size, x0.shape[0]), device=x0.device)
+
+    def bound(batch: range) -> tuple[Tensor, Tensor]:
+        rows = torch.arange(batch.start, batch.stop, device=x0.device)
         sub_threat = threat.select(rows)
         xb = x0[rows]
         task = CertTask(
@@ -85,9 +94,36 @@ def _run_batches(
         )
         with torch.no_grad():
             out = method.run(task)
-        lowers.append(out.class_lower.detach())
-        advs.append(out.x_adv.detach() if out.x_adv is not None else xb.clone())
-    return torch.cat(lowers).to("cpu", copy=True), torch.cat(advs)
+        adv = out.x_adv.detach() if out.x_adv is not None else xb.clone()
+        return out.class_lower.detach().cpu(), adv
+
+    n = x0.shape[0]
+    batches = [range(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    stored = db.load_bounds() if db is not None else {}
+    skip = set(from_main(sorted(stored) if is_main() else None))  # every rank skips them
+    keep = None if db is None else lambda b, r: db.save_bounds(b.start, *r)
+    todo = [b for b in batches if b.start not in skip]
+    parts = gather_batches(todo, bound, keep, RESUME)
+    if parts is None:
+        return None
+    found = {**stored, **{b.start: part for b, part in zip(todo, parts, strict=True)}}
+    lowers, advs = zip(*(found[b.start] for b in batches), strict=True)
+    return torch.cat(lowers).clone(), torch.cat([a.to(x0.device) for a in advs])
+
+
+def _open(
+    store: str | Path | None,
+    model: nn.Module,
+    x0: Tensor,
+    y: Tensor,
+    threat: ThreatModel,
+    method: Certifier,
+    batch_size: int,
+) -> BoundStore | None:
+    """The store of this certification on rank 0 (the one that stores), else None."""
+    if store is None or not is_main():
+        return None
+    return open_bounds(store, model, x0, y, threat, method, batch_size)
 
 
 def certify(
@@ -99,6 +135,7 @@ def certify(
     *,
     batch_size: int = 64,
     warm_start: Tensor | None = None,
+    store: str | Path | None = None,
 ) -> CertResult:
     """Certify ``model`` on the batch (x, y) within ``threat`` using ``method``.
 
@@ -106,6 +143,9 @@ def certify(
     Δ(x) = ball ∩ box is positive; a misclassified sample is never certified. Exact methods
     (MIP) may also return counterexamples; these are re-checked by a forward pass and
     reported in ``attacked`` only if the model really misclassifies them inside Δ(x).
+    In a torch.distributed process group this is a collective call: every rank calls it
+    with the same arguments, the ranks share the batches and every rank returns the result
+    a single process finds.
 
     Args:
         model: a classifier returning logits, built from the layers
@@ -118,6 +158,8 @@ def certify(
         warm_start: optional candidate counterexamples (N, ...), e.g. an attack's best points
             (projected onto Δ(x)); exact certifiers (MIP) answer a sample from its point
             when the point already changes the label, before any solve.
+        store: SQLite file of the finished batches: rerunning with the same file reads
+            them back instead of bounding them again (:mod:`advkit.certify.store`).
 
     Returns:
         A :class:`CertResult`.
@@ -152,9 +194,17 @@ def certify(
         with torch.no_grad():  # the decisions of the model itself, in its own dtype
             clean = call_model(model, x0)
         check_clean_logits(model, clean, range(n))
-        class_lower, found = _run_batches(
-            bounded, x0, y, threat, method, num_classes, batch_size, warm_start
-        )
+        db = _open(store, model, x0, y, threat, method, batch_size)
+        try:
+            bounds = _run_batches(
+                bounded, x0, y, threat, method, num_classes, batch_size, db, warm_start
+            )
+        finally:
+            if db is not None:
+                db.close()
+        if bounds is None:  # another rank of a distributed run: rank 0 finishes
+            return from_main(None)
+        class_lower, found = bounds
         with torch.no_grad():
             clean_wrong = (clean.argmax(1) != y).cpu()
             x_adv = threat.project(found.to(x0.dtype), x0)
@@ -165,7 +215,7 @@ def certify(
     certified = (lower > 0) & ~clean_wrong
     attacked = attacked & ~certified
     x_adv = torch.where(attacked.reshape(-1, *([1] * (x0.dim() - 1))), x_adv, x0)
-    return CertResult(
+    result = CertResult(
         lower=lower,
         class_lower=class_lower,
         certified=certified,
@@ -176,3 +226,4 @@ def certify(
         method=method,
         seconds=time.perf_counter() - start,
     )
+    return from_main(result)  # the same result on every rank of a distributed run

@@ -19,6 +19,8 @@ Examples:
     advkit train --method pgd --eps 0.1 --epochs 20 --out results/digits-pgd.pt
     advkit certify --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --method crown
     advkit evaluate --model kw-mnist-0.1 --data-dir ~/mnist --eps 0.1 --certify crown
+    advkit evaluate --model lenet5-pgd --eps 0.3 --n 1000 --workers 2   # two processes
+    torchrun --nproc-per-node 2 -m advkit -- evaluate --model lenet5-pgd --eps 0.3 --n 1000
     advkit verify results/evaluation.json   # re-check the examples behind the numbers
     advkit report results/evaluation.json   # one HTML page: curves, attacks, gallery
     advkit leaderboard results/ --out results/leaderboard.html   # one table across runs
@@ -51,6 +53,7 @@ from advkit.cli import (
 )
 from advkit.cli.errors import explain
 from advkit.cli.evaluate import DEMO_CURVE
+from advkit.cli.workers import launch, launches, rank_session
 from advkit.demo import DEMO_EPS
 from advkit.version import VERSION
 
@@ -102,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         format="advkit: %(message)s",
     )
     try:
-        args.func(args)
+        if launches(args):  # --workers K: K ranks on torch.distributed run the command
+            return launch(sys.argv[1:] if argv is None else list(argv), args.workers)
+        with rank_session(args):
+            args.func(args)
     except KeyboardInterrupt:
         if args.debug:
             raise

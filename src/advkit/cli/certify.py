@@ -13,6 +13,8 @@ from advkit.certify.run import certify
 from advkit.cli.common import add_common, inputs_of, model_and_data, threat_of
 from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, check_outputs
+from advkit.cli.workers import add_workers
+from advkit.distributed import is_main
 
 __all__ = ["make_certifier", "register", "run"]
 
@@ -33,17 +35,27 @@ def register(sub: Any) -> None:
     ce.add_argument("--method", default="crown", choices=sorted(CERTIFIERS))
     ce.add_argument("--time-limit", type=float, help="MIP seconds per sample (default 60)")
     ce.add_argument("--out", default="results/certify.json", help="JSON result file")
+    ce.add_argument(
+        "--store", help="SQLite file of the finished batches: rerunning resumes from it"
+    )
+    add_workers(ce)
     ce.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Certify batch by batch, print a summary and write per-sample records."""
     out = Path(args.out)
-    check_outputs([Output("--out", out, "JSON results", (".json",))], inputs_of(args))
+    outputs = [Output("--out", out, "JSON results", (".json",))]
+    if args.store:
+        outputs.append(Output("--store", Path(args.store), "store of the finished batches"))
+    check_outputs(outputs, inputs_of(args))
     threat = threat_of(args)
     method = make_certifier(args.method, args.time_limit)
     model, x, y, info = model_and_data(args)
-    res = certify(model, x, y, threat, method, batch_size=min(args.batch_size, 64))
+    batch_size = min(args.batch_size, 64)
+    res = certify(model, x, y, threat, method, batch_size=batch_size, store=args.store)
+    if not is_main():  # another rank of a distributed run: rank 0 writes the results
+        return {}
     with torch.no_grad():
         clean = (model(x).argmax(1) == y).float().mean().item()
     status = res.status()

@@ -22,6 +22,7 @@ import errno
 import pickle
 import re
 
+from advkit.distributed import RankFailed
 from advkit.extras import MissingExtraError
 
 __all__ = ["EXPECTED", "UsageError", "explain"]
@@ -38,6 +39,7 @@ EXPECTED: tuple[type[BaseException], ...] = (
     pickle.UnpicklingError,  # includes UnsafeCheckpointError
     OSError,  # includes FileNotFoundError, PermissionError and DownloadError
     MissingExtraError,  # an optional part (matplotlib, onnx, robustbench) is not installed
+    RankFailed,  # a rank of a distributed run failed; it logged its own traceback
 )
 """The exception types that are the user's to fix; anything else is a bug."""
 

@@ -46,7 +46,9 @@ from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.cli.precision import add_precision
 from advkit.cli.report import report_output, write_report
+from advkit.cli.workers import add_workers, refuse_ranks
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
+from advkit.distributed import is_main
 from advkit.evaluate.figures import pyplot
 from advkit.evaluate.followup import adaptive_rerun
 from advkit.evaluate.minimal import evaluate_minimal
@@ -122,6 +124,7 @@ def register(sub: Any) -> None:
         "advkit report draws it from any results file later)",
     )
     add_evidence_options(ev)
+    add_workers(ev)
     ev.set_defaults(func=run)
 
 
@@ -177,6 +180,7 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
     """Load the model and data, evaluate, and write and print the results."""
     model, x, y, info = model_and_data(args)
     if args.minimal:
+        refuse_ranks("--minimal")
         minimal = _run_minimal(args, threat, model, (x, y), info)
         _report(args, files)
         return minimal
@@ -190,12 +194,15 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         evaluated, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
         adaptive = files["adaptive"].path
         first, ev = ev, _evaluate(args, evaluated, (x, y), threat, suite, adaptive, info)
+    rows = None
+    if args.certify:  # on every rank: the ranks share the certifier's batches
+        rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
+    if not is_main():  # another rank of a distributed run: rank 0 writes the results
+        return {}
     result = ev.to_dict()
     if first is not None:
         result["before_adaptive"] = first.to_dict(with_samples=False)
-    rows = None
-    if args.certify:
-        rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
+    if rows is not None:
         title = f"{info['model']} ({args.certify})"
         plot = atomic_write(files["plot"].path, lambda tmp: plot_sandwich(rows, tmp, title))
         result["sandwich"] = {
@@ -266,7 +273,7 @@ def _evaluate(
     info: dict[str, Any],
 ) -> Evaluation:
     """:func:`advkit.evaluate` with the options of ``args``, resuming from ``store``."""
-    if args.fresh and store.exists():
+    if args.fresh and store.exists() and is_main():
         lock = StoreLock(store)  # waits for a run still writing into it
         try:
             store.unlink()

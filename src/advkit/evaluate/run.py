@@ -13,6 +13,9 @@ With a ``store`` path, per-sample records (:class:`~advkit.evaluate.records.Samp
 and examples are written to SQLite batch by batch; rerunning with the same path reads
 finished batches back instead of recomputing them. Because every random choice is keyed
 by (seed, sample index), a resumed run gives identical results and examples.
+
+Under torch.distributed (``torchrun -m advkit evaluate``) the ranks share the batches and
+rank 0 stores them all (:mod:`advkit.evaluate.shards`): the same records again.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ from advkit.access import eval_mode
 from advkit.access.precision import autocast_dtype, model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
+from advkit.distributed import from_main, is_main
 from advkit.evaluate.estimates import check_estimable, estimate_settings, sample_estimates
 from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import CLEAN, SampleRecord, carry_breaks
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.resume import open_store
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
+from advkit.evaluate.shards import BatchRecords, shared_batches
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
@@ -94,6 +99,10 @@ def evaluate(
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
+    In a torch.distributed process group (``torchrun``) this is a collective call: every
+    rank calls it with the same arguments, the ranks share the batches, rank 0 stores
+    them, and every rank returns the same result, the one a single process finds.
+
     Args:
         model: the classifier, returning logits; evaluated in eval mode.
         data: ``(x, y)``: inputs (N, ...) in the threat's box and labels (N,); the model
@@ -149,12 +158,15 @@ def evaluate(
     if adaptive:
         attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     db = None
-    if store is not None:
+    if store is not None and is_main():  # rank 0 stores every rank's records
         settings = estimate_settings(threat) if estimates else None
         db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings, precision)
     cascade = _Cascade(model, threat, attacks, eps, seed, estimates, precision)
     start_time = time.perf_counter()
-    samples, examples = _run_batches(cascade, x, y, batch_size, db, progress)
+    ran = _run_batches(cascade, x, y, batch_size, db, progress)
+    if ran is None:  # another rank of a distributed run: rank 0 finishes the evaluation
+        return from_main(None)
+    samples, examples = ran
     flags: list[MaskingFlag] = []
     if checks:
         flags = _masking(cascade, x, y, samples, adaptive, eot_samples)
@@ -162,7 +174,7 @@ def evaluate(
         examples = _check_examples(flags, examples, float(threat.eps))
     curve = _curve(samples)
     main = samples[float(threat.eps)]
-    return Evaluation(
+    evaluation = Evaluation(
         threat=threat.describe(),
         eps=float(threat.eps),
         suite=[name for name, _ in attacks],
@@ -177,6 +189,7 @@ def evaluate(
         masking=flags,
         examples=dict(sorted(examples.items())),
     )
+    return from_main(evaluation)  # the same result on every rank of a distributed run
 
 
 def _checked_inputs(
@@ -208,18 +221,27 @@ def _run_batches(
     batch_size: int,
     db: ResultStore | None,
     progress: bool,
-) -> tuple[Records, Examples]:
-    """Every batch at every ε, read back from ``db`` where stored; closes ``db``."""
+) -> tuple[Records, Examples] | None:
+    """Every batch at every ε, read back from ``db`` where stored; closes ``db``.
+
+    Under torch.distributed the ranks share the batches (:mod:`advkit.evaluate.shards`):
+    rank 0 returns them all, the other ranks None.
+    """
     n = x.shape[0]
     samples: Records = {e: [] for e in cascade.eps}
     examples: Examples = {}
-    starts = range(0, n, batch_size)
-    bar = tqdm(total=len(starts) * len(cascade.eps), disable=not progress, desc="evaluate")
+    batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    total = len(batches) * len(cascade.eps)
+    bar = tqdm(total=total, disable=not progress or not is_main(), desc="evaluate")
+
+    def records(batch: range, store: ResultStore | None) -> BatchRecords:
+        rows = slice(batch.start, batch.stop)
+        return _batch_records(cascade, x[rows], y[rows], list(batch), store)
+
     try:
-        for start in starts:
-            stop = min(start + batch_size, n)
-            idx = list(range(start, stop))
-            for e, recs, found in _batch_records(cascade, x[start:stop], y[start:stop], idx, db):
+        shared = shared_batches(batches, records, db, cascade.eps)
+        for batch_records in shared or ():
+            for e, recs, found in batch_records:
                 samples[e].extend(recs)
                 examples.update((ex.index, ex) for ex in found)
                 bar.update(1)
@@ -227,7 +249,7 @@ def _run_batches(
         bar.close()
         if db is not None:
             db.close()
-    return samples, examples
+    return None if shared is None else (samples, examples)
 
 
 def _batch_records(
