@@ -1,0 +1,140 @@
+"""Branch and bound: sound and complete against exact MIP, stronger than α-CROWN, honest
+at the time limit, helped by β, registered as a certifier and closing the sandwich."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import Tensor, nn
+
+import advkit
+from advkit.access import Access
+from advkit.certify import CERTIFIERS, MIP, AlphaCROWN, BaB
+from advkit.certify.bab import verify_box
+from advkit.certify.bab_attack import row_values
+from advkit.certify.task import margin_spec
+from advkit.cli.certify import make_certifier
+from advkit.engine import Attack, AttackInfo, Problem
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+
+def mlp(d: int, h: int, seed: int, classes: int = 3) -> nn.Module:
+    """A random two-hidden-layer ReLU MLP."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Linear(d, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, classes)
+    ).eval()
+
+
+def instance(d: int, seed: int, n: int) -> tuple[nn.Module, Tensor, Tensor]:
+    net = mlp(d, 8, seed)
+    x = torch.rand(n, d, generator=torch.Generator().manual_seed(100 + seed))
+    with torch.no_grad():
+        y = net(x).argmax(1)
+    return net, x, y
+
+
+def box_problem(
+    x: Tensor, y: Tensor, eps: float, classes: int = 3
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The margins of one sample as a box problem (lower, upper, spec, offset)."""
+    others = [j for j in range(classes) if j != int(y[0])]
+    spec = margin_spec(y, classes)[:, others]
+    return (x - eps).clamp(0, 1), (x + eps).clamp(0, 1), spec, torch.zeros(1, len(others))
+
+
+@pytest.mark.parametrize(("d", "seed", "eps", "split_dims"), [(6, 1, 0.3, 0), (2, 4, 0.2, 10)])
+def test_bab_agrees_with_exact_mip(d: int, seed: int, eps: float, split_dims: int) -> None:
+    """ReLU splits (6 inputs) and input splits (2 inputs): every verdict is MIP's."""
+    net, x, y = instance(d, seed, 6)
+    threat = advkit.Linf(eps)
+    mip = advkit.certify(net, x, y, threat, MIP(time_limit=20)).status()
+    bab = advkit.certify(net, x, y, threat, BaB(time_limit=20, input_split_dims=split_dims))
+    assert "unknown" not in mip
+    assert bab.status() == mip
+    assert {"certified", "attacked"} <= set(mip), "the instances mix both answers"
+
+
+def test_bab_certifies_what_alpha_crown_cannot() -> None:
+    net, x, y = instance(6, 1, 6)
+    threat = advkit.Linf(0.3)
+    alpha = advkit.certify(net, x, y, threat, AlphaCROWN())
+    mip = advkit.certify(net, x, y, threat, MIP(time_limit=20))
+    bab = advkit.certify(net, x, y, threat, BaB(time_limit=20, input_split_dims=0))
+    beyond = mip.certified & ~alpha.certified
+    assert beyond.any(), "measured: α-CROWN leaves robust samples uncertified here"
+    assert bab.certified[beyond].all()
+    assert (bab.lower[beyond] > alpha.lower[beyond]).all()
+
+
+def test_time_limit_returns_unknown_never_a_guess() -> None:
+    net, x, y = instance(6, 1, 6)
+    threat = advkit.Linf(0.3)
+    alpha = advkit.certify(net, x, y, threat, AlphaCROWN())
+    mip = advkit.certify(net, x, y, threat, MIP(time_limit=20))
+    hard = (mip.certified & ~alpha.certified).nonzero()[0]
+    res = advkit.certify(net, x[hard], y[hard], threat, BaB(time_limit=1e-4, input_split_dims=0))
+    assert res.status() == ["unknown"]
+    assert float(res.lower[0]) <= 0
+
+
+def test_beta_multipliers_need_fewer_domains() -> None:
+    net, x, y = instance(6, 1, 6)
+    alpha = advkit.certify(net, x, y, advkit.Linf(0.3), AlphaCROWN())
+    s = int((~alpha.certified).nonzero()[1])
+    problem = box_problem(x[s : s + 1], y[s : s + 1], 0.3)
+    with_beta = verify_box(net, *problem, BaB(time_limit=10, input_split_dims=0))
+    without = verify_box(net, *problem, BaB(time_limit=2, input_split_dims=0, beta=False))
+    assert with_beta.status == "certified"
+    assert with_beta.domains < without.domains
+
+
+def test_counterexamples_are_real_points_of_the_box() -> None:
+    net, x, y = instance(6, 1, 6)
+    mip = advkit.certify(net, x, y, advkit.Linf(0.3), MIP(time_limit=20))
+    s = int(mip.attacked.nonzero()[0])
+    lower, upper, spec, offset = box_problem(x[s : s + 1], y[s : s + 1], 0.3)
+    res = verify_box(net, lower, upper, spec, offset, BaB(time_limit=10, input_split_dims=0))
+    assert res.status == "falsified" and res.counterexample is not None
+    point = res.counterexample[None]
+    assert ((point >= lower) & (point <= upper)).all()
+    with torch.no_grad():
+        assert row_values(net, point, spec, offset).min() < 0
+    assert (res.lower <= 0).any()
+
+
+def test_bab_is_a_registered_certifier_with_a_time_limit() -> None:
+    assert CERTIFIERS["bab"] is BaB
+    assert make_certifier("bab", 3.0) == BaB(time_limit=3.0)
+    with pytest.raises(ValueError, match="L∞"):
+        advkit.certify(
+            mlp(2, 4, 0), torch.rand(1, 2), torch.zeros(1, dtype=torch.long),
+            advkit.L2(0.1), BaB(),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="time_limit"):
+        BaB(time_limit=0)
+
+
+@dataclass(frozen=True)
+class _Clean(Attack):
+    """Returns the clean inputs (the weakest attack)."""
+
+    info = AttackInfo("clean", "the clean inputs", Access.LABELS)
+
+    def run(self, problem: Problem) -> Tensor:
+        return problem.x0.clone()
+
+
+def test_the_sandwich_closes_with_bab() -> None:
+    """Certified + attacked = all samples, even with an attack that finds nothing."""
+    from advkit.evaluate.sandwich import sandwich
+
+    net, x, y = instance(6, 1, 6)
+    threat = advkit.Linf(0.3)
+    ev = advkit.evaluate(net, (x, y), threat, [("clean", _Clean())], progress=False, checks=False)
+    (row,) = sandwich(ev, net, x, y, threat, BaB(time_limit=20, input_split_dims=0))
+    assert row.certified + row.attacked == 6
+    assert row.unknown == 0 and row.attacked > 0
