@@ -109,7 +109,7 @@ class _Pass:
         lower = self.inputs.lower
         b = lower.shape[0]
         if a is None:
-            a = torch.zeros(b, self.spec.shape[1], *lower.shape[1:], dtype=lower.dtype)
+            a = torch.zeros_like(lower[:, None]).expand(b, self.spec.shape[1], *lower.shape[1:])
         a = a.expand(b, *a.shape[1:])
         return total + box_minimum(a, lower, self.inputs.upper) + self.offset, a
 
@@ -138,38 +138,56 @@ def _make_pass(
     return _Pass(graph, inputs, boxes, spec, offset.expand(b, k), slopes, signs, betas)
 
 
+class _Adam:
+    """Adam ascent steps on a few tensors (Kingma & Ba 2015), without torch.optim (whose
+    first use imports the compiler stack, seconds that would count against the time
+    limit)."""
+
+    def __init__(self, groups: list[tuple[list[Tensor], float]]) -> None:
+        self.groups = groups
+        self.moments = [
+            [(torch.zeros_like(t), torch.zeros_like(t)) for t in ts] for ts, _ in groups
+        ]
+        self.t = 0
+
+    def ascend(self, grads: list[list[Tensor | None]]) -> None:
+        """One step up the gradients ``grads`` (None: no gradient), one list per group."""
+        self.t += 1
+        c1, c2 = 1 - 0.9**self.t, 1 - 0.999**self.t
+        for (ts, lr), moments, gs in zip(self.groups, self.moments, grads, strict=True):
+            for p, (m, v), g in zip(ts, moments, gs, strict=True):
+                if g is None:
+                    continue
+                m.mul_(0.9).add_(g, alpha=0.1)
+                v.mul_(0.999).addcmul_(g, g, value=0.001)
+                p.add_(lr * (m / c1) / ((v / c2).sqrt() + 1e-8))
+
+
 def _optimize(p: _Pass, config: BoundConfig) -> Tensor:
-    """Projected Adam on α and β; returns the best bound seen (B, K)."""
+    """Projected Adam ascent on α and β; returns the best bound seen (B, K)."""
     with torch.no_grad():
         best = p.value()[0]
-    params = [*p.slopes.values(), *p.betas.values()]
-    if config.steps == 0 or not params or bool((best > 0).all()):
+    alphas, betas = list(p.slopes.values()), list(p.betas.values())
+    if config.steps == 0 or not alphas or bool((best > 0).all()):
         return best
-    for t in params:
+    adam = _Adam([(alphas, config.lr_alpha), (betas, config.lr_beta)])
+    for t in (*alphas, *betas):
         t.requires_grad_(True)
-    opt = torch.optim.Adam(
-        [
-            {"params": list(p.slopes.values()), "lr": config.lr_alpha},
-            {"params": list(p.betas.values()), "lr": config.lr_beta},
-        ]
-    )
-    with torch.enable_grad():
-        for _ in range(config.steps):
+    for _ in range(config.steps):
+        with torch.enable_grad():
             val = p.value()[0]
-            best = torch.maximum(best, val.detach())
-            if bool((best > 0).all()):
-                break
             # autograd.grad, not backward(): the model's .grad must stay untouched
-            grads = torch.autograd.grad(-val.sum(), params, allow_unused=True)
-            for t, g in zip(params, grads, strict=True):
-                t.grad = g
-            opt.step()
-            with torch.no_grad():
-                for s in p.slopes.values():
-                    s.clamp_(0, 1)
-                for bt in p.betas.values():
-                    bt.clamp_(min=0)
-    for t in params:
+            grads = torch.autograd.grad(val.sum(), [*alphas, *betas], allow_unused=True)
+        best = torch.maximum(best, val.detach())
+        if bool((best > 0).all()):
+            break
+        with torch.no_grad():
+            adam.ascend([list(grads[: len(alphas)]), list(grads[len(alphas) :])])
+            for s in alphas:
+                s.clamp_(0, 1)
+            for b in betas:
+                b.clamp_(min=0)
+    for t in (*alphas, *betas):
         t.requires_grad_(False)
     return best
 

@@ -63,7 +63,7 @@ def relu_scores(
             torch.where(unstable, score, torch.full_like(score, -torch.inf)).reshape(b, -1)
         )
     if not parts:
-        return torch.full((open_rows.shape[0], 0), -torch.inf)
+        return torch.zeros(open_rows.shape[0], 0, device=open_rows.device)
     return torch.cat(parts, dim=1)
 
 
