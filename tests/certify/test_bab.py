@@ -58,45 +58,62 @@ def test_bab_agrees_with_exact_mip(d: int, seed: int, eps: float, split_dims: in
     assert {"certified", "attacked"} <= set(mip), "the instances mix both answers"
 
 
-def test_bab_certifies_what_alpha_crown_cannot() -> None:
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """One batch of 6 samples (6 inputs, ε = 0.3) with exact MIP's and α-CROWN's answers."""
+
+    net: nn.Module
+    x: Tensor
+    y: Tensor
+    mip: advkit.CertResult
+    alpha: advkit.CertResult
+
+
+EPS = 0.3
+
+
+@pytest.fixture(scope="module")
+def measured() -> Measured:
     net, x, y = instance(6, 1, 6)
-    threat = advkit.Linf(0.3)
-    alpha = advkit.certify(net, x, y, threat, AlphaCROWN())
+    threat = advkit.Linf(EPS)
     mip = advkit.certify(net, x, y, threat, MIP(time_limit=20))
-    bab = advkit.certify(net, x, y, threat, BaB(time_limit=20, input_split_dims=0))
-    beyond = mip.certified & ~alpha.certified
+    return Measured(net, x, y, mip, advkit.certify(net, x, y, threat, AlphaCROWN()))
+
+
+def test_bab_certifies_what_alpha_crown_cannot(measured: Measured) -> None:
+    m = measured
+    beyond = m.mip.certified & ~m.alpha.certified
     assert beyond.any(), "measured: α-CROWN leaves robust samples uncertified here"
-    assert bab.certified[beyond].all()
-    assert (bab.lower[beyond] > alpha.lower[beyond]).all()
+    bab = advkit.certify(
+        m.net, m.x[beyond], m.y[beyond], advkit.Linf(EPS), BaB(time_limit=20, input_split_dims=0)
+    )
+    assert bab.certified.all()
+    assert (bab.lower > m.alpha.lower[beyond]).all()
 
 
-def test_time_limit_returns_unknown_never_a_guess() -> None:
-    net, x, y = instance(6, 1, 6)
-    threat = advkit.Linf(0.3)
-    alpha = advkit.certify(net, x, y, threat, AlphaCROWN())
-    mip = advkit.certify(net, x, y, threat, MIP(time_limit=20))
-    hard = (mip.certified & ~alpha.certified).nonzero()[0]
-    res = advkit.certify(net, x[hard], y[hard], threat, BaB(time_limit=1e-4, input_split_dims=0))
+def test_time_limit_returns_unknown_never_a_guess(measured: Measured) -> None:
+    m = measured
+    hard = (m.mip.certified & ~m.alpha.certified).nonzero()[0]
+    method = BaB(time_limit=1e-4, input_split_dims=0)
+    res = advkit.certify(m.net, m.x[hard], m.y[hard], advkit.Linf(EPS), method)
     assert res.status() == ["unknown"]
     assert float(res.lower[0]) <= 0
 
 
-def test_beta_multipliers_need_fewer_domains() -> None:
-    net, x, y = instance(6, 1, 6)
-    alpha = advkit.certify(net, x, y, advkit.Linf(0.3), AlphaCROWN())
-    s = int((~alpha.certified).nonzero()[1])
-    problem = box_problem(x[s : s + 1], y[s : s + 1], 0.3)
-    with_beta = verify_box(net, *problem, BaB(time_limit=10, input_split_dims=0))
-    without = verify_box(net, *problem, BaB(time_limit=2, input_split_dims=0, beta=False))
+def test_beta_multipliers_need_fewer_domains(measured: Measured) -> None:
+    m = measured
+    s = int((~m.alpha.certified & m.mip.certified).nonzero()[1])
+    problem = box_problem(m.x[s : s + 1], m.y[s : s + 1], EPS)
+    with_beta = verify_box(m.net, *problem, BaB(time_limit=10, input_split_dims=0))
+    without = verify_box(m.net, *problem, BaB(time_limit=1, input_split_dims=0, beta=False))
     assert with_beta.status == "certified"
     assert with_beta.domains < without.domains
 
 
-def test_counterexamples_are_real_points_of_the_box() -> None:
-    net, x, y = instance(6, 1, 6)
-    mip = advkit.certify(net, x, y, advkit.Linf(0.3), MIP(time_limit=20))
-    s = int(mip.attacked.nonzero()[0])
-    lower, upper, spec, offset = box_problem(x[s : s + 1], y[s : s + 1], 0.3)
+def test_counterexamples_are_real_points_of_the_box(measured: Measured) -> None:
+    s = int(measured.mip.attacked.nonzero()[0])
+    x, y, net = measured.x[s : s + 1], measured.y[s : s + 1], measured.net
+    lower, upper, spec, offset = box_problem(x, y, EPS)
     res = verify_box(net, lower, upper, spec, offset, BaB(time_limit=10, input_split_dims=0))
     assert res.status == "falsified" and res.counterexample is not None
     point = res.counterexample[None]
@@ -128,12 +145,12 @@ class _Clean(Attack):
         return problem.x0.clone()
 
 
-def test_the_sandwich_closes_with_bab() -> None:
+def test_the_sandwich_closes_with_bab(measured: Measured) -> None:
     """Certified + attacked = all samples, even with an attack that finds nothing."""
     from advkit.evaluate.sandwich import sandwich
 
-    net, x, y = instance(6, 1, 6)
-    threat = advkit.Linf(0.3)
+    net, x, y = measured.net, measured.x, measured.y
+    threat = advkit.Linf(EPS)
     ev = advkit.evaluate(net, (x, y), threat, [("clean", _Clean())], progress=False, checks=False)
     (row,) = sandwich(ev, net, x, y, threat, BaB(time_limit=20, input_split_dims=0))
     assert row.certified + row.attacked == 6

@@ -21,6 +21,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 
 import torch
@@ -55,6 +57,7 @@ def margin_pgd(
     starts: Tensor,
     *,
     steps: int = 20,
+    deadline: float = math.inf,
 ) -> tuple[Tensor, Tensor]:
     """Minimize min_k c_k·f(x) + d_k over the box [lower, upper] from ``starts``.
 
@@ -65,6 +68,7 @@ def margin_pgd(
         starts: (R, *input shape) starting points inside the box.
         steps: signed-gradient steps; the step shrinks linearly from a quarter of the
             box's width.
+        deadline: a ``time.perf_counter()`` value after which no further step is taken.
 
     Returns:
         ``(x, value)``: the best point (*input shape) and its smallest row.
@@ -82,7 +86,8 @@ def margin_pgd(
         i = int(vd.argmin())
         if vd[i] < best_v:
             best_x, best_v = x[i].clone(), vd[i].clone()
-        if t < steps:
-            step = 0.25 * width * (1 - t / steps)
-            x = torch.minimum(torch.maximum(x - step * g.sign(), lower), upper)
+        if t == steps or time.perf_counter() > deadline:
+            break
+        step = 0.25 * width * (1 - t / steps)
+        x = torch.minimum(torch.maximum(x - step * g.sign(), lower), upper)
     return best_x, best_v

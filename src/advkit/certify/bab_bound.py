@@ -35,6 +35,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -163,7 +165,7 @@ class _Adam:
                 p.add_(lr * (m / c1) / ((v / c2).sqrt() + 1e-8))
 
 
-def _optimize(p: _Pass, config: BoundConfig) -> Tensor:
+def _optimize(p: _Pass, config: BoundConfig, deadline: float) -> Tensor:
     """Projected Adam ascent on α and β; returns the best bound seen (B, K)."""
     with torch.no_grad():
         best = p.value()[0]
@@ -179,7 +181,7 @@ def _optimize(p: _Pass, config: BoundConfig) -> Tensor:
             # autograd.grad, not backward(): the model's .grad must stay untouched
             grads = torch.autograd.grad(val.sum(), [*alphas, *betas], allow_unused=True)
         best = torch.maximum(best, val.detach())
-        if bool((best > 0).all()):
+        if bool((best > 0).all()) or time.perf_counter() > deadline:
             break
         with torch.no_grad():
             adam.ascend([list(grads[: len(alphas)]), list(grads[len(alphas) :])])
@@ -200,6 +202,7 @@ def bound_domains(
     spec: Tensor,
     offset: Tensor,
     config: BoundConfig,
+    deadline: float = math.inf,
 ) -> DomainBounds:
     """Bound every subdomain of ``domains``.
 
@@ -212,9 +215,11 @@ def bound_domains(
         spec: (1, K, *output shape) the rows' coefficients c_k.
         offset: (1, K) the rows' constants d_k.
         config: optimization settings.
+        deadline: a ``time.perf_counter()`` value that stops the optimization early
+            (the best bound so far is still valid).
     """
     p = _make_pass(graph, layout, pre, domains, spec, offset, config.beta)
-    best = _optimize(p, config)
+    best = _optimize(p, config, deadline)
     record: dict[int, Tensor] = {}
     with torch.no_grad():
         val, a = p.value(record)

@@ -131,6 +131,7 @@ class _Search:
             self.offset,
             starts,
             steps=self.method.attack_steps,
+            deadline=self.deadline,
         )
         if bool(v < 0):
             self.check(x[None])
@@ -144,7 +145,9 @@ class _Search:
         config = BoundConfig(
             self.method.steps, self.method.lr_alpha, self.method.lr_beta, self.method.beta
         )
-        out = bound_domains(self.graph, self.layout, pre, kids, self.spec, self.offset, config)
+        out = bound_domains(
+            self.graph, self.layout, pre, kids, self.spec, self.offset, config, self.deadline
+        )
         self.visited += len(kids)
         bound = torch.maximum(out.lower, kids.bound)
         open_rows = bound <= 0
