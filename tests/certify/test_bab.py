@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
@@ -14,6 +15,11 @@ from advkit.access import Access
 from advkit.certify import CERTIFIERS, MIP, AlphaCROWN, BaB
 from advkit.certify.bab import verify_box
 from advkit.certify.bab_attack import row_values
+from advkit.certify.bounds import crown_bounds
+from advkit.certify.graph import trace
+from advkit.certify.input_set import InputSet
+from advkit.certify.milp import encode
+from advkit.certify.mip import solve
 from advkit.certify.task import margin_spec
 from advkit.cli.certify import make_certifier
 from advkit.engine import Attack, AttackInfo, Problem
@@ -155,3 +161,50 @@ def test_the_sandwich_closes_with_bab(measured: Measured) -> None:
     (row,) = sandwich(ev, net, x, y, threat, BaB(time_limit=20, input_split_dims=0))
     assert row.certified + row.attacked == 6
     assert row.unknown == 0 and row.attacked > 0
+
+
+def max_row_minimum(
+    net: nn.Module, lower: Tensor, upper: Tensor, spec: Tensor, offset: Tensor
+) -> float:
+    """Exact min over the box of max_k spec_k·f(x) + offset_k, by MILP (epigraph t)."""
+    graph = trace(net, lower)
+    with torch.no_grad():
+        pre = crown_bounds(graph, InputSet.of_box(lower, upper))
+    wide = {
+        i: (lo[0].reshape(-1).double().numpy() - 1e-4, hi[0].reshape(-1).double().numpy() + 1e-4)
+        for i, (lo, hi) in pre.items()
+    }
+    prog = encode(graph, wide, lower[0].double().numpy(), upper[0].double().numpy())
+    t = prog.add_variables([-np.inf], [np.inf], [0])
+    for coef, d in zip(spec[0].double().numpy(), offset[0].tolist(), strict=True):
+        row, const = prog.output_row(coef)
+        row[t] = -1.0
+        prog.add_row(row, -np.inf, -const - d)
+    obj = np.zeros(prog.nv)
+    obj[t] = 1.0
+    status, value, _ = solve(prog, obj, [], 20.0)
+    assert status == "optimal"
+    return value
+
+
+@pytest.mark.parametrize(
+    ("seed", "margin", "split_dims"), [(1, 0.02, 10), (1, -0.02, 0), (2, 0.05, 0)]
+)
+def test_any_row_properties_agree_with_exact_milp(
+    seed: int, margin: float, split_dims: int
+) -> None:
+    """A property that holds where *some* row is positive (a VNN-LIB disjunct of several
+    output constraints), its exact minimum set to ``margin``: BaB answers by its sign."""
+    net = mlp(5, 8, seed)
+    with torch.no_grad():
+        for layer in net:
+            if isinstance(layer, nn.Linear):
+                layer.weight.mul_(3)  # unstable ReLUs over the box
+    lower = torch.rand(1, 5, generator=torch.Generator().manual_seed(seed)) * 0.5
+    upper = lower + 0.5
+    spec = torch.tensor([[[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]]])
+    base = max_row_minimum(net, lower, upper, spec, torch.zeros(1, 2))
+    offset = torch.full((1, 2), margin - base)
+    method = BaB(time_limit=20, input_split_dims=split_dims)
+    res = verify_box(net, lower, upper, spec, offset, method, any_row=True)
+    assert res.status == ("certified" if margin > 0 else "falsified")

@@ -28,7 +28,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["Forward", "margin_pgd", "row_values"]
+__all__ = ["Forward", "margin_pgd", "property_value", "row_values"]
 
 Forward = Callable[[Tensor], Tensor]
 """The network's forward pass: inputs (R, *input shape) to outputs (R, *output shape)."""
@@ -48,6 +48,13 @@ def row_values(forward: Forward, x: Tensor, spec: Tensor, offset: Tensor) -> Ten
     return (spec.reshape(1, spec.shape[1], -1) * out.reshape(r, 1, -1)).sum(-1) + offset
 
 
+def property_value(rows: Tensor, any_row: bool) -> Tensor:
+    """(R,) the value whose sign decides the property at each point, from rows (R, K):
+    the smallest row (every row must be positive), or with ``any_row`` the largest (one
+    positive row suffices)."""
+    return rows.amax(dim=1) if any_row else rows.amin(dim=1)
+
+
 def margin_pgd(
     forward: Forward,
     lower: Tensor,
@@ -58,8 +65,10 @@ def margin_pgd(
     *,
     steps: int = 20,
     deadline: float = math.inf,
+    any_row: bool = False,
 ) -> tuple[Tensor, Tensor]:
-    """Minimize min_k c_k·f(x) + d_k over the box [lower, upper] from ``starts``.
+    """Minimize min_k c_k·f(x) + d_k (max_k with ``any_row``) over the box
+    [lower, upper] from ``starts``.
 
     Args:
         forward: the network (differentiable).
@@ -69,9 +78,10 @@ def margin_pgd(
         steps: signed-gradient steps; the step shrinks linearly from a quarter of the
             box's width.
         deadline: a ``time.perf_counter()`` value after which no further step is taken.
+        any_row: minimize the largest row instead (see :func:`property_value`).
 
     Returns:
-        ``(x, value)``: the best point (*input shape) and its smallest row.
+        ``(x, value)``: the best point (*input shape) and its :func:`property_value`.
     """
     x = starts.clone()
     best_x, best_v = x[0].clone(), torch.tensor(torch.inf, dtype=spec.dtype)
@@ -79,7 +89,7 @@ def margin_pgd(
     for t in range(steps + 1):
         with torch.enable_grad():
             x.requires_grad_(True)
-            v = row_values(forward, x, spec, offset).amin(dim=1)
+            v = property_value(row_values(forward, x, spec, offset), any_row)
             (g,) = torch.autograd.grad(v.sum(), x)
         x = x.detach()
         vd = v.detach()

@@ -32,7 +32,14 @@ from torch import Tensor
 from advkit.certify.graph import Graph
 from advkit.certify.ops import Box
 
-__all__ = ["Domains", "ReluLayer", "ReluLayout", "clipped_bounds"]
+__all__ = ["Domains", "ReluLayer", "ReluLayout", "clipped_bounds", "property_bound"]
+
+
+def property_bound(bound: Tensor, any_row: bool) -> Tensor:
+    """(B,) a lower bound of the property's value from row bounds (B, K): the smallest
+    row bound (every row must be positive), or with ``any_row`` the largest (one row
+    positive on the whole subdomain proves it)."""
+    return bound.amax(dim=1) if any_row else bound.amin(dim=1)
 
 
 @dataclass(frozen=True)
@@ -122,9 +129,10 @@ class Domains:
         """All subdomains of ``parts`` in one batch."""
         return Domains(*(torch.cat([getattr(p, f) for p in parts]) for f in _FIELDS))
 
-    def worst(self) -> Tensor:
-        """(B,) the smallest row bound of each subdomain."""
-        return self.bound.amin(dim=1)
+    def worst(self, any_row: bool = False) -> Tensor:
+        """(B,) the smallest row bound of each subdomain (the largest with ``any_row``:
+        one positive row proves a subdomain then)."""
+        return property_bound(self.bound, any_row)
 
 
 _FIELDS = ("lower", "upper", "splits", "bound", "scores")

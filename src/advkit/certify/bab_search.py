@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Literal
 import torch
 from torch import Tensor, nn
 
-from advkit.certify.bab_attack import Forward, margin_pgd, row_values
+from advkit.certify.bab_attack import Forward, margin_pgd, property_value, row_values
 from advkit.certify.bab_bound import BoundConfig, bound_domains
-from advkit.certify.bab_domains import Domains, ReluLayout, clipped_bounds
+from advkit.certify.bab_domains import Domains, ReluLayout, clipped_bounds, property_bound
 from advkit.certify.bab_lp import solve_fixed
 from advkit.certify.bab_split import input_scores, relu_scores, split_inputs, split_relus
 from advkit.certify.bounds import crown_bounds
@@ -96,6 +96,7 @@ class _Search:
     upper: Tensor
     method: BaB
     deadline: float
+    any_row: bool
     layout: ReluLayout = field(init=False)
     input_mode: bool = field(init=False)
     pre: dict[int, Box] = field(default_factory=dict)
@@ -116,7 +117,8 @@ class _Search:
         """Raise :class:`_Falsified` if a point (R, *input shape) has a negative row."""
         x = torch.minimum(torch.maximum(points, self.lower), self.upper)
         with torch.no_grad():
-            worst = row_values(self.forward, x, self.spec, self.offset).amin(dim=1)
+            rows = row_values(self.forward, x, self.spec, self.offset)
+            worst = property_value(rows, self.any_row)
         i = int(worst.argmin())
         if bool(worst[i] < 0):
             raise _Falsified(x[i].detach().clone())
@@ -132,6 +134,7 @@ class _Search:
             starts,
             steps=self.method.attack_steps,
             deadline=self.deadline,
+            any_row=self.any_row,
         )
         if bool(v < 0):
             self.check(x[None])
@@ -151,19 +154,20 @@ class _Search:
         self.visited += len(kids)
         bound = torch.maximum(out.lower, kids.bound)
         open_rows = bound <= 0
+        worst = property_bound(bound, self.any_row)
         if self.input_mode:
             scores = input_scores(kids, out.input_coefficients, open_rows)
         else:
             scores = relu_scores(self.layout, out.boxes, out.relu_coefficients, open_rows)
         self.check(out.point)
-        order = bound.amin(dim=1).argsort()[: self.method.attack_restarts]
-        if self.rounds % 4 == 0 and bool((bound[order] <= 0).any()):
+        order = worst.argsort()[: self.method.attack_restarts]
+        if self.rounds % 4 == 0 and bool((worst[order] <= 0).any()):
             self.attack(out.point[order])
         return Domains(kids.lower, kids.upper, kids.splits, bound, scores)
 
     def prune(self, doms: Domains) -> Domains:
         """Record and drop the proved subdomains."""
-        done = (doms.bound > 0).all(dim=1)
+        done = doms.worst(self.any_row) > 0
         if bool(done.any()):
             self.proved = torch.minimum(self.proved, doms.bound[done].amin(dim=0))
         return doms.take(~done)
@@ -178,13 +182,13 @@ class _Search:
             boxes = clipped_bounds(self.pre, self.layout, dom.splits, 1)
             res = solve_fixed(
                 self.graph, self.layout, boxes, dom.lower, dom.upper, dom.splits,
-                self.spec, self.offset,
+                self.spec, self.offset, any_row=self.any_row,
             )  # fmt: skip
             self.visited += 1
             if res.point is not None:
                 self.check(res.point[None])
             low = torch.maximum(res.lower.to(dom.bound), dom.bound[0])
-            if bool((low > 0).all()):
+            if res.value > 0 or bool(property_bound(low[None], self.any_row) > 0):
                 self.proved = torch.minimum(self.proved, low)
             else:
                 self.undecided = torch.minimum(self.undecided, low)
@@ -192,7 +196,7 @@ class _Search:
     def step(self, pool: Domains) -> Domains:
         """One round: split the worst subdomains, bound and prune the children."""
         self.rounds += 1
-        order = pool.worst().argsort()
+        order = pool.worst(self.any_row).argsort()
         half = max(1, self.method.batch // 2)
         picked, rest = pool.take(order[:half]), pool.take(order[half:])
         stuck = ~torch.isfinite(picked.scores).any(dim=1)
@@ -240,10 +244,22 @@ def verify_graph(
     spec: Tensor,
     offset: Tensor,
     method: BaB,
+    *,
+    any_row: bool = False,
 ) -> BaBResult:
-    """Branch and bound on a traced graph (see :func:`verify_box`)."""
+    """Branch and bound on a traced graph (see :func:`verify_box`).
+
+    Args:
+        graph: the traced network.
+        forward: its forward pass (every counterexample is re-checked with it).
+        lower, upper, spec, offset, method: as in :func:`verify_box`.
+        any_row: the property holds where *some* row is positive (a VNN-LIB disjunct of
+            several output constraints, violated only where every row is < 0); default:
+            every row must be positive (robustness margins).
+    """
     start = time.perf_counter()
-    search = _Search(graph, forward, spec, offset, lower, upper, method, start + method.time_limit)
+    deadline = start + method.time_limit
+    search = _Search(graph, forward, spec, offset, lower, upper, method, deadline, any_row)
     try:
         status, low, _ = search.run()
     except _Falsified as found:
@@ -259,8 +275,11 @@ def verify_box(
     spec: Tensor,
     offset: Tensor,
     method: BaB,
+    *,
+    any_row: bool = False,
 ) -> BaBResult:
-    """Decide whether c_k·f(x) + d_k > 0 for every row k and every x in the box.
+    """Decide whether c_k·f(x) + d_k > 0 for every row k and every x in the box (for
+    some row k at every x, with ``any_row``).
 
     Args:
         model: a network :func:`~advkit.certify.graph.trace` accepts, in eval mode.
@@ -268,6 +287,7 @@ def verify_box(
         spec: (1, K, *output shape) the rows' coefficients c_k.
         offset: (1, K) the rows' constants d_k.
         method: the branch-and-bound settings (:class:`~advkit.certify.bab.BaB`).
+        any_row: see :func:`verify_graph`.
     """
     graph = trace(model, lower)
-    return verify_graph(graph, graph.forward, lower, upper, spec, offset, method)
+    return verify_graph(graph, graph.forward, lower, upper, spec, offset, method, any_row=any_row)
