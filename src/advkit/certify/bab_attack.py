@@ -84,7 +84,8 @@ def margin_pgd(
         ``(x, value)``: the best point (*input shape) and its :func:`property_value`.
     """
     x = starts.clone()
-    best_x, best_v = x[0].clone(), torch.tensor(torch.inf, dtype=spec.dtype)
+    best_x = x[0].clone()
+    best_v = torch.tensor(torch.inf, dtype=spec.dtype, device=spec.device)
     width = upper - lower
     for t in range(steps + 1):
         with torch.enable_grad():
