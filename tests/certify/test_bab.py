@@ -208,3 +208,30 @@ def test_any_row_properties_agree_with_exact_milp(
     method = BaB(time_limit=20, input_split_dims=split_dims)
     res = verify_box(net, lower, upper, spec, offset, method, any_row=True)
     assert res.status == ("certified" if margin > 0 else "falsified")
+
+
+def test_fully_split_subdomains_are_solved_exactly() -> None:
+    """The minimum over all activation patterns of the finisher's LP values is the exact
+    MILP minimum, and every empty pattern is recognized."""
+    import itertools
+
+    from advkit.certify.bab_domains import ReluLayout, clipped_bounds
+    from advkit.certify.bab_lp import solve_fixed
+
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 1)).eval()
+    lower, upper = torch.zeros(1, 3), torch.ones(1, 3)
+    spec, offset = torch.ones(1, 1, 1), torch.zeros(1, 1)
+    graph = trace(net, lower)
+    layout = ReluLayout.of(graph)
+    with torch.no_grad():
+        pre = crown_bounds(graph, InputSet.of_box(lower, upper))
+        values = []
+        for signs in itertools.product((1, -1), repeat=layout.size):
+            splits = torch.tensor([signs], dtype=torch.int8)
+            boxes = clipped_bounds(pre, layout, splits, 1)
+            res = solve_fixed(graph, layout, boxes, lower, upper, splits, spec, offset)
+            values.append(res.value)
+    exact = max_row_minimum(net, lower, upper, spec, offset)
+    assert min(values) == pytest.approx(exact, abs=1e-5)
+    assert any(v == float("inf") for v in values), "some patterns are infeasible"

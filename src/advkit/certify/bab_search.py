@@ -105,6 +105,7 @@ class _Search:
     undecided: Tensor = field(init=False)
     visited: int = 0
     rounds: int = 0
+    stuck: bool = False
 
     def __post_init__(self) -> None:
         self.layout = ReluLayout.of(self.graph)
@@ -177,6 +178,7 @@ class _Search:
         for b in range(len(doms)):
             dom = doms.take(torch.tensor([b], device=doms.bound.device))
             if not self.layout.only_relu or self.input_mode:
+                self.stuck = True
                 self.undecided = torch.minimum(self.undecided, dom.bound[0])
                 continue
             boxes = clipped_bounds(self.pre, self.layout, dom.splits, 1)
@@ -190,7 +192,8 @@ class _Search:
             low = torch.maximum(res.lower.to(dom.bound), dom.bound[0])
             if res.value > 0 or bool(property_bound(low[None], self.any_row) > 0):
                 self.proved = torch.minimum(self.proved, low)
-            else:
+            else:  # the solver's multipliers fell short of a proof: never a guess
+                self.stuck = True
                 self.undecided = torch.minimum(self.undecided, low)
 
     def step(self, pool: Domains) -> Domains:
@@ -232,8 +235,7 @@ class _Search:
         low = torch.minimum(self.proved, self.undecided)
         if len(pool):
             return "unknown", torch.minimum(low, pool.bound.amin(dim=0)), pool
-        decided = bool(torch.isinf(self.undecided).all())
-        return ("certified" if decided else "unknown"), low, None
+        return ("unknown" if self.stuck else "certified"), low, None
 
 
 def verify_graph(
