@@ -52,6 +52,8 @@ class BaB:
         lr_beta: learning rate of the split multipliers β.
         beta: use β (split constraints in the bound); False leaves splits to clip
             intermediate bounds only.
+        refine: re-bound the inputs of later ReLU layers per subdomain under its splits
+            (tighter, one CROWN pass per layer and batch).
         input_split_dims: split input coordinates instead of ReLUs when the input has at
             most this many coordinates.
         attack_restarts: PGD starting points (first attack, and from the worst
@@ -65,6 +67,7 @@ class BaB:
     lr_alpha: float = 0.1
     lr_beta: float = 0.05
     beta: bool = True
+    refine: bool = True
     input_split_dims: int = 10
     attack_restarts: int = 16
     attack_steps: int = 20

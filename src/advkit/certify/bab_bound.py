@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from advkit.certify.bab_domains import Domains, ReluLayout, clipped_bounds
+from advkit.certify.bab_domains import Domains, ReluLayout, clipped_bounds, refined_bounds
 from advkit.certify.bounds import Relaxations, linear_pass
 from advkit.certify.graph import Graph
 from advkit.certify.input_set import InputSet, box_minimum
@@ -60,12 +60,15 @@ class BoundConfig:
         lr_alpha: Adam learning rate of the slopes.
         lr_beta: Adam learning rate of the split multipliers.
         beta: optimize split multipliers (False: α only, splits only clip bounds).
+        refine: re-bound the ReLU inputs after the first layer per subdomain, under its
+            splits (:func:`~advkit.certify.bab_domains.refined_bounds`).
     """
 
     steps: int = 20
     lr_alpha: float = 0.1
     lr_beta: float = 0.05
     beta: bool = True
+    refine: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,20 +126,22 @@ def _make_pass(
     domains: Domains,
     spec: Tensor,
     offset: Tensor,
-    beta: bool,
+    config: BoundConfig,
 ) -> _Pass:
     b, k = len(domains), spec.shape[1]
+    inputs = InputSet.of_box(domains.lower, domains.upper)
     boxes = clipped_bounds(pre, layout, domains.splits, b)
+    if config.refine and bool((domains.splits != 0).any()):
+        boxes = refined_bounds(graph, layout, boxes, inputs)
     slopes, signs, betas = {}, {}, {}
     for layer in layout.layers:
         a0 = graph.nodes[layer.node].op.lower_slopes(boxes[layer.node])
         assert a0 is not None
         slopes[layer.node] = a0[:, None].expand(-1, k, *a0.shape[1:]).clone()
         s = layer.part(domains.splits)
-        if beta and bool((s != 0).any()):
+        if config.beta and bool((s != 0).any()):
             signs[layer.node] = s[:, None].to(a0.dtype)
             betas[layer.node] = torch.zeros_like(slopes[layer.node])
-    inputs = InputSet.of_box(domains.lower, domains.upper)
     return _Pass(graph, inputs, boxes, spec, offset.expand(b, k), slopes, signs, betas)
 
 
@@ -218,7 +223,7 @@ def bound_domains(
         deadline: a ``time.perf_counter()`` value that stops the optimization early
             (the best bound so far is still valid).
     """
-    p = _make_pass(graph, layout, pre, domains, spec, offset, config.beta)
+    p = _make_pass(graph, layout, pre, domains, spec, offset, config)
     best = _optimize(p, config, deadline)
     record: dict[int, Tensor] = {}
     with torch.no_grad():

@@ -29,10 +29,22 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from advkit.certify.bounds import backward_bound
 from advkit.certify.graph import Graph
+from advkit.certify.input_set import InputSet
 from advkit.certify.ops import Box
 
-__all__ = ["Domains", "ReluLayer", "ReluLayout", "clipped_bounds", "property_bound"]
+__all__ = [
+    "Domains",
+    "ReluLayer",
+    "ReluLayout",
+    "clipped_bounds",
+    "property_bound",
+    "refined_bounds",
+]
+
+# floats of one refinement chunk: subdomains × specifications × widest node
+_CHUNK_FLOATS = 2**25
 
 
 def property_bound(bound: Tensor, any_row: bool) -> Tensor:
@@ -159,4 +171,41 @@ def clipped_bounds(
         lo = torch.where(s > 0, lo.clamp_min(0), lo)
         hi = torch.where(s < 0, hi.clamp_max(0), hi)
         out[layer.node] = (lo, hi)
+    return out
+
+
+def refined_bounds(
+    graph: Graph, layout: ReluLayout, boxes: dict[int, Box], inputs: InputSet
+) -> dict[int, Box]:
+    """The subdomains' ReLU input bounds tightened layer by layer under their splits.
+
+    Each ReLU layer after the first has the unstable neurons of its input bounded again
+    by a CROWN pass that uses the (clipped, already refined) bounds of the earlier layers,
+    so a split in one layer tightens every later one; the result is intersected with
+    ``boxes``. Valid on each subdomain (the relaxations hold there).
+
+    Args:
+        graph: the traced network.
+        layout: its ReLU layout.
+        boxes: (B, *shape) clipped bounds of every nonlinear node's input.
+        inputs: the subdomains' input boxes.
+    """
+    out = dict(boxes)
+    widest = max(math.prod(nd.shape) for nd in graph.nodes)
+    for layer in layout.layers[1:]:
+        lo, hi = out[layer.node]
+        b = lo.shape[0]
+        flat_lo, flat_hi = lo.reshape(b, -1).clone(), hi.reshape(b, -1).clone()
+        todo = ((flat_lo < 0) & (flat_hi > 0)).any(0).nonzero().squeeze(1)
+        per = max(1, _CHUNK_FLOATS // max(1, b * widest * 2))
+        for s in range(0, todo.numel(), per):
+            cols = todo[s : s + per]
+            m = cols.numel()
+            block = torch.zeros(m, layer.size, dtype=lo.dtype, device=lo.device)
+            block[torch.arange(m, device=lo.device), cols] = 1.0
+            spec = torch.cat([block, -block]).reshape(1, 2 * m, *layer.shape)
+            val = backward_bound(graph, layer.source, spec, inputs, out)
+            flat_lo[:, cols] = torch.maximum(flat_lo[:, cols], val[:, :m])
+            flat_hi[:, cols] = torch.minimum(flat_hi[:, cols], -val[:, m:])
+        out[layer.node] = (flat_lo.reshape(lo.shape), flat_hi.reshape(hi.shape))
     return out

@@ -42,7 +42,13 @@ from torch import Tensor, nn
 
 from advkit.certify.bab_attack import Forward, margin_pgd, property_value, row_values
 from advkit.certify.bab_bound import BoundConfig, bound_domains
-from advkit.certify.bab_domains import Domains, ReluLayout, clipped_bounds, property_bound
+from advkit.certify.bab_domains import (
+    Domains,
+    ReluLayout,
+    clipped_bounds,
+    property_bound,
+    refined_bounds,
+)
 from advkit.certify.bab_lp import solve_fixed
 from advkit.certify.bab_split import input_scores, relu_scores, split_inputs, split_relus
 from advkit.certify.bounds import crown_bounds
@@ -146,9 +152,8 @@ class _Search:
         pre = self.pre
         if self.input_mode:
             pre = crown_bounds(self.graph, InputSet.of_box(kids.lower, kids.upper))
-        config = BoundConfig(
-            self.method.steps, self.method.lr_alpha, self.method.lr_beta, self.method.beta
-        )
+        m = self.method
+        config = BoundConfig(m.steps, m.lr_alpha, m.lr_beta, m.beta, m.refine)
         out = bound_domains(
             self.graph, self.layout, pre, kids, self.spec, self.offset, config, self.deadline
         )
@@ -182,6 +187,9 @@ class _Search:
                 self.undecided = torch.minimum(self.undecided, dom.bound[0])
                 continue
             boxes = clipped_bounds(self.pre, self.layout, dom.splits, 1)
+            if self.method.refine:
+                box = InputSet.of_box(dom.lower, dom.upper)
+                boxes = refined_bounds(self.graph, self.layout, boxes, box)
             res = solve_fixed(
                 self.graph, self.layout, boxes, dom.lower, dom.upper, dom.splits,
                 self.spec, self.offset, any_row=self.any_row,
