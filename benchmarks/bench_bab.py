@@ -52,8 +52,11 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=5.0, help="MIP/BaB s/sample")
     parser.add_argument("--out", default="benchmarks/bab.json")
     args = parser.parse_args()
-    mnist = shared_data_dir() / "datasets" / "mnist"
-    x_all, y_all = load_dataset("mnist", split="test", data_dir=mnist, limit=4 * args.n)
+    root = shared_data_dir()
+    if root is None:
+        raise SystemExit("needs the shared data folder: set ADVKIT_SHARED_DATA or ../shared/data")
+    mnist = root / "datasets" / "mnist"
+    x_all, y_all = load_dataset("mnist", "test", mnist, download=False, limit=4 * args.n)
     methods = (AlphaCROWN(), MIP(time_limit=args.time_limit), BaB(time_limit=args.time_limit))
     rows = []
     for name in MODELS:
