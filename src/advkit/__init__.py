@@ -33,7 +33,7 @@ from advkit.attacks import (
     train_substitute,
 )
 from advkit.attacks.detector_evasion import EvadeDetector
-from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, CertResult, LinearExact, certify
+from advkit.certify import CROWN, IBP, MIP, AlphaCROWN, BaB, CertResult, LinearExact, certify
 from advkit.defenses import (
     TRADES,
     CertifiedTraining,
@@ -82,6 +82,7 @@ __all__ = [
     "AlphaCROWN",
     "Attack",
     "AttackResult",
+    "BaB",
     "Boundary",
     "CWMargin",
     "CertResult",

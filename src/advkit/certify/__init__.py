@@ -5,6 +5,7 @@ exact answer). Every certifier is a frozen dataclass run through :func:`certify`
 """
 
 from advkit.certify.alpha_crown import AlphaCROWN
+from advkit.certify.bab import BaB
 from advkit.certify.crown import CROWN
 from advkit.certify.ibp import IBP
 from advkit.certify.linear import LinearExact, linear_min_distance
@@ -20,6 +21,7 @@ CERTIFIERS: dict[str, type[Certifier]] = {
     "crown": CROWN,
     "alpha-crown": AlphaCROWN,
     "mip": MIP,
+    "bab": BaB,
 }
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "IBP",
     "MIP",
     "AlphaCROWN",
+    "BaB",
     "CertResult",
     "Certifier",
     "LinearExact",

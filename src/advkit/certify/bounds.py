@@ -80,11 +80,18 @@ class Relaxations:
         inputs: the input set Δ(x0).
         bounds: interval bounds of each nonlinear node's input, by the node's index.
         slopes: α-CROWN lower slopes by ReLU node index (N, K, *shape), if any.
+        split_terms: coefficients (N, K, *shape) added to those of a nonlinear node's
+            input after its backward step, by the node's index (β-CROWN's Lagrangian
+            terms of split constraints, see :mod:`advkit.certify.bab_bound`).
+        record: when given, filled with the coefficients (M, K, *shape) reaching each
+            nonlinear node's output, by the node's index (branching heuristics).
     """
 
     inputs: InputSet
     bounds: dict[int, Box] = field(default_factory=dict)
     slopes: dict[int, Tensor] = field(default_factory=dict)
+    split_terms: dict[int, Tensor] = field(default_factory=dict)
+    record: dict[int, Tensor] | None = None
 
     def at(self, i: int) -> BackwardContext:
         """The context of node ``i``'s backward step."""
@@ -116,10 +123,15 @@ def linear_pass(
         if stop_at_relu and node.op.nonlinear:
             total = total + box_minimum(a, *node.op.interval(ctx.require_bounds(node.name)))
             continue
+        if relax.record is not None and node.op.nonlinear:
+            relax.record[i] = a
         step = node.op.backward(a, ctx)
         if step.constant is not None:
             total = total + step.constant
-        for src, g in zip(node.inputs, step.coefficients, strict=True):
+        coefficients = step.coefficients
+        if i in relax.split_terms:
+            coefficients = (coefficients[0] + relax.split_terms[i], *coefficients[1:])
+        for src, g in zip(node.inputs, coefficients, strict=True):
             acc[src] = acc[src] + g if src in acc else g
     return total, acc.pop(0, None)
 

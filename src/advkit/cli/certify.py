@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from advkit.certify import CERTIFIERS, MIP, Certifier
+from advkit.certify import CERTIFIERS, MIP, BaB, Certifier
 from advkit.certify.run import certify
 from advkit.cli.common import add_common, inputs_of, model_and_data, threat_of
 from advkit.cli.json_text import to_json, write_json
@@ -25,6 +25,8 @@ def make_certifier(name: str, time_limit: float | None = None) -> Certifier:
         raise ValueError(f"unknown certifier {name!r}; choose from {', '.join(CERTIFIERS)}")
     if name == "mip" and time_limit is not None:
         return MIP(time_limit=time_limit)
+    if name == "bab" and time_limit is not None:
+        return BaB(time_limit=time_limit)
     return CERTIFIERS[name]()
 
 
@@ -33,7 +35,7 @@ def register(sub: Any) -> None:
     ce = sub.add_parser("certify", help="prove robustness per sample (IBP, CROWN, MIP...)")
     add_common(ce)
     ce.add_argument("--method", default="crown", choices=sorted(CERTIFIERS))
-    ce.add_argument("--time-limit", type=float, help="MIP seconds per sample (default 60)")
+    ce.add_argument("--time-limit", type=float, help="MIP/BaB seconds per sample (default 60/30)")
     ce.add_argument("--out", default="results/certify.json", help="JSON result file")
     ce.add_argument(
         "--store", help="SQLite file of the finished batches: rerunning resumes from it"
