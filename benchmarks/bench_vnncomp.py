@@ -8,8 +8,7 @@ through ``advkit verify``'s verifier with each stage list of ``--configs``:
 
 - ``alpha-crown``: attack (PGD on the property's margin), then α-CROWN;
 - ``mip``: attack, then exact MIP (networks with ≤ 400 unstable ReLUs);
-- ``default``: attack, α-CROWN, MIP (what ``advkit verify`` runs);
-- ``bab``: attack, α-CROWN, branch and bound, MIP.
+- ``bab``: attack, α-CROWN, branch and bound, MIP (what ``advkit verify`` runs).
 
 It reports, per family and stage list, how many instances were answered ``sat``,
 ``unsat`` and left ``unknown``/``timeout``, and the seconds spent; any two stage lists that
@@ -33,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from advkit.certify.vnn import Verifier, verify_files
+from advkit.certify.vnn import DEFAULT_STAGES, Verifier, verify_files
 from advkit.certify.vnn_export import write_instances
 from advkit.certify.vnn_instances import read_instances
 from advkit.certify.vnn_stages import AttackStage, BoundStage, MipStage, Stage
@@ -49,18 +48,12 @@ FAMILIES = (
 
 
 def stage_lists() -> dict[str, tuple[Stage, ...]]:
-    """The stage lists compared, by name (``bab`` when branch and bound is available)."""
-    lists: dict[str, tuple[Stage, ...]] = {
+    """The stage lists compared, by name."""
+    return {
         "alpha-crown": (AttackStage(), BoundStage()),
         "mip": (AttackStage(), MipStage()),
-        "default": (AttackStage(), BoundStage(), MipStage()),
+        "bab": DEFAULT_STAGES,
     }
-    try:
-        from advkit.certify.vnn_stages import BabStage
-    except ImportError:
-        return lists
-    lists["bab"] = (AttackStage(), BoundStage(), BabStage(), MipStage())
-    return lists
 
 
 def _data(name: str, shared: Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:

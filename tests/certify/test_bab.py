@@ -16,8 +16,8 @@ from advkit.certify import CERTIFIERS, MIP, AlphaCROWN, BaB
 from advkit.certify.bab import verify_box
 from advkit.certify.bab_attack import row_values
 from advkit.certify.bounds import crown_bounds
+from advkit.certify.box_set import BoxSet
 from advkit.certify.graph import trace
-from advkit.certify.input_set import InputSet
 from advkit.certify.milp import encode
 from advkit.certify.mip import solve
 from advkit.certify.task import margin_spec
@@ -169,7 +169,7 @@ def max_row_minimum(
     """Exact min over the box of max_k spec_k·f(x) + offset_k, by MILP (epigraph t)."""
     graph = trace(net, lower)
     with torch.no_grad():
-        pre = crown_bounds(graph, InputSet.of_box(lower, upper))
+        pre = crown_bounds(graph, BoxSet(lower, upper))
     wide = {
         i: (lo[0].reshape(-1).double().numpy() - 1e-4, hi[0].reshape(-1).double().numpy() + 1e-4)
         for i, (lo, hi) in pre.items()
@@ -225,7 +225,7 @@ def test_fully_split_subdomains_are_solved_exactly() -> None:
     graph = trace(net, lower)
     layout = ReluLayout.of(graph)
     with torch.no_grad():
-        pre = crown_bounds(graph, InputSet.of_box(lower, upper))
+        pre = crown_bounds(graph, BoxSet(lower, upper))
         values = []
         for signs in itertools.product((1, -1), repeat=layout.size):
             splits = torch.tensor([signs], dtype=torch.int8)

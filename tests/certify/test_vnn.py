@@ -14,6 +14,7 @@ from torch import nn
 
 import advkit
 from advkit.certify.alpha_crown import AlphaCROWN
+from advkit.certify.bab import BaB
 from advkit.certify.vnn import Verifier, verify_files
 from advkit.certify.vnn_attack import MarginPGD
 from advkit.certify.vnn_export import export_onnx as export
@@ -21,6 +22,7 @@ from advkit.certify.vnn_export import robustness_vnnlib as robustness
 from advkit.certify.vnn_network import load_network
 from advkit.certify.vnn_stages import (
     AttackStage,
+    BabStage,
     BoundStage,
     MipStage,
     StageResult,
@@ -33,6 +35,7 @@ FAST = Verifier(
     (AttackStage(MarginPGD(steps=10, restarts=2)), BoundStage(AlphaCROWN(steps=5)), MipStage())
 )
 MIP_ONLY = Verifier((MipStage(),))
+BAB_ONLY = Verifier((BabStage(BaB(time_limit=20)),))
 
 
 def _two_inputs(tmp_path: Path) -> Path:
@@ -93,11 +96,26 @@ def test_answers_agree_with_exact_mip_on_every_instance(
         for i in range(x.shape[0]):
             prop = parse_vnnlib(robustness(x[i].numpy(), e, int(labels[i]), 3))
             expected = {"certified": "unsat", "attacked": "sat"}[exact[i]]
-            for verifier in (FAST, MIP_ONLY):
+            for verifier in (FAST, MIP_ONLY, BAB_ONLY):
                 res = verifier.verify(network, prop, timeout=20)
                 assert res.status == expected, (e, i, verifier, res)
             seen.add(expected)
     assert seen == {"sat", "unsat"}
+
+
+def test_branch_and_bound_alone_decides_conjunctions_and_disjunctions(tmp_path: Path) -> None:
+    """A disjunct of several rows (violated only where all hold) and a disjunction."""
+    network = load_network(_two_inputs(tmp_path))
+    violated = parse_vnnlib(BOX2 + "(assert (>= Y_0 1.9))\n(assert (<= Y_1 0.05))\n")
+    res = BAB_ONLY.verify(network, violated, timeout=20)
+    assert (res.status, res.stage) == ("sat", "bab")
+    x, y = counterexample(res.to_text())
+    assert y[0] >= 1.9 and y[1] <= 0.05 and np.all((x >= 0) & (x <= 1))
+    # y0 = x0 + x1 ≥ 1.9 forces x0, x1 ≥ 0.9, so y1 = relu(x0 − x1) ≤ 0.1: no point with y1 ≥ 0.2
+    safe = parse_vnnlib(BOX2 + "(assert (>= Y_0 1.9))\n(assert (>= Y_1 0.2))\n")
+    assert BAB_ONLY.verify(network, safe, timeout=20).status == "unsat"
+    either = parse_vnnlib(BOX2 + "(assert (or (and (>= Y_0 2.01)) (and (<= Y_0 -0.01))))\n")
+    assert BAB_ONLY.verify(network, either, timeout=20).status == "unsat"
 
 
 def test_every_stage_runs_in_order_and_an_unchecked_sat_is_not_trusted(tmp_path: Path) -> None:

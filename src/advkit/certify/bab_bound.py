@@ -23,7 +23,7 @@ Example:
     ...                           torch.nn.Linear(4, 1)).eval()
     >>> g = trace(net, torch.zeros(1, 2))
     >>> lo, hi = torch.zeros(1, 2), torch.ones(1, 2)
-    >>> pre = crown_bounds(g, InputSet.of_box(lo, hi))
+    >>> pre = crown_bounds(g, BoxSet(lo, hi))
     >>> dom = Domains(lo, hi, torch.zeros(1, 4, dtype=torch.int8), torch.zeros(1, 1),
     ...               torch.zeros(1, 4))
     >>> with torch.no_grad():
@@ -44,6 +44,7 @@ from torch import Tensor
 
 from advkit.certify.bab_domains import Domains, ReluLayout, clipped_bounds, refined_bounds
 from advkit.certify.bounds import Relaxations, linear_pass
+from advkit.certify.box_set import BoxSet
 from advkit.certify.graph import Graph
 from advkit.certify.input_set import InputSet, box_minimum
 from advkit.certify.ops import Box
@@ -129,7 +130,7 @@ def _make_pass(
     config: BoundConfig,
 ) -> _Pass:
     b, k = len(domains), spec.shape[1]
-    inputs = InputSet.of_box(domains.lower, domains.upper)
+    inputs = BoxSet(domains.lower, domains.upper)
     boxes = clipped_bounds(pre, layout, domains.splits, b)
     if config.refine and bool((domains.splits != 0).any()):
         boxes = refined_bounds(graph, layout, boxes, inputs)

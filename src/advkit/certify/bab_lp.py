@@ -34,8 +34,8 @@ from torch import Tensor
 
 from advkit.certify.bab_domains import ReluLayout
 from advkit.certify.bounds import Relaxations, linear_pass
+from advkit.certify.box_set import BoxSet
 from advkit.certify.graph import Graph
-from advkit.certify.input_set import InputSet
 from advkit.certify.ops import Box
 
 __all__ = ["FixedResult", "solve_fixed"]
@@ -183,7 +183,7 @@ def solve_fixed(
         any_row: the property holds when one row is positive (its value is the minimum
             of the largest row, an epigraph LP); default: every row.
     """
-    relax = Relaxations(InputSet.of_box(lower, upper), boxes)
+    relax = Relaxations(BoxSet(lower, upper), boxes)
     a, b = _affine(graph, len(graph.nodes) - 1, spec, relax)
     b = b + offset[0].double().cpu().numpy()
     a_ub, e_ub = _split_rows(graph, layout, splits, relax)

@@ -52,8 +52,8 @@ from advkit.certify.bab_domains import (
 from advkit.certify.bab_lp import solve_fixed
 from advkit.certify.bab_split import input_scores, relu_scores, split_inputs, split_relus
 from advkit.certify.bounds import crown_bounds
+from advkit.certify.box_set import BoxSet
 from advkit.certify.graph import Graph, trace
-from advkit.certify.input_set import InputSet
 from advkit.certify.ops import Box
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class _Search:
         branching scores."""
         pre = self.pre
         if self.input_mode:
-            pre = crown_bounds(self.graph, InputSet.of_box(kids.lower, kids.upper))
+            pre = crown_bounds(self.graph, BoxSet(kids.lower, kids.upper))
         m = self.method
         config = BoundConfig(m.steps, m.lr_alpha, m.lr_beta, m.beta, m.refine)
         out = bound_domains(
@@ -188,7 +188,7 @@ class _Search:
                 continue
             boxes = clipped_bounds(self.pre, self.layout, dom.splits, 1)
             if self.method.refine:
-                box = InputSet.of_box(dom.lower, dom.upper)
+                box = BoxSet(dom.lower, dom.upper)
                 boxes = refined_bounds(self.graph, self.layout, boxes, box)
             res = solve_fixed(
                 self.graph, self.layout, boxes, dom.lower, dom.upper, dom.splits,
@@ -225,7 +225,7 @@ class _Search:
         r = self.method.attack_restarts
         noise = torch.rand(r, *self.lower.shape[1:], generator=gen).to(self.lower)
         self.attack(self.lower + noise * (self.upper - self.lower))
-        self.pre = crown_bounds(self.graph, InputSet.of_box(self.lower, self.upper))
+        self.pre = crown_bounds(self.graph, BoxSet(self.lower, self.upper))
         k = self.spec.shape[1]
         d = self.lower.device
         root = Domains(

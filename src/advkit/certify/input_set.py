@@ -47,22 +47,6 @@ class InputSet:
         self.lower = (x0 - eps).clamp(threat.lo, threat.hi)
         self.upper = (x0 + eps).clamp(threat.lo, threat.hi)
 
-    @classmethod
-    def of_box(cls, lower: Tensor, upper: Tensor) -> InputSet:
-        """The boxes [lower, upper] (N, ...) themselves as an input set (an L∞ view
-        centred on each box; :meth:`minimum` is exact on it).
-
-        Example:
-            >>> box = InputSet.of_box(torch.zeros(1, 2), torch.tensor([[1.0, 0.5]]))
-            >>> box.minimum(torch.tensor([[[1.0, -1.0]]]), torch.zeros(1, 1))
-            tensor([[-0.5000]])
-        """
-        lo, hi = float(lower.min()), float(upper.max())
-        half = float((upper - lower).max()) / 2
-        out = cls(Linf(half, lo=lo, hi=max(hi, lo + 1.0)), (lower + upper) / 2)
-        out.lower, out.upper = lower, upper
-        return out
-
     def select(self, rows: Tensor) -> InputSet:
         """The input set of the samples ``rows``."""
         return InputSet(self.threat.select(rows), self.x0[rows])

@@ -9,8 +9,8 @@ VnnNetwork.check`), a disjunct is done once a stage proves it ``unsat``, and the
 is ``unsat`` when every disjunct is. The stages are a tuple, so another method (branch
 and bound) is one more callable in it.
 
-Defaults: PGD (50 steps, 8 restarts), α-CROWN, MIP on networks with at most 400 unstable
-ReLUs.
+Defaults: PGD (50 steps, 8 restarts), α-CROWN, branch and bound with optimized α/β bounds
+until the deadline, MIP on networks with at most 400 unstable ReLUs.
 
 Example:
     >>> import torch
@@ -39,6 +39,7 @@ from advkit.certify.vnn_property import Disjunct, Property
 from advkit.certify.vnn_result import VnnResult
 from advkit.certify.vnn_stages import (
     AttackStage,
+    BabStage,
     BoundStage,
     MipStage,
     Stage,
@@ -49,8 +50,9 @@ from advkit.certify.vnnlib import read_vnnlib
 
 __all__ = ["DEFAULT_STAGES", "Verifier", "verify_files"]
 
-DEFAULT_STAGES: tuple[Stage, ...] = (AttackStage(), BoundStage(), MipStage())
-"""Attack, α-CROWN, then MIP on small networks."""
+DEFAULT_STAGES: tuple[Stage, ...] = (AttackStage(), BoundStage(), BabStage(), MipStage())
+"""Attack, α-CROWN, branch and bound (until the deadline), then MIP on small networks when
+branch and bound stops undecided before it."""
 
 
 @dataclass(frozen=True)

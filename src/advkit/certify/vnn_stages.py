@@ -12,6 +12,10 @@ pass), ``unsat`` (the disjunct has no counterexample: only a sound proof may say
   MarginPGD`).
 - :class:`BoundStage`: a certifier (α-CROWN by default) with the disjunct's rows as the
   specification; ``unsat`` when some row's lower bound is positive.
+- :class:`BabStage`: branch and bound (:class:`~advkit.certify.bab.BaB`: batched ReLU or
+  input splits with optimized α/β bounds and an exact LP on fully split subdomains) on the
+  disjunct, within the time left: ``unsat`` when some row is proved positive on the whole
+  box, ``sat`` with its re-checked counterexample.
 - :class:`MipStage`: the exact MILP (Tjeng et al. 2019) of min_x max_k c_k·f(x) + d_k over
   the box, on networks with few unstable ReLUs: a positive proven lower bound (the
   solver's dual bound, also when the time limit stops it) means ``unsat``; a solution with
@@ -20,16 +24,17 @@ pass), ``unsat`` (the disjunct has no counterexample: only a sound proof may say
   incumbent.
 
 Example:
-    >>> from advkit.certify.vnn_stages import AttackStage, BoundStage, MipStage
-    >>> stages = (AttackStage(), BoundStage(), MipStage())
+    >>> from advkit.certify.vnn_stages import AttackStage, BabStage, BoundStage, MipStage
+    >>> stages = (AttackStage(), BoundStage(), BabStage(), MipStage())
     >>> [s.name for s in stages]
-    ['attack', 'alpha-crown', 'mip']
+    ['attack', 'alpha-crown', 'bab', 'mip']
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -37,6 +42,8 @@ import torch
 from torch import Tensor
 
 from advkit.certify.alpha_crown import AlphaCROWN
+from advkit.certify.bab import BaB
+from advkit.certify.bab_search import verify_graph
 from advkit.certify.bounds import crown_bounds
 from advkit.certify.box_set import BoxSet
 from advkit.certify.milp import encode
@@ -47,7 +54,15 @@ from advkit.certify.vnn_attack import MarginPGD
 from advkit.certify.vnn_network import VnnNetwork
 from advkit.certify.vnn_property import Disjunct
 
-__all__ = ["AttackStage", "BoundStage", "MipStage", "Stage", "StageResult", "Subproblem"]
+__all__ = [
+    "AttackStage",
+    "BabStage",
+    "BoundStage",
+    "MipStage",
+    "Stage",
+    "StageResult",
+    "Subproblem",
+]
 
 Verdict = Literal["sat", "unsat", "unknown"]
 
@@ -153,6 +168,37 @@ class BoundStage:
         with torch.no_grad():
             lower = self.method.run(task).class_lower[0].double() + torch.from_numpy(part.d)
         return StageResult("unsat" if bool((lower > 0).any()) else "unknown", sub.hint)
+
+
+@dataclass(frozen=True)
+class BabStage:
+    """Branch and bound on the disjunct within the time left (``method.time_limit`` at most).
+
+    Args:
+        method: the branch-and-bound settings.
+    """
+
+    method: BaB = field(default_factory=lambda: BaB(time_limit=math.inf))
+    name: str = "bab"
+
+    def __call__(self, sub: Subproblem) -> StageResult:
+        """``unsat`` when some row is proved positive everywhere; ``sat`` with a point."""
+        part, graph = sub.part, sub.network.graph
+        left = min(self.method.time_limit, sub.seconds_left())
+        if part.c.shape[0] == 0 or left <= 0:
+            return StageResult("unknown", sub.hint)
+        box = sub.inputs()
+        spec = torch.from_numpy(part.c).reshape(1, part.c.shape[0], *graph.nodes[-1].shape)
+        offset = torch.from_numpy(part.d).reshape(1, -1)
+        method = replace(self.method, time_limit=left)
+        res = verify_graph(
+            graph, graph.forward, box.lower, box.upper, spec, offset, method, any_row=True
+        )
+        if res.status == "certified":
+            return StageResult("unsat")
+        if res.counterexample is not None:
+            return StageResult("sat", res.counterexample.reshape(-1).double().numpy())
+        return StageResult("unknown", sub.hint)
 
 
 @dataclass(frozen=True)
