@@ -7,13 +7,14 @@ final softmax) are built with ``onnx.helper``.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
+
+from advkit.certify.vnn_export import export_onnx
 
 
 class Residual(nn.Module):
@@ -96,20 +97,7 @@ def export(
     opset: int = 17,
 ) -> Path:
     """Write ``model`` (eval mode) to ``path`` with a dynamic or a fixed batch of 1."""
-    axes = {"x": {0: "batch"}, "logits": {0: "batch"}} if dynamic else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated
-        torch.onnx.export(
-            model.eval(),
-            (torch.rand(1, *shape),),
-            str(path),
-            dynamo=False,
-            input_names=["x"],
-            output_names=["logits"],
-            dynamic_axes=axes,
-            opset_version=opset,
-        )
-    return path
+    return export_onnx(model, path, shape, output_name="logits", dynamic=dynamic, opset=opset)
 
 
 def graph_file(

@@ -30,8 +30,18 @@ from torch import Tensor, nn
 __all__ = ["export_onnx", "robustness_vnnlib", "write_instances"]
 
 
-def export_onnx(model: nn.Module, path: str | Path, shape: tuple[int, ...]) -> Path:
-    """Write ``model`` (inputs of ``shape`` per sample) to the ONNX file ``path``."""
+def export_onnx(
+    model: nn.Module,
+    path: str | Path,
+    shape: tuple[int, ...],
+    *,
+    output_name: str = "y",
+    dynamic: bool = True,
+    opset: int = 17,
+) -> Path:
+    """Write ``model`` (inputs of ``shape`` per sample) to the ONNX file ``path``: input
+    ``x``, output ``output_name``, a free batch axis (``dynamic``) or a fixed batch of 1."""
+    axes = {"x": {0: "batch"}, output_name: {0: "batch"}} if dynamic else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated
         torch.onnx.export(
@@ -40,9 +50,9 @@ def export_onnx(model: nn.Module, path: str | Path, shape: tuple[int, ...]) -> P
             str(path),
             dynamo=False,
             input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
-            opset_version=17,
+            output_names=[output_name],
+            dynamic_axes=axes,
+            opset_version=opset,
         )
     return Path(path)
 

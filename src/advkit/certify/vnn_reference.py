@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advkit.extras import require
-from advkit.models.onnx_builder import OnnxImportError
+from advkit.models.onnx_check import ort_session
 from advkit.models.onnx_file import read_onnx
 
 __all__ = ["Reference", "onnx_reference"]
@@ -29,19 +28,11 @@ def onnx_reference(path: str | Path) -> Reference:
     """A function running the ONNX file ``path`` with onnxruntime on one flat input.
 
     Raises:
-        OnnxImportError: onnxruntime cannot load the file.
+        advkit.models.onnx_builder.OnnxImportError: onnxruntime cannot load the file.
         advkit.extras.MissingExtraError: onnxruntime is not installed.
     """
-    ort = require("onnxruntime", "onnx", "re-checking counterexamples with onnxruntime")
     f = read_onnx(path)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: shape-inference warnings are not ours
-    try:
-        session = ort.InferenceSession(
-            f.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as err:  # onnxruntime raises its own exception types
-        raise OnnxImportError(f"onnxruntime cannot load {f.source}: {err}") from err
+    session = ort_session(f, "re-checking counterexamples with onnxruntime")
     batch = f.batch or 1
 
     def run(x: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,10 +25,29 @@ from advkit.extras import require
 from advkit.models.onnx_builder import OnnxImportError
 from advkit.models.onnx_file import OnnxFile, as_onnx_file
 
-__all__ = ["TOLERANCE", "check_conversion"]
+__all__ = ["TOLERANCE", "check_conversion", "ort_session"]
 
 TOLERANCE = 1e-4
 """Largest accepted |converted − onnxruntime|, relative to max(1, largest |logit|)."""
+
+
+def ort_session(f: OnnxFile, purpose: str) -> Any:
+    """An onnxruntime CPU session of the ONNX file ``f`` (errors only in its log).
+
+    Raises:
+        OnnxImportError: onnxruntime cannot load the file.
+        advkit.extras.MissingExtraError: onnxruntime is not installed (``purpose`` says
+            what needed it).
+    """
+    ort = require("onnxruntime", "onnx", purpose)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: shape-inference warnings are not ours
+    try:
+        return ort.InferenceSession(
+            f.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as err:  # onnxruntime raises its own exception types
+        raise OnnxImportError(f"onnxruntime cannot load {f.source}: {err}") from err
 
 
 def check_conversion(
@@ -57,16 +77,8 @@ def check_conversion(
             gives the largest difference), or onnxruntime cannot run the file.
         advkit.extras.MissingExtraError: onnxruntime is not installed.
     """
-    ort = require("onnxruntime", "onnx", "checking an ONNX conversion against onnxruntime")
     f = as_onnx_file(source)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: shape-inference warnings are not ours
-    try:
-        session = ort.InferenceSession(
-            f.model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as err:  # onnxruntime raises its own exception types
-        raise OnnxImportError(f"onnxruntime cannot load {f.source}: {err}") from err
+    session = ort_session(f, "checking an ONNX conversion against onnxruntime")
     gen = torch.Generator().manual_seed(seed)
     n = f.batch or batch_size  # a file that fixes the batch size runs batch by batch
     per_batch = n * -(-batch_size // n)
