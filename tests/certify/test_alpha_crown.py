@@ -4,6 +4,8 @@ never above the exact MIP optimum."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 from torch import nn
@@ -57,3 +59,25 @@ def test_alpha_crown_leaves_no_gradient_and_keeps_crown_at_zero_steps() -> None:
     zero = advkit.certify(net, x, y, advkit.Linf(0.1), advkit.AlphaCROWN(steps=0))
     torch.testing.assert_close(zero.class_lower, crown.class_lower)
     assert all(p.grad is None for p in net.parameters())
+
+
+def test_a_spent_time_limit_stops_the_optimization_after_one_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """time_limit=0: CROWN's bound and the one at the initial slopes, then no more steps;
+    the bound is still sound and between CROWN's and the full optimization's."""
+    module = importlib.import_module("advkit.certify.alpha_crown")
+    calls = []
+    real = module.backward_bound
+    monkeypatch.setattr(module, "backward_bound", lambda *a, **k: calls.append(1) or real(*a, **k))
+    net = _deep_mlp()
+    x = torch.rand(8, 4, generator=torch.Generator().manual_seed(2))
+    y = net(x).argmax(1)
+    stopped = advkit.certify(net, x, y, advkit.Linf(0.1), advkit.AlphaCROWN(time_limit=0))
+    assert len(calls) == 2
+    crown = advkit.certify(net, x, y, advkit.Linf(0.1), advkit.CROWN())
+    full = advkit.certify(net, x, y, advkit.Linf(0.1), advkit.AlphaCROWN())
+    assert (stopped.class_lower >= crown.class_lower - 1e-6).all()
+    assert (stopped.class_lower <= full.class_lower + 1e-6).all()
+    with pytest.raises(ValueError, match="time_limit"):
+        advkit.AlphaCROWN(time_limit=-1)

@@ -27,6 +27,9 @@ Example:
 
 from __future__ import annotations
 
+import math
+import time
+
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -48,20 +51,26 @@ class AlphaCROWN:
         lr: Adam learning rate.
         intermediate: also optimize the bounds of every intermediate nonlinear node's
             input (default True); False optimizes the final pass only (cheaper, looser).
+        time_limit: seconds of optimization per batch; past it the best bound so far is
+            returned (every step's bound is sound, so stopping early only loosens it).
     """
 
     steps: int = 20
     lr: float = 0.1
     intermediate: bool = True
+    time_limit: float = math.inf
 
     name: ClassVar[str] = "alpha-crown"
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.lr <= 0:
-            raise ValueError(f"AlphaCROWN needs steps >= 0 and lr > 0, got {self}")
+        if self.steps < 0 or self.lr <= 0 or not self.time_limit >= 0:
+            raise ValueError(
+                f"AlphaCROWN needs steps >= 0, lr > 0 and time_limit >= 0, got {self}"
+            )
 
     def run(self, task: CertTask) -> CertOutput:
         """Lower bounds (N, K) of every margin z_y − z_j."""
+        deadline = time.perf_counter() + self.time_limit
         g, inputs, spec = task.graph, task.inputs, task.spec
         pre = crown_bounds(g, inputs)
         out = len(g.nodes) - 1
@@ -76,7 +85,7 @@ class AlphaCROWN:
                 bounds = slopes.bounds(g, inputs, pre)
                 val = backward_bound(g, out, spec, inputs, bounds, slopes=slopes.final)
                 best = torch.maximum(best, val.detach())
-                if step == self.steps:
+                if step == self.steps or time.perf_counter() > deadline:
                     break
                 # autograd.grad, not backward(): the model's .grad must stay untouched
                 grads = torch.autograd.grad(-val.sum(), params, allow_unused=True)

@@ -161,12 +161,15 @@ class BoundStage:
             return StageResult("unknown", sub.hint)
         inputs = sub.inputs()
         rows = torch.from_numpy(part.c).reshape(1, part.c.shape[0], *net.graph.nodes[-1].shape)
+        method = self.method
+        if isinstance(method, AlphaCROWN):  # its optimization stops at the deadline
+            method = replace(method, time_limit=max(sub.seconds_left(), 0.0))
         task = SpecTask(
             net.model, net.graph, inputs.x0, torch.zeros(1, dtype=torch.long),
             inputs.threat, inputs, net.num_outputs, objective=rows,
         )  # fmt: skip
         with torch.no_grad():
-            lower = self.method.run(task).class_lower[0].double() + torch.from_numpy(part.d)
+            lower = method.run(task).class_lower[0].double() + torch.from_numpy(part.d)
         return StageResult("unsat" if bool((lower > 0).any()) else "unknown", sub.hint)
 
 
