@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import time
-
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -64,9 +63,7 @@ class AlphaCROWN:
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.lr <= 0 or not self.time_limit >= 0:
-            raise ValueError(
-                f"AlphaCROWN needs steps >= 0, lr > 0 and time_limit >= 0, got {self}"
-            )
+            raise ValueError(f"AlphaCROWN needs steps >= 0, lr > 0 and time_limit >= 0, got {self}")
 
     def run(self, task: CertTask) -> CertOutput:
         """Lower bounds (N, K) of every margin z_y − z_j."""
