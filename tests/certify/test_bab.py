@@ -235,3 +235,18 @@ def test_fully_split_subdomains_are_solved_exactly() -> None:
     exact = max_row_minimum(net, lower, upper, spec, offset)
     assert min(values) == pytest.approx(exact, abs=1e-5)
     assert any(v == float("inf") for v in values), "some patterns are infeasible"
+
+
+def test_a_network_without_relu_is_decided_exactly_like_the_linear_certifier() -> None:
+    """Nothing to split: the root bound is exact on an affine model, so BaB's verdicts are
+    the closed-form ones (certified, or a counterexample) and none is unknown."""
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4)).eval()
+    x = torch.rand(12, 6, generator=torch.Generator().manual_seed(4))
+    y = net(x).argmax(1)
+    threat = advkit.Linf(0.08)
+    exact = advkit.certify(net, x, y, threat, advkit.LinearExact())
+    bab = advkit.certify(net, x, y, threat, BaB(time_limit=5))
+    assert bab.certified.tolist() == exact.certified.tolist()
+    assert 0 < int(exact.certified.sum()) < 12
+    assert "unknown" not in list(bab.status())

@@ -44,6 +44,8 @@ def relu_scores(
         coefficients: (B, K, *shape) coefficients reaching each ReLU's output.
         open_rows: (B, K) bool, the rows not yet proved on each subdomain.
     """
+    if not layout.layers:  # no ReLU: nothing to split
+        return torch.zeros(open_rows.shape[0], 0, device=open_rows.device)
     parts = []
     weight = open_rows.to(next(iter(boxes.values()))[0].dtype)
     for layer in layout.layers:
@@ -62,8 +64,6 @@ def relu_scores(
         parts.append(
             torch.where(unstable, score, torch.full_like(score, -torch.inf)).reshape(b, -1)
         )
-    if not parts:
-        return torch.zeros(open_rows.shape[0], 0, device=open_rows.device)
     return torch.cat(parts, dim=1)
 
 

@@ -110,6 +110,12 @@ def register(sub: Any) -> None:
         "the interval [certified, robust accuracy] and a plot (the --out path with .png)",
     )
     ev.add_argument(
+        "--certify-time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="with --certify mip or bab: seconds per sample (default 60 for mip, 30 for bab)",
+    )
+    ev.add_argument(
         "--estimates",
         action="store_true",
         help="add each sample's CLEVER score (an estimate, never a certificate; 10 batches "
@@ -136,6 +142,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     check_outputs(list(files.values()), inputs_of(args))
     if args.certify:
         pyplot("the --certify plot")
+    if args.certify_time_limit is not None and args.certify not in ("mip", "bab"):
+        raise UsageError("--certify-time-limit applies to --certify mip or --certify bab")
+    if args.certify_time_limit is not None and not args.certify_time_limit > 0:
+        raise UsageError(f"--certify-time-limit must be > 0, got {args.certify_time_limit}")
     if args.report:
         pyplot("the --report page")
     hint = _full_run_hint(args, files["out"].path)
@@ -196,7 +206,8 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         first, ev = ev, _evaluate(args, evaluated, (x, y), threat, suite, adaptive, info)
     rows = None
     if args.certify:  # on every rank: the ranks share the certifier's batches
-        rows = sandwich(ev, model, x, y, threat, make_certifier(args.certify))
+        certifier = make_certifier(args.certify, args.certify_time_limit)
+        rows = sandwich(ev, model, x, y, threat, certifier)
     if not is_main():  # another rank of a distributed run: rank 0 writes the results
         return {}
     result = ev.to_dict()
@@ -207,6 +218,7 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         plot = atomic_write(files["plot"].path, lambda tmp: plot_sandwich(rows, tmp, title))
         result["sandwich"] = {
             "method": args.certify,
+            "time_limit": getattr(certifier, "time_limit", None),
             "rows": [r.to_dict() for r in rows],
             "plot": str(plot),
         }
