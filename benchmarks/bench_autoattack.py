@@ -33,13 +33,12 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from pyautoattack import AutoAttack
 
 import advkit
-from advkit.data import load_dataset
 from advkit.models import load_model, shared_data_dir
+from bench_support import shared_data
 
 DEFAULT_SETS = (
     "lenet5-pgd:0.3:500",
@@ -58,15 +57,6 @@ def _timed(run: Callable[[], Any]) -> tuple[Any, float, float]:
     wall, cpu = time.perf_counter(), _cpu_seconds()
     out = run()
     return out, time.perf_counter() - wall, _cpu_seconds() - cpu
-
-
-def _data(name: str, n: int, shared: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    if name.endswith("cifar"):
-        path = shared / "datasets" / "cifar10-sample" / "first100_test.csv"
-        rows = np.loadtxt(path, delimiter=",", dtype=np.uint8)[:n]
-        x = torch.from_numpy(rows[:, 1:].reshape(-1, 32, 32, 3)).permute(0, 3, 1, 2)
-        return x.float().div(255.0).contiguous(), torch.from_numpy(rows[:, 0].astype(np.int64))
-    return load_dataset("mnist", data_dir=shared / "datasets" / "mnist", limit=n)
 
 
 def _reference(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> Any:
@@ -95,7 +85,7 @@ def reference_part(spec: str, shared: Path) -> dict[str, Any]:
 
 def _problem(name: str, n_text: str, shared: Path) -> tuple[torch.nn.Module, Any, Any]:
     model = load_model(name)
-    x, y = _data(name, int(n_text), shared)
+    x, y = shared_data(shared, name, int(n_text))
     return model, x, y
 
 

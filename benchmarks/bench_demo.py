@@ -25,43 +25,14 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-CLI = "import sys; from advkit.cli import main; sys.exit(main(sys.argv[1:]))"
-
-
-def children_cpu() -> float:
-    """CPU seconds (user + system) of the finished child processes so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run ``advkit`` with ``argv`` in a fresh process; its wall and CPU seconds."""
-    load = os.getloadavg()
-    cpu, start = children_cpu(), time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", CLI, *argv], env=env, cwd=cwd, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"advkit {' '.join(argv)} failed:\n{done.stderr}")
-    return {
-        "command": "advkit " + " ".join(argv),
-        "wall_s": wall,
-        "cpu_s": children_cpu() - cpu,
-        "load_average_before": load,
-        "load_average_after": os.getloadavg(),
-        "output": done.stdout,
-    }
+from bench_support import timed_cli
 
 
 def summary(path: Path) -> dict[str, Any]:
@@ -85,13 +56,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
         }
         demo = ["evaluate", "--out", "results/demo.json", "--quiet"]
-        runs["first"] = timed(demo, env, work)
-        runs["cached"] = timed([*demo, "--fresh"], env, work)
-        runs["resumed"] = timed(demo, env, work)
+        runs["first"] = timed_cli(demo, env, work)
+        runs["cached"] = timed_cli([*demo, "--fresh"], env, work)
+        runs["resumed"] = timed_cli(demo, env, work)
         runs["first"]["result"] = summary(work / "results" / "demo.json")
         if args.full:
             full = ["evaluate", "--suite", "standard", "--out", "results/demo-standard.json"]
-            runs["full"] = timed([*full, "--quiet"], env, work)
+            runs["full"] = timed_cli([*full, "--quiet"], env, work)
             runs["full"]["result"] = summary(work / "results" / "demo-standard.json")
     result = {
         "command": " ".join(["benchmarks/bench_demo.py", *(argv or sys.argv[1:])]),

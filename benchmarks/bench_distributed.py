@@ -26,57 +26,17 @@ import argparse
 import json
 import os
 import platform
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from advkit.models import shared_data_dir
+from bench_support import timed_cli
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def children_cpu() -> float:
-    """CPU seconds (user + system) of the finished child processes so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def uptime() -> str:
-    """The ``uptime`` line: how loaded the machine is."""
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
-def timed(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run ``python -m advkit argv`` (and the ranks it launches); its wall and CPU seconds."""
-    before, load = uptime(), os.getloadavg()
-    cpu, start = children_cpu(), time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "advkit", *argv], env=env, cwd=cwd, capture_output=True, text=True
-    )
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"advkit {' '.join(argv)} failed:\n{done.stderr}")
-    return {
-        "command": "advkit " + " ".join(argv),
-        "wall_s": wall,
-        "cpu_s": children_cpu() - cpu,
-        "uptime_before": before,
-        "load_average_before": load,
-        "load_average_after": os.getloadavg(),
-    }
-
-
-def shared_folder() -> Path:
-    """The shared data folder, or exit saying how to provide it."""
-    env = os.environ.get("ADVKIT_SHARED_DATA")
-    for cand in (Path(env) if env else None, ROOT.parent / "shared" / "data"):
-        if cand is not None and (cand / "datasets" / "mnist").is_dir():
-            return cand.resolve()
-    raise SystemExit("needs the shared data: set ADVKIT_SHARED_DATA or provide ../shared/data")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -87,7 +47,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--workers", type=int, default=2, help="processes (2)")
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args(argv)
-    shared = shared_folder()
+    shared = shared_data_dir()
+    if shared is None:
+        raise SystemExit("needs the shared data: set ADVKIT_SHARED_DATA or provide ../shared/data")
     common = ["evaluate", "--model", "lenet5-pgd", "--dataset", "mnist", "--eps", "0.3"]
     common += ["--data-dir", str(shared / "datasets" / "mnist"), "--n", str(args.n)]
     common += ["--suite", args.suite, "--batch-size", str(args.batch_size), "--quiet"]
@@ -100,11 +62,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
         }
         runs = {
-            "one": timed([*common, "--out", "one.json"], env, work),
-            "workers": timed(
+            "one": timed_cli([*common, "--out", "one.json"], env, work),
+            "workers": timed_cli(
                 [*common, "--out", "workers.json", "--workers", str(args.workers)], env, work
             ),
         }
+        for run in runs.values():
+            del run["output"]  # quiet runs: nothing worth keeping
         one, two = (json.loads((work / f"{name}.json").read_text()) for name in runs)
     result = {
         "command": " ".join(["benchmarks/bench_distributed.py", *(argv or sys.argv[1:])]),

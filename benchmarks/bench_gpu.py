@@ -32,13 +32,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 import advkit
 from advkit.attacks import PGD
 from advkit.models import load_model, shared_data_dir
+from bench_support import shared_data
 
 EPS = 8 / 255
 
@@ -140,17 +140,10 @@ def _cases(device: torch.device, n: int) -> list[tuple[str, nn.Module, Tensor, T
     out = [("resnet18 (random weights)", net, x, y)]
     shared = shared_data_dir()
     if shared is not None:
-        xc, yc = _cifar_sample(shared / "datasets" / "cifar10-sample" / "first100_test.csv", n)
+        xc, yc = shared_data(shared, "resnet2b-cifar", n)
         model = load_model("resnet2b-cifar").eval().to(device)
         out.append(("resnet2b-cifar", model, xc.to(device), yc.to(device)))
     return out
-
-
-def _cifar_sample(path: Path, n: int) -> tuple[Tensor, Tensor]:
-    """The shared folder's first CIFAR-10 test images (label, then 32·32·3 bytes a row)."""
-    rows = np.loadtxt(path, delimiter=",", dtype=np.uint8)[:n]
-    x = torch.from_numpy(rows[:, 1:].reshape(-1, 32, 32, 3)).permute(0, 3, 1, 2)
-    return x.float().div(255.0).contiguous(), torch.from_numpy(rows[:, 0].astype(np.int64))
 
 
 def main() -> None:

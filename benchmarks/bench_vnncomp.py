@@ -29,15 +29,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from advkit.certify.vnn import DEFAULT_STAGES, Verifier, verify_files
 from advkit.certify.vnn_export import write_instances
 from advkit.certify.vnn_instances import read_instances
 from advkit.certify.vnn_stages import AttackStage, BoundStage, MipStage, Stage
-from advkit.data import load_dataset
 from advkit.models import load_model, shared_data_dir
+from bench_support import shared_data
 
 FAMILIES = (
     ("toy-mnist-2-20", (0.02, 0.05)),
@@ -56,21 +55,12 @@ def stage_lists() -> dict[str, tuple[Stage, ...]]:
     }
 
 
-def _data(name: str, shared: Path, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if name.endswith("cifar"):
-        path = shared / "datasets" / "cifar10-sample" / "first100_test.csv"
-        rows = np.loadtxt(path, delimiter=",", dtype=np.uint8)[: 4 * n]
-        x = torch.from_numpy(rows[:, 1:].reshape(-1, 32, 32, 3)).permute(0, 3, 1, 2)
-        return x.float().div(255.0).contiguous(), torch.from_numpy(rows[:, 0].astype(np.int64))
-    return load_dataset("mnist", data_dir=shared / "datasets" / "mnist", limit=4 * n)
-
-
 def write_folder(folder: Path, shared: Path, n: int, timeout: float) -> list[str]:
     """The benchmark folder: networks, properties and instances.csv; its families."""
     lines, families = [], []
     for name, eps_values in FAMILIES:
         model = load_model(name).eval()
-        x, y = _data(name, shared, n)
+        x, y = shared_data(shared, name, 4 * n)
         with torch.no_grad():
             right = model(x).argmax(1) == y
         x, y = x[right][:n], y[right][:n]
