@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import Chromium, Page, chromium_or_skip
+from browser import Page
 
 from advkit import cli
 from advkit.evaluate import suites
@@ -20,14 +19,6 @@ EVALUATE = ["evaluate", "--model", "linear_digits:linear_digits", "--dataset", "
             "--n", "40", "--eps", "0.1", "--eps-curve", "0.05,0.2", "--suite", "fast",
             "--quiet", "--skip-verify"]  # fmt: skip
 """A one-second evaluation with broken and robust samples (tests/linear_digits.py)."""
-
-
-@pytest.fixture(scope="session", name="chromium")
-def chromium_fixture() -> Iterator[Chromium]:
-    """A headless Chromium (the test is skipped, saying why, where there is none); test
-    modules import this fixture."""
-    with Chromium(chromium_or_skip()) as chromium:
-        yield chromium
 
 
 def evaluate(out: Path, *more: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import pytest
 from browser import Chromium
 from report_support import (
     assert_clean_load,
-    chromium_fixture,  # noqa: F401  (the chromium fixture)
     report,
     screenshot,
     value,
