@@ -45,6 +45,7 @@ __all__ = [
     "gather_batches",
     "is_main",
     "process_group",
+    "quiet_unless_main",
     "run_rounds",
     "to_cpu",
     "under_launcher",
@@ -140,6 +141,19 @@ def process_group(device: str | None = None) -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
+
+
+@contextmanager
+def quiet_unless_main() -> Iterator[None]:
+    """advkit's log at warnings only on ranks other than 0, for the duration."""
+    package = logging.getLogger("advkit")
+    level = package.level
+    if not is_main():
+        package.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        package.setLevel(level)
 
 
 def _local_gpu() -> int:

@@ -31,7 +31,6 @@ from advkit.cli.json_text import to_json, write_json
 from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.data import DATASETS
 from advkit.defenses.certified import BOUNDS, CertifiedTraining
-from advkit.defenses.distributed import launched_group
 from advkit.defenses.regularizers import Distillation, GradientNorm
 from advkit.defenses.trainer import train
 from advkit.defenses.training import (
@@ -44,6 +43,7 @@ from advkit.defenses.training import (
     TrainingMethod,
 )
 from advkit.demo import digits_cnn
+from advkit.distributed import quiet_unless_main, world
 from advkit.engine.rng import mix, stream
 from advkit.models.architectures import kw_small, lenet5
 
@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     arch, model = _model(args, x.shape[1], x.shape[2])
     x, y, xt, yt = to_device(args, model, x, y, xt, yt)
     name, method = _method(args)
-    with launched_group() as rank:  # under torchrun: DDP over its processes
+    rank = world()[0]  # under torchrun (its group joined by the CLI): DDP over the ranks
+    with quiet_unless_main():
         history = train(
             model,
             (x, y),

@@ -4,7 +4,8 @@ Problem solved: :func:`advkit.train` on one process is too slow for the models r
 is studied on; K processes launched by ``torchrun`` should share each step's work and
 still train *the same run*. :func:`advkit.train` switches to the mechanics below when a
 ``torch.distributed`` process group of more than one process is initialized (the CLI joins
-``torchrun``'s with :func:`launched_group`: gloo on CPU, NCCL for CUDA tensors):
+``torchrun``'s with :func:`advkit.distributed.process_group`: gloo on CPU, NCCL for CUDA
+tensors):
 
 - **Same batches.** Every process draws the epoch's order from (seed, epoch); the
   global batch of ``batch_size`` samples is the single-process one, and process r takes
@@ -48,9 +49,7 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -70,7 +69,6 @@ __all__ = [
     "Processes",
     "epoch_order",
     "idle_loss",
-    "launched_group",
 ]
 
 logger = logging.getLogger(__name__)
@@ -240,31 +238,3 @@ def idle_loss(model: nn.Module, like: Tensor) -> Tensor:
     zero gradients that take part in the all-reduce.
     """
     return model(like[:0]).sum().reshape(1) * 0.0
-
-
-@contextmanager
-def launched_group() -> Iterator[int]:
-    """Join the process group ``torchrun`` launched this process in; yield its rank.
-
-    Outside ``torchrun`` (no ``WORLD_SIZE`` above 1 in the environment) nothing is
-    joined and the rank is 0. The backend is gloo for CPU tensors and NCCL for CUDA ones
-    (each process then uses GPU ``LOCAL_RANK``); processes other than 0 log warnings only.
-    The group is left on exit.
-    """
-    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or dist.is_initialized():
-        yield dist.get_rank() if dist.is_initialized() else 0
-        return
-    backend = "gloo"
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        backend = "cpu:gloo,cuda:nccl"
-    dist.init_process_group(backend)
-    package = logging.getLogger("advkit")
-    level = package.level
-    if dist.get_rank() > 0:
-        package.setLevel(logging.WARNING)
-    try:
-        yield dist.get_rank()
-    finally:
-        package.setLevel(level)
-        dist.destroy_process_group()
