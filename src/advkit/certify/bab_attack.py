@@ -66,6 +66,8 @@ def margin_pgd(
     steps: int = 20,
     deadline: float = math.inf,
     any_row: bool = False,
+    first_step: float = 0.25,
+    stop_at_violation: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Minimize min_k c_k·f(x) + d_k (max_k with ``any_row``) over the box
     [lower, upper] from ``starts``.
@@ -75,10 +77,12 @@ def margin_pgd(
         lower, upper: (1 or R, *input shape) the box.
         spec, offset: the rows, as in :func:`row_values`.
         starts: (R, *input shape) starting points inside the box.
-        steps: signed-gradient steps; the step shrinks linearly from a quarter of the
-            box's width.
+        steps: signed-gradient steps; the step shrinks linearly from ``first_step`` times
+            the box's width.
         deadline: a ``time.perf_counter()`` value after which no further step is taken.
         any_row: minimize the largest row instead (see :func:`property_value`).
+        first_step: the first step as a fraction of the box's width (default a quarter).
+        stop_at_violation: stop as soon as some point's value is ≤ 0.
 
     Returns:
         ``(x, value)``: the best point (*input shape) and its :func:`property_value`.
@@ -97,8 +101,9 @@ def margin_pgd(
         i = int(vd.argmin())
         if vd[i] < best_v:
             best_x, best_v = x[i].clone(), vd[i].clone()
-        if t == steps or time.perf_counter() > deadline:
+        stop = stop_at_violation and bool(best_v <= 0)
+        if stop or t == steps or time.perf_counter() > deadline:
             break
-        step = 0.25 * width * (1 - t / steps)
+        step = first_step * width * (1 - t / steps)
         x = torch.minimum(torch.maximum(x - step * g.sign(), lower), upper)
     return best_x, best_v

@@ -4,7 +4,8 @@ Problem solved: most violated properties have counterexamples that gradient asce
 in a fraction of a second, long before a complete method would. For one disjunct (a box
 and rows c·y + d ≤ 0), the attack minimizes the violation margin
 ``max_k (c_k·f(x) + d_k)`` over the box by projected signed-gradient steps (Madry et al.
-2018) from the box's center and random starts, all restarts in one batch; a point with a
+2018) from the box's center and random starts, all restarts in one batch (branch and
+bound's :func:`~advkit.certify.bab_attack.margin_pgd` on the disjunct's rows); a point with a
 margin ≤ 0 is a candidate counterexample (re-checked by the caller). It stops at the
 deadline. The best point found is returned either way (a hint for exact methods).
 
@@ -26,25 +27,16 @@ Example:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
 
+from advkit.certify.bab_attack import margin_pgd
 from advkit.certify.vnn_network import VnnNetwork
 from advkit.certify.vnn_property import Disjunct
 
-__all__ = ["MarginPGD", "violation_margin"]
-
-
-def violation_margin(y: Tensor, c: Tensor, d: Tensor) -> Tensor:
-    """max_k (c_k·y + d_k) per row of y (B, M), (B,); −1 when there are no rows (every
-    point of the box is then a counterexample)."""
-    if c.shape[0] == 0:
-        return torch.full((y.shape[0],), -1.0, dtype=y.dtype, device=y.device)
-    return (y @ c.T + d).max(dim=1).values
+__all__ = ["MarginPGD"]
 
 
 @dataclass(frozen=True)
@@ -70,21 +62,13 @@ class MarginPGD:
         gen = torch.Generator().manual_seed(self.seed)
         lo = torch.from_numpy(part.lower).float()
         hi = torch.from_numpy(part.upper).float()
+        if part.c.shape[0] == 0:  # no output constraint: every point is a counterexample
+            return ((lo + hi) / 2).double().numpy(), -1.0
         c, d = torch.from_numpy(part.c).float(), torch.from_numpy(part.d).float()
         starts = torch.rand(self.restarts, lo.numel(), generator=gen)
         x = torch.cat([((lo + hi) / 2)[None], lo + starts * (hi - lo)])
-        best_x, best = x[0].clone(), float("inf")
-        for step in range(self.steps + 1):
-            x.requires_grad_(True)
-            with torch.enable_grad():
-                margin = violation_margin(net.outputs(x), c, d)
-                (grad,) = torch.autograd.grad(margin.sum(), x)
-            margin = margin.detach()
-            i = int(margin.argmin())
-            if float(margin[i]) < best:
-                best, best_x = float(margin[i]), x[i].detach().clone()
-            if best <= 0 or step == self.steps or time.perf_counter() > deadline:
-                break
-            size = (hi - lo) / 8 * (1 - step / self.steps)
-            x = torch.minimum(torch.maximum(x.detach() - size * grad.sign(), lo), hi)
-        return best_x.double().numpy(), best
+        best_x, best = margin_pgd(
+            net.outputs, lo, hi, c[None], d[None], x, steps=self.steps, deadline=deadline,
+            any_row=True, first_step=1 / 8, stop_at_violation=True,
+        )  # fmt: skip
+        return best_x.double().numpy(), float(best)
