@@ -25,7 +25,9 @@ def _data(n: int = 8) -> tuple[Tensor, Tensor]:
     return x, y
 
 
-def _evaluate(model: nn.Module, store: Path | None = None, **kw) -> advkit.Evaluation:
+def _evaluate(
+    model: nn.Module, store: Path | None = None, estimates: bool = True, **kw
+) -> advkit.Evaluation:
     return advkit.evaluate(
         model,
         _data(),
@@ -35,7 +37,7 @@ def _evaluate(model: nn.Module, store: Path | None = None, **kw) -> advkit.Evalu
         progress=False,
         checks=False,
         store=store,
-        estimates=True,
+        estimates=estimates,
         **kw,
     )
 
@@ -97,13 +99,4 @@ def test_the_store_knows_whether_estimates_were_asked(tmp_path: Path) -> None:
     model = linear_digits()
     _evaluate(model, tmp_path / "run.sqlite")
     with pytest.raises(StoreMismatch):
-        advkit.evaluate(
-            model,
-            _data(),
-            THREAT,
-            "fast",
-            batch_size=4,
-            progress=False,
-            checks=False,
-            store=tmp_path / "run.sqlite",
-        )
+        _evaluate(model, tmp_path / "run.sqlite", estimates=False)
