@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -130,3 +131,13 @@ def cheap_standard(monkeypatch: pytest.MonkeyPatch) -> None:
         for name, options in suites.SUITES["standard"]
     )
     monkeypatch.setitem(suites.SUITES, "standard", standard)
+
+
+@pytest.fixture(scope="session", name="chromium")
+def chromium_fixture() -> Iterator[Any]:
+    """One headless Chromium for the whole session, for the report tests (skipped, saying
+    why, where there is none)."""
+    from browser import Chromium, chromium_or_skip  # tests/report/browser.py
+
+    with Chromium(chromium_or_skip()) as chromium:
+        yield chromium
