@@ -140,7 +140,7 @@ def main() -> None:
     ev = advkit.evaluate(
         kw, (xs, ys), threat, args.suite, eps_curve=[0.02, 0.05, 0.15], progress=False
     )
-    table = sandwich(ev, kw, xs, ys, threat, advkit.CROWN(), batch_size=args.batch)
+    table = sandwich(ev, kw, (xs, ys), threat, advkit.CROWN(), batch_size=args.batch)
     out["sandwich_kw_mnist"] = [{k: v for k, v in r.items() if k != "status"} for r in table]
     print(out["sandwich_kw_mnist"], flush=True)
     Path(args.out).write_text(json.dumps(out, indent=1))

@@ -161,9 +161,9 @@ def test_the_sandwich_counts_verified_counterexamples_as_broken() -> None:
         net, (x, y), threat, [("nothing", Nothing())], progress=False, checks=False
     )
     assert weak.robust_accuracy == 1.0
-    (row,) = sandwich(weak, net, x, y, threat, advkit.MIP())
+    (row,) = sandwich(weak, net, (x, y), threat, advkit.MIP())
     assert row.attacked > 0, "measured: MIP finds 3 counterexamples"
     assert row.robust_accuracy == 1.0 - row.attacked / 8
     assert row.certified + row.attacked == 8  # MIP decides every sample
     with pytest.raises(ValueError, match="same"):
-        sandwich(weak, net, x[:4], y[:4], threat, advkit.MIP())
+        sandwich(weak, net, (x[:4], y[:4]), threat, advkit.MIP())

@@ -161,7 +161,7 @@ def test_the_sandwich_closes_with_bab(measured: Measured) -> None:
     net, x, y = measured.net, measured.x, measured.y
     threat = advkit.Linf(EPS)
     ev = advkit.evaluate(net, (x, y), threat, [("clean", _Clean())], progress=False, checks=False)
-    (row,) = sandwich(ev, net, x, y, threat, BaB(time_limit=20, input_split_dims=0))
+    (row,) = sandwich(ev, net, (x, y), threat, BaB(time_limit=20, input_split_dims=0))
     assert row.certified + row.attacked == 6
     assert row.unknown == 0 and row.attacked > 0
 

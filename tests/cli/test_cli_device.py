@@ -11,6 +11,7 @@ from cli_support import seed_demo_cache
 
 from advkit.cli import main
 from advkit.data import load_dataset
+from advkit.data.samples import Samples
 from advkit.demo import demo_model
 from advkit.evaluate.verify import verify_results
 
@@ -80,5 +81,5 @@ def test_verifying_an_evaluation_creates_nothing_on_a_fixed_device(tmp_path: Pat
     assert main(argv) == 0
     model, (x, y) = demo_model(), load_dataset("digits", split="test", limit=30)
     with torch.device("meta"):
-        check = verify_results(tmp_path / "ev.json", (model, x, y))
+        check = verify_results(tmp_path / "ev.json", (model, Samples.of((x, y))))
     assert check.ok

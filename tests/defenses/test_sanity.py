@@ -45,7 +45,7 @@ def _data(model: nn.Module, n: int = 24) -> tuple[Tensor, Tensor]:
 def _checks(model: nn.Module, **kw: object) -> set[str]:
     model.eval()
     x, y = _data(model)
-    return {f.check for f in check_gradient_masking(model, x, y, advkit.Linf(0.1), **kw)}  # type: ignore[arg-type]
+    return {f.check for f in check_gradient_masking(model, (x, y), advkit.Linf(0.1), **kw)}  # type: ignore[arg-type]
 
 
 def test_each_symptom_raises_its_flag() -> None:
@@ -63,7 +63,7 @@ def test_each_symptom_raises_its_flag() -> None:
     assert "nondeterministic" not in _checks(noisy, eot_samples=2)
     x, y = _data(net)
     flat = check_gradient_masking(
-        net, x, y, advkit.Linf(0.1), curve=[(0.1, 0.5), (0.2, 0.5), (0.4, 0.5)]
+        net, (x, y), advkit.Linf(0.1), curve=[(0.1, 0.5), (0.2, 0.5), (0.4, 0.5)]
     )
     assert "flat-curve" in {f.check for f in flat}
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import advkit
+from advkit.data.samples import Samples
 from advkit.evaluate.sanity import (
     EXPLODING,
     Probe,
@@ -78,13 +79,13 @@ def test_attack_checks_report_the_samples_they_break() -> None:
     with torch.no_grad():
         y = model(x).argmax(1)
     rows = torch.arange(8)
-    strong = Probe(model, x, y, advkit.Linf(1.0))
+    strong = Probe(model, Samples.of((x, y)), advkit.Linf(1.0))
     single = check_single_step(strong, rows)
     assert single is not None and single.samples and len(single.distances) == len(single.samples)
     fgsm = advkit.attack(model, x, y, advkit.Linf(1.0), advkit.FGM())
     assert list(single.samples) == fgsm.success.nonzero().squeeze(1).tolist()
     assert check_unbounded(strong, rows) is None  # a linear model is broken everywhere
-    tiny = Probe(model, x, y, advkit.Linf(1e-6))
+    tiny = Probe(model, Samples.of((x, y)), advkit.Linf(1e-6))
     assert check_single_step(tiny, rows) is None
     assert check_noise(tiny, rows) is None
     assert check_single_step(tiny, rows[:0]) is None

@@ -16,10 +16,12 @@ from torch import Tensor, nn
 
 import advkit
 from advkit import APGD
+from advkit.data.samples import Samples
 from advkit.defenses.transforms import BitDepth, FunctionTransform, RandomResizePad
 from advkit.demo import digits_cnn
 from advkit.evaluate.fingerprint import ModelIdentity, model_identity
 from advkit.evaluate.resume import open_store
+from advkit.evaluate.scan import DataScan, scan_samples
 from advkit.store import StoreMismatch
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -72,6 +74,11 @@ def data() -> tuple[Tensor, Tensor]:
     with torch.no_grad():
         y = cnn()(x).argmax(dim=1)
     return x, y
+
+
+def scanned(model: nn.Module, x: Tensor, y: Tensor) -> DataScan:
+    """The pass over (x, y) that an evaluation makes before opening its store."""
+    return scan_samples(model, Samples.of((x, y)), 0.0, 1.0)
 
 
 def bitdepth(bits: int) -> nn.Module:
@@ -163,7 +170,7 @@ def test_a_random_model_resumes_on_its_layers_and_weights(
     assert ident.outputs is None and ident.unknown is None  # outputs vary by call
     model(x)  # advances the transform's generator: still the same model
     assert model_identity(model, x) == ident
-    args = (x, y, advkit.Linf(0.05), SUITE, 0, 4)
+    args = (scanned(model, x, y), advkit.Linf(0.05), SUITE, 0, 4)
     open_store(tmp_path / "S.sqlite", model, *args).close()
     open_store(tmp_path / "S.sqlite", model, *args).close()
     other = nn.Sequential(RandomResizePad(0.9), cnn())
@@ -189,7 +196,7 @@ def test_a_random_model_of_unknown_identity_is_never_reused(
     model = nn.Sequential(advkit.traits.mark_random(Noise()), cnn())
     ident = model_identity(model, x)
     assert ident.unknown is not None and "0 (list_iterator)" in ident.unknown
-    args = (x, y, advkit.Linf(0.05), SUITE, 0, 4)
+    args = (scanned(model, x, y), advkit.Linf(0.05), SUITE, 0, 4)
     open_store(tmp_path / "S.sqlite", model, *args).close()  # a new store is fine
     with pytest.raises(StoreMismatch, match="cannot establish the model's identity"):
         open_store(tmp_path / "S.sqlite", model, *args)
@@ -201,7 +208,7 @@ def test_a_low_precision_model_and_data_key_a_store(
 ) -> None:
     x, y = data
     model = cnn().to(dtype)
-    args = (x.to(dtype), y, advkit.Linf(0.05), SUITE, 0, 4)
+    args = (scanned(model, x.to(dtype), y), advkit.Linf(0.05), SUITE, 0, 4)
     open_store(tmp_path / "S.sqlite", model, *args).close()
     open_store(tmp_path / "S.sqlite", model, *args).close()  # resumes
     with pytest.raises(StoreMismatch, match=r"different evaluation \(model differ\)"):

@@ -13,10 +13,11 @@ from typing import Any
 from torch import Tensor, nn
 
 from advkit.attacks.catalog import ATTACKS
-from advkit.cli.device import add_device, to_device
+from advkit.cli.device import add_device, device_of, to_device
 from advkit.cli.errors import UsageError
 from advkit.cli.model_input import add_model_input, default_dataset, input_spec
 from advkit.data import CUSTOM_DATASETS, DATASETS, load_dataset
+from advkit.data.samples import Samples, open_samples
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.models.declared import adapt_declared, load_declared
 from advkit.models.input_spec import InputSpec
@@ -196,24 +197,58 @@ def model_and_data(
     ``option`` names the option ``args.n`` comes from in the message when the split is
     shorter than ``args.n``.
     """
-    spec = input_spec(args)
-    if args.model is None:
-        if args.checkpoint is not None:
-            raise ValueError("--checkpoint needs --model")
-        model, name = demo_model(), "digits-cnn (built-in)"
-    else:
-        dataset = default_dataset(args)
-        model = load_declared(args.model, args.checkpoint, spec, dataset=dataset, norm=args.norm)
-        name = args.model
+    model, spec, name = _declared_model(args)
     dataset = dataset_of(args)
     x, y = load_data(args, dataset, args.split, args.n, option)
     if args.model is not None:
         model = adapt_declared(args.model, model, spec, tuple(x.shape[1:]))
     x, y = to_device(args, model, x, y)
+    return model, x, y, _info(args, name, dataset, spec)
+
+
+def model_and_samples(args: argparse.Namespace) -> tuple[nn.Module, Samples, dict[str, Any]]:
+    """:func:`model_and_data` with the data left in the dataset, read a batch at a time
+    (:class:`~advkit.data.samples.Samples`): memory follows the batch, not ``--n``."""
+    model, spec, name = _declared_model(args)
+    dataset = dataset_of(args)
+    if args.n is not None and args.n < 1:
+        raise UsageError(f"--n must be >= 1, got {args.n}")
+    data = open_samples(dataset, args.split, args.data_dir, args.n, verify=not args.no_verify_data)
+    if args.n is not None and len(data) < args.n:
+        logger.warning(
+            "--n %d: %s/%s has only %d samples; using all %d",
+            args.n,
+            dataset,
+            args.split,
+            len(data),
+            len(data),
+        )
+    if args.model is not None:
+        model = adapt_declared(args.model, model, spec, tuple(data.take([0])[0].shape[1:]))
+    device = device_of(args)
+    model.to(device)
+    return model, data.to(device), _info(args, name, dataset, spec)
+
+
+def _declared_model(args: argparse.Namespace) -> tuple[nn.Module, InputSpec, str]:
+    """The model the options name (the built-in demo's without ``--model``), its input
+    declaration and its name for reports."""
+    spec = input_spec(args)
+    if args.model is None:
+        if args.checkpoint is not None:
+            raise ValueError("--checkpoint needs --model")
+        return demo_model(), spec, "digits-cnn (built-in)"
+    dataset = default_dataset(args)
+    model = load_declared(args.model, args.checkpoint, spec, dataset=dataset, norm=args.norm)
+    return model, spec, args.model
+
+
+def _info(args: argparse.Namespace, name: str, dataset: str, spec: InputSpec) -> dict[str, Any]:
+    """The description of a run's model and data for reports."""
     info = {"model": name, "dataset": f"{dataset}/{args.split}", "seed": args.seed}
     if spec != InputSpec():
         info["inputs"] = {"layout": spec.layout, "mean": spec.mean, "std": spec.std}
-    return model, x, y, info
+    return info
 
 
 def threat_of(args: argparse.Namespace) -> ThreatModel:

@@ -31,6 +31,7 @@ from advkit.cli.common import (
     floats,
     inputs_of,
     model_and_data,
+    model_and_samples,
     refuse_unbounded,
     threat_of,
 )
@@ -47,6 +48,7 @@ from advkit.cli.outputs import Output, atomic_write, check_outputs
 from advkit.cli.precision import add_precision
 from advkit.cli.report import report_output, write_report
 from advkit.cli.workers import add_workers, refuse_ranks
+from advkit.data.samples import Samples
 from advkit.demo import DEMO_SUITE, FULL_SUITE, demo_threads
 from advkit.distributed import is_main
 from advkit.evaluate.figures import pyplot
@@ -188,26 +190,27 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel) -> dict[str, Any]:
     """Load the model and data, evaluate, and write and print the results."""
-    model, x, y, info = model_and_data(args)
     if args.minimal:
         refuse_ranks("--minimal")
+        model, x, y, info = model_and_data(args)
         minimal = _run_minimal(args, threat, model, (x, y), info)
         _report(args, files)
         return minimal
+    model, data, info = model_and_samples(args)  # read a batch at a time
     info["suite"] = args.suite
     if args.precision != "fp32":
         info["precision"] = args.precision
     out, store = files["out"].path, files["store"].path
-    ev = _evaluate(args, model, (x, y), threat, args.suite, store, info)
+    ev = _evaluate(args, model, data, threat, args.suite, store, info)
     first, evaluated = None, model
     if args.adaptive and ev.masking:
         evaluated, suite = adaptive_rerun(model, ev.masking, args.suite, threat.name)
         adaptive = files["adaptive"].path
-        first, ev = ev, _evaluate(args, evaluated, (x, y), threat, suite, adaptive, info)
+        first, ev = ev, _evaluate(args, evaluated, data, threat, suite, adaptive, info)
     rows = None
     if args.certify:  # on every rank: the ranks share the certifier's batches
         certifier = make_certifier(args.certify, args.certify_time_limit)
-        rows = sandwich(ev, model, x, y, threat, certifier)
+        rows = sandwich(ev, model, data, threat, certifier)
     if not is_main():  # another rank of a distributed run: rank 0 writes the results
         return {}
     result = ev.to_dict()
@@ -222,7 +225,7 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
             "rows": [r.to_dict() for r in rows],
             "plot": str(plot),
         }
-    result.update(evidence(args, files.get("examples"), ev, (model, x, y), threat))
+    result.update(evidence(args, files.get("examples"), ev, (model, data), threat))
     result["samples"] = result.pop("samples")  # the long part last
     write_json(out, result)
     exported = write_formats(args, files, ev)
@@ -232,7 +235,7 @@ def _run(args: argparse.Namespace, files: dict[str, Output], threat: ThreatModel
         for path in exported:
             print(f"also written: {path}")
     if "examples" in files and not args.skip_verify:
-        verify_written(args, out, (model, x, y), is_random(evaluated))
+        verify_written(args, out, (model, data), is_random(evaluated))
     _report(args, files)
     return result
 
@@ -278,7 +281,7 @@ def _curve(args: argparse.Namespace) -> list[float]:
 def _evaluate(
     args: argparse.Namespace,
     model: nn.Module,
-    data: tuple[Tensor, Tensor],
+    data: Samples,
     threat: ThreatModel,
     suite: str | Suite,
     store: Path,

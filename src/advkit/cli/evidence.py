@@ -19,11 +19,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
 from advkit.cli.common import dataset_of
 from advkit.cli.outputs import Output, atomic_write
 from advkit.cli.verify import verified
+from advkit.data.samples import Samples
 from advkit.evaluate.examples import examples_path, file_sha256, save_examples
 from advkit.evaluate.provenance import Fingerprint, RunSource
 from advkit.evaluate.report import Evaluation
@@ -70,19 +71,19 @@ def evidence(
     args: argparse.Namespace,
     examples: Output | None,
     ev: Evaluation,
-    loaded: tuple[nn.Module, Tensor, Tensor],
+    loaded: tuple[nn.Module, Samples],
     threat: ThreatModel,
 ) -> dict[str, Any]:
     """The JSON fields that let ``advkit verify`` re-check the run; writes the examples
     file ``examples`` (None with ``--save-adv none``)."""
-    model, x, y = loaded
+    model, data = loaded
     kept = None
     if examples is not None:
         path = atomic_write(examples.path, lambda tmp: save_examples(tmp, ev.examples))
         kept = {"sha256": file_sha256(path), "count": len(ev.examples)}
     return {
         "source": source_of(args, threat).to_dict(),
-        "fingerprint": Fingerprint.of(model, x, y, threat).to_dict(),
+        "fingerprint": Fingerprint.of(model, data, threat).to_dict(),
         "adversarial_examples": kept,
     }
 
@@ -115,7 +116,7 @@ def _absolute(path: str | None) -> str | None:
 
 
 def verify_written(
-    args: argparse.Namespace, out: Path, loaded: tuple[nn.Module, Tensor, Tensor], random: bool
+    args: argparse.Namespace, out: Path, loaded: tuple[nn.Module, Samples], random: bool
 ) -> None:
     """Re-verify the results just written, as ``advkit verify`` would (on the model and
     data in memory), and say so; a random model's examples are left to ``advkit verify``

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 from advkit.access import eval_mode
 from advkit.traits import is_random
 
-__all__ = ["PROBE", "ModelIdentity", "model_identity", "tensor_digest"]
+__all__ = ["PROBE", "DigestStream", "ModelIdentity", "model_identity", "tensor_digest"]
 
 PROBE = 4
 """Inputs in the probe batch."""
@@ -91,16 +91,51 @@ class ModelIdentity:
 
 def tensor_digest(*tensors: Tensor) -> str:
     """A short hash of tensors' shapes, dtypes and bytes (any dtype, bf16 included)."""
-    h = hashlib.sha256()
+    digest = DigestStream()
     for t in tensors:
-        t = t.detach()
-        if t.is_quantized:
-            t = t.dequantize()
-        if t.layout != torch.strided:
-            t = t.to_dense()
-        h.update(f"{tuple(t.shape)}{t.dtype}".encode())
-        h.update(t.reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+        t = _plain(t)
+        digest.begin(tuple(t.shape), t.dtype)
+        digest.add(t)
+    return digest.hexdigest()
+
+
+class DigestStream:
+    """:func:`tensor_digest` of tensors fed in pieces: ``begin`` a tensor with its whole
+    shape and dtype, ``add`` its rows in order (a batch at a time), then the next tensor.
+
+    Example:
+        >>> import torch
+        >>> x = torch.arange(6.0).reshape(3, 2)
+        >>> d = DigestStream()
+        >>> d.begin((3, 2), x.dtype)
+        >>> d.add(x[:2]); d.add(x[2:])
+        >>> d.hexdigest() == tensor_digest(x)
+        True
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def begin(self, shape: tuple[int, ...], dtype: torch.dtype) -> None:
+        """Start a tensor of ``shape`` and ``dtype``."""
+        self._hash.update(f"{tuple(shape)}{dtype}".encode())
+
+    def add(self, rows: Tensor) -> None:
+        """The next rows of the current tensor."""
+        rows = _plain(rows)
+        self._hash.update(rows.reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
+
+    def hexdigest(self) -> str:
+        """The short hash of everything fed."""
+        return self._hash.hexdigest()[:16]
+
+
+def _plain(t: Tensor) -> Tensor:
+    """``t`` detached, dequantized and dense."""
+    t = t.detach()
+    if t.is_quantized:
+        t = t.dequantize()
+    return t.to_dense() if t.layout != torch.strided else t
 
 
 def model_identity(

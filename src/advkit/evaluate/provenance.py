@@ -11,7 +11,7 @@ the fingerprint differs, naming what differs.
 Example:
     >>> from advkit.evaluate.provenance import RunSource
     >>> source = RunSource(model=None, checkpoint=None, dataset="digits", n=20)
-    >>> model, x, y = source.load()  # doctest: +SKIP
+    >>> model, data = source.load()  # doctest: +SKIP
     >>> source.threat()
     Linf(eps=0.1, lo=0.0, hi=1.0)
 """
@@ -23,10 +23,10 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from advkit.access.precision import model_input
-from advkit.data import load_dataset
+from advkit.data.samples import Samples, open_samples
 from advkit.demo import DEMO_EPS, demo_model
-from advkit.evaluate.fingerprint import ModelIdentity, model_identity, tensor_digest
+from advkit.evaluate.fingerprint import ModelIdentity, model_identity
+from advkit.evaluate.scan import scan_samples
 from advkit.models.declared import adapt_declared, load_declared
 from advkit.models.input_spec import InputSpec
 from advkit.threat import THREATS, ThreatModel
@@ -97,23 +97,25 @@ class RunSource:
         weights = f" (weights {self.checkpoint})" if self.checkpoint else ""
         return f"{model}{weights} on {self.dataset}/{self.split}"
 
-    def load(self) -> tuple[nn.Module, Tensor, Tensor]:
-        """The model (eval mode) and the data ``(x, y)``, loaded as the evaluation did."""
-        x, y = load_dataset(
+    def load(self) -> tuple[nn.Module, Samples]:
+        """The model (eval mode) and the samples, loaded as the evaluation did (read a
+        batch at a time)."""
+        data = open_samples(
             self.dataset,
             split=self.split,
             data_dir=self.data_dir,
-            limit=self.n,
+            n=self.n,
             verify=self.verify_data,
         )
         if self.model is None:
-            return demo_model(), x, y
+            return demo_model(), data
         spec = InputSpec(self.layout, _floats(self.mean), _floats(self.std))
         model = load_declared(
             self.model, self.checkpoint, spec, dataset=self.dataset, norm=self.norm
         )
+        x, _ = data.take([0])
         model = adapt_declared(self.model, model, spec, tuple(x.shape[1:]))
-        return model, x, y
+        return model, data
 
 
 def _floats(values: Any) -> tuple[float, ...] | None:
@@ -136,11 +138,14 @@ class Fingerprint:
     data: str
 
     @classmethod
-    def of(cls, model: nn.Module, x: Tensor, y: Tensor, threat: ThreatModel) -> Fingerprint:
-        """The fingerprint of ``model`` and the data ``(x, y)`` in ``threat``'s box."""
-        seen = model_input(model, x)
-        identity = model_identity(model, seen, threat.lo, threat.hi)
-        return cls(identity.key, identity.outputs, tensor_digest(seen, y))
+    def of(
+        cls, model: nn.Module, data: tuple[Tensor, Tensor] | Samples, threat: ThreatModel
+    ) -> Fingerprint:
+        """The fingerprint of ``model`` and the data (``(x, y)`` or
+        :class:`~advkit.data.samples.Samples`, read a batch at a time) in ``threat``'s box."""
+        scan = scan_samples(model, Samples.of(data), threat.lo, threat.hi)
+        identity = model_identity(model, scan.first, threat.lo, threat.hi)
+        return cls(identity.key, identity.outputs, scan.digest)
 
     @classmethod
     def from_dict(cls, values: Any) -> Fingerprint:

@@ -9,11 +9,14 @@ store can grow an accuracy-vs-ε curve.
 
 Example:
     >>> import tempfile, pathlib, torch, advkit
+    >>> from advkit.data.samples import Samples
     >>> from advkit.evaluate.resume import open_store
+    >>> from advkit.evaluate.scan import scan_samples
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
     >>> x, y = torch.rand(3, 4), torch.tensor([0, 1, 0])
+    >>> data = scan_samples(model, Samples.of((x, y)), 0.0, 1.0)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.sqlite"
-    >>> store = open_store(path, model, x, y, advkit.Linf(0.1), [], seed=0, batch_size=2)
+    >>> store = open_store(path, model, data, advkit.Linf(0.1), [], seed=0, batch_size=2)
     >>> store.close()
 """
 
@@ -22,9 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
-from advkit.evaluate.fingerprint import ModelIdentity, model_identity, tensor_digest
+from advkit.evaluate.fingerprint import ModelIdentity, model_identity
+from advkit.evaluate.scan import DataScan
 from advkit.evaluate.suites import Suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
@@ -44,8 +48,7 @@ were kept would resume without them, so it is not reused."""
 def open_store(
     path: str | Path,
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    data: DataScan,
     threat: ThreatModel,
     suite: Suite,
     seed: int,
@@ -61,8 +64,8 @@ def open_store(
     precision; records of another precision are never mixed either. Waits while another
     run holds the store (:class:`~advkit.store_lock.StoreLock`).
     """
-    identity = model_identity(model, x, threat.lo, threat.hi)
-    config = store_config(identity, x, y, threat, suite, seed, batch_size)
+    identity = model_identity(model, data.first, threat.lo, threat.hi)
+    config = store_config(identity, data.digest, threat, suite, seed, batch_size)
     config["estimates"] = estimates
     if precision != "fp32":  # fp32 stores keep the configuration they always had
         config["precision"] = precision
@@ -71,8 +74,7 @@ def open_store(
 
 def store_config(
     model: ModelIdentity,
-    x: Tensor,
-    y: Tensor,
+    data: str,
     threat: ThreatModel,
     suite: Suite,
     seed: int,
@@ -81,7 +83,7 @@ def store_config(
     """The JSON description of an evaluation that its stored records belong to."""
     return {
         "model": model.key,
-        "data": tensor_digest(x, y),
+        "data": data,  # tensor_digest of the inputs as the model sees them and the labels
         "threat": repr(threat.with_eps(0.0)),  # norm, box and options; ε keys rows
         "suite": [f"{name}={method!r}" for name, method in suite],
         "seed": seed,

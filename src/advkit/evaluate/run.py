@@ -34,6 +34,7 @@ from advkit.access import eval_mode
 from advkit.access.precision import autocast_dtype, model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
+from advkit.data.samples import Samples
 from advkit.distributed import from_main, is_main
 from advkit.evaluate.estimates import check_estimable, estimate_settings, sample_estimates
 from advkit.evaluate.examples import AdversarialExample
@@ -41,6 +42,7 @@ from advkit.evaluate.records import CLEAN, SampleRecord, carry_breaks
 from advkit.evaluate.report import Evaluation
 from advkit.evaluate.resume import open_store
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
+from advkit.evaluate.scan import scan_samples
 from advkit.evaluate.shards import BatchRecords, shared_batches
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
@@ -50,9 +52,7 @@ from advkit.validate import (
     check_batch,
     check_clean_logits,
     check_eps_curve,
-    check_labels,
     check_model,
-    check_model_accepts,
     check_suite,
 )
 
@@ -81,7 +81,7 @@ class _Cascade:
 # Longer than 60 lines only through its docstring, which documents thirteen options.
 def evaluate(
     model: nn.Module,
-    data: tuple[Tensor, Tensor],
+    data: tuple[Tensor, Tensor] | Samples,
     threat: ThreatModel,
     suite: str | Suite = "standard",
     *,
@@ -106,7 +106,11 @@ def evaluate(
     Args:
         model: the classifier, returning logits; evaluated in eval mode.
         data: ``(x, y)``: inputs (N, ...) in the threat's box and labels (N,); the model
-            sees a copy, so one that changes its input in place leaves ``x`` intact.
+            sees a copy, so one that changes its input in place leaves ``x`` intact. Or
+            :class:`~advkit.data.samples.Samples` (e.g. of a dataset from
+            :func:`~advkit.data.open_dataset`), read a batch at a time: memory then
+            grows with the batch, not with N (beside the per-sample records and the
+            examples of the broken samples).
         threat: the threat model; its ε (a float) is the main ε.
         suite: a suite name (``"standard"``, ``"plus"``, ``"rand"``, ``"quick"``,
             ``"fast"``; :mod:`advkit.evaluate.suites`) or a list of (name, attack) pairs,
@@ -147,33 +151,30 @@ def evaluate(
     check_model(model)
     check_suite(suite)
     autocast_dtype(precision)  # an unknown precision fails before any work
-    x, y, eps = _checked_inputs(data, threat, eps_curve, batch_size)
+    samples, eps = _checked_inputs(data, threat, eps_curve, batch_size)
     if estimates:
         check_estimable(threat)
-    x = model_input(model, x)  # the points the model sees: in its dtype, as advkit.attack
-    with eval_mode(model):
-        classes = check_model_accepts(model, x)
-    check_labels(y, classes)
-    attacks = get_suite(suite, threat.name, classes)
+    scan = scan_samples(model, samples, threat.lo, threat.hi, batch_size)
+    attacks = get_suite(suite, threat.name, scan.classes)
     if adaptive:
         attacks = [(name, adapt(model, method, eot_samples)) for name, method in attacks]
     db = None
     if store is not None and is_main():  # rank 0 stores every rank's records
         settings = estimate_settings(threat) if estimates else None
-        db = open_store(store, model, x, y, threat, attacks, seed, batch_size, settings, precision)
+        db = open_store(store, model, scan, threat, attacks, seed, batch_size, settings, precision)
     cascade = _Cascade(model, threat, attacks, eps, seed, estimates, precision)
     start_time = time.perf_counter()
-    ran = _run_batches(cascade, x, y, batch_size, db, progress)
+    ran = _run_batches(cascade, samples, batch_size, db, progress)
     if ran is None:  # another rank of a distributed run: rank 0 finishes the evaluation
         return from_main(None)
-    samples, examples = ran
+    records, examples = ran
     flags: list[MaskingFlag] = []
     if checks:
-        flags = _masking(cascade, x, y, samples, adaptive, eot_samples)
-        samples = _count_check_breaks(flags, samples, float(threat.eps))
+        flags = _masking(cascade, samples, records, adaptive, eot_samples, batch_size)
+        records = _count_check_breaks(flags, records, float(threat.eps))
         examples = _check_examples(flags, examples, float(threat.eps))
-    curve = _curve(samples)
-    main = samples[float(threat.eps)]
+    curve = _curve(records)
+    main = records[float(threat.eps)]
     evaluation = Evaluation(
         threat=threat.describe(),
         eps=float(threat.eps),
@@ -182,7 +183,7 @@ def evaluate(
         clean_accuracy=sum(r.label == r.clean_pred for r in main) / len(main),
         robust_accuracy=dict(curve)[float(threat.eps)],
         curve=curve,
-        samples=samples,
+        samples=records,
         seconds=time.perf_counter() - start_time,
         info=dict(info or {}),
         adaptive=_adaptive_label(model, adaptive, eot_samples),
@@ -193,17 +194,17 @@ def evaluate(
 
 
 def _checked_inputs(
-    data: tuple[Tensor, Tensor],
+    data: tuple[Tensor, Tensor] | Samples,
     threat: ThreatModel,
     eps_curve: list[float] | tuple[float, ...],
     batch_size: int,
-) -> tuple[Tensor, Tensor, tuple[float, ...]]:
-    """(a copy of x, long labels, every ε in increasing order), or an error saying what is
-    wrong."""
-    if not (isinstance(data, tuple | list) and len(data) == 2):
-        raise TypeError("data must be a pair (x, y) of tensors")
-    x, y = data
-    check_batch(x, y, lo=threat.lo, hi=threat.hi)
+) -> tuple[Samples, tuple[float, ...]]:
+    """(the samples, every ε in increasing order), or an error saying what is wrong (the
+    samples themselves are checked batch by batch by :func:`scan_samples`)."""
+    if not isinstance(data, Samples):
+        if not (isinstance(data, tuple | list) and len(data) == 2):
+            raise TypeError("data must be a pair (x, y) of tensors or advkit Samples")
+        check_batch(*data, lo=threat.lo, hi=threat.hi)  # the messages name whole-data rows
     if isinstance(threat.eps, Tensor):
         raise ValueError("evaluate needs one ε for all samples; use eps_curve for several")
     if batch_size < 1:
@@ -211,13 +212,12 @@ def _checked_inputs(
     eps = tuple(sorted({float(threat.eps), *check_eps_curve(eps_curve)}))
     if eps[0] < 0:
         raise ValueError("every ε must be >= 0")
-    return x.detach().clone(), y.long(), eps
+    return Samples.of(data), eps
 
 
 def _run_batches(
     cascade: _Cascade,
-    x: Tensor,
-    y: Tensor,
+    data: Samples,
     batch_size: int,
     db: ResultStore | None,
     progress: bool,
@@ -227,7 +227,7 @@ def _run_batches(
     Under torch.distributed the ranks share the batches (:mod:`advkit.evaluate.shards`):
     rank 0 returns them all, the other ranks None.
     """
-    n = x.shape[0]
+    n = len(data)
     samples: Records = {e: [] for e in cascade.eps}
     examples: Examples = {}
     batches = [range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
@@ -235,8 +235,7 @@ def _run_batches(
     bar = tqdm(total=total, disable=not progress or not is_main(), desc="evaluate")
 
     def records(batch: range, store: ResultStore | None) -> BatchRecords:
-        rows = slice(batch.start, batch.stop)
-        return _batch_records(cascade, x[rows], y[rows], list(batch), store)
+        return _batch_records(cascade, data, list(batch), store)
 
     try:
         shared = shared_batches(batches, records, db, cascade.eps)
@@ -253,10 +252,12 @@ def _run_batches(
 
 
 def _batch_records(
-    cascade: _Cascade, x: Tensor, y: Tensor, idx: list[int], db: ResultStore | None
+    cascade: _Cascade, data: Samples, idx: list[int], db: ResultStore | None
 ) -> Iterator[tuple[float, list[SampleRecord], list[AdversarialExample]]]:
     """One batch's records at each ε in increasing order, with the examples of the
-    samples first broken at that ε; new ones are saved to ``db``."""
+    samples first broken at that ε; new ones are saved to ``db``. The batch is read only
+    when some ε is not stored."""
+    x, y = torch.empty(0), torch.empty(0)
     clean_pred: Tensor | None = None
     estimated: tuple[list[float], list[float | None]] | None = None
     previous: list[SampleRecord] | None = None
@@ -268,6 +269,8 @@ def _batch_records(
             found = list(db.load_examples(e, _first_broken(previous, recs)).values())
         else:
             if clean_pred is None:
+                x, y = data.take(idx)
+                x = model_input(cascade.model, x)  # the points the model sees, as attack's
                 clean_pred = _clean_pred(cascade.model, x, idx)
             threat = cascade.threat.with_eps(e)
             recs, found = _attack_batch(
@@ -379,24 +382,24 @@ def _curve(samples: Records) -> list[tuple[float, float]]:
 
 def _masking(
     cascade: _Cascade,
-    x: Tensor,
-    y: Tensor,
-    samples: Records,
+    data: Samples,
+    records: Records,
     adaptive: bool,
     eot_samples: int,
+    batch_size: int,
 ) -> list[MaskingFlag]:
     """The gradient-masking checks at the main ε, told what the cascade left robust."""
     main = float(cascade.threat.eps)
     return check_gradient_masking(
         cascade.model,
-        x,
-        y,
+        data,
         cascade.threat,
-        robust=torch.tensor([r.robust for r in samples[main]], device=x.device),
-        curve=_curve(samples),
+        robust=torch.tensor([r.robust for r in records[main]], device=data.device),
+        curve=_curve(records),
         adaptive=adaptive,
         eot_samples=eot_samples,
         seed=cascade.seed,
+        batch_size=batch_size,
     )
 
 

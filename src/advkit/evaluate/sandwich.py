@@ -13,7 +13,7 @@ Example:
     >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
     >>> x, y = torch.rand(20, 1, 8, 8), torch.randint(0, 10, (20,))
     >>> ev = advkit.evaluate(net, (x, y), advkit.Linf(0.05), "fast", progress=False)
-    >>> rows = sandwich(ev, net, x, y, advkit.Linf(0.05), advkit.CROWN())
+    >>> rows = sandwich(ev, net, (x, y), advkit.Linf(0.05), advkit.CROWN())
     >>> rows[0].certified_accuracy <= rows[0].robust_accuracy
     True
 """
@@ -27,6 +27,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from advkit.certify.run import Certifier, certify
+from advkit.data.samples import Samples
 from advkit.evaluate.figures import pyplot, save_figure
 from advkit.evaluate.report import Evaluation
 from advkit.threat import ThreatModel
@@ -83,8 +84,7 @@ class SandwichRow:
 def sandwich(
     ev: Evaluation,
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    data: tuple[Tensor, Tensor] | Samples,
     threat: ThreatModel,
     method: Certifier,
     *,
@@ -93,8 +93,10 @@ def sandwich(
     """Certify the evaluated samples at every ε of ``ev`` and combine both verdicts.
 
     Args:
-        ev: an evaluation of ``model`` on (x, y) (its ε values are used).
-        model: the classifier; x, y: the evaluated samples.
+        ev: an evaluation of ``model`` on ``data`` (its ε values are used).
+        model: the classifier.
+        data: the evaluated samples: ``(x, y)`` or :class:`~advkit.data.samples.Samples`
+            (certified :data:`CHUNK` batches at a time, so memory follows the batch).
         threat: the evaluation's threat model (norm and box).
         method: the certifier, e.g. ``CROWN()``.
         batch_size: samples certified together.
@@ -105,27 +107,51 @@ def sandwich(
     Raises:
         RuntimeError: a sample is both certified and attacked (a soundness bug).
     """
-    if x.shape[0] != ev.n or any(
+    samples = Samples.of(data)
+    if len(samples) != ev.n or any(
         r.index != i for recs in ev.samples.values() for i, r in enumerate(recs)
     ):
         raise ValueError(
-            f"the evaluation covers {ev.n} samples in order, but {x.shape[0]} inputs were "
+            f"the evaluation covers {ev.n} samples in order, but {len(samples)} inputs were "
             "given: pass the same (x, y) the evaluation ran on"
         )
     rows = []
     for eps, _ in ev.curve:
-        res = certify(model, x, y, threat.with_eps(eps), method, batch_size=batch_size)
+        certified, attacked, seconds = _certify_all(
+            model, samples, threat.with_eps(eps), method, batch_size
+        )
         status = []
         for i, rec in enumerate(ev.samples[eps]):
-            broken = not rec.robust or bool(res.attacked[i])
-            if broken and bool(res.certified[i]):
+            broken = not rec.robust or attacked[i]
+            if broken and certified[i]:
                 raise RuntimeError(
                     f"sample {rec.index} is both certified ({method.name}) and broken "
                     f"({rec.broken_by}) at eps={eps}: a certifier or attack is unsound"
                 )
-            status.append("certified" if res.certified[i] else "attacked" if broken else "unknown")
-        rows.append(SandwichRow.of(eps, status, res.seconds))
+            status.append("certified" if certified[i] else "attacked" if broken else "unknown")
+        rows.append(SandwichRow.of(eps, status, seconds))
     return rows
+
+
+CHUNK = 16
+"""Batches of samples read and certified per :func:`~advkit.certify.certify` call."""
+
+
+def _certify_all(
+    model: nn.Module, samples: Samples, threat: ThreatModel, method: Certifier, batch_size: int
+) -> tuple[list[bool], list[bool], float]:
+    """Every sample's certified and attacked verdicts and the seconds they took, certified
+    a chunk of samples at a time (on every rank of a distributed run: ranks share each
+    chunk's batches)."""
+    certified: list[bool] = []
+    attacked: list[bool] = []
+    seconds = 0.0
+    for _, x, y in samples.batches(batch_size * CHUNK):
+        res = certify(model, x, y, threat, method, batch_size=batch_size)
+        certified += res.certified.tolist()
+        attacked += res.attacked.tolist()
+        seconds += res.seconds
+    return certified, attacked, seconds
 
 
 def sandwich_table(rows: list[SandwichRow], method: str) -> str:

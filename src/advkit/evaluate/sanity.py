@@ -26,7 +26,7 @@ Example:
     >>> from advkit.evaluate.sanity import check_gradient_masking
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
     >>> x, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
-    >>> flags = check_gradient_masking(model, x, y, advkit.Linf(0.1))
+    >>> flags = check_gradient_masking(model, (x, y), advkit.Linf(0.1))
 """
 
 from __future__ import annotations
@@ -38,10 +38,12 @@ import torch
 from torch import Tensor, nn
 
 from advkit.access import eval_mode, looks_like_probabilities
+from advkit.access.precision import model_input
 from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.gradient import FGM, PGD
 from advkit.attacks.noise import RandomNoise
 from advkit.attacks.run import Attack, attack
+from advkit.data.samples import Rows, Samples
 from advkit.objectives import margin
 from advkit.threat import ThreatModel
 from advkit.traits import bpda, is_random, needs_bpda
@@ -103,34 +105,47 @@ class Probe:
 
     Attributes:
         model: the classifier (returning logits).
-        x: inputs (N, ...) in the threat's box; y: labels (N,).
+        data: the samples (inputs in the threat's box, labels), read a batch at a time.
         threat: the threat model of the evaluation (a single ε).
         adaptive: wrap the checks' attacks in BPDA/EOT as the model needs.
         eot_samples: EOT draws when ``adaptive`` and the model is random.
         seed: seed of the checks' attacks (keyed per sample index).
+        batch_size: samples attacked together.
     """
 
     model: nn.Module
-    x: Tensor
-    y: Tensor
+    data: Samples
     threat: ThreatModel
     adaptive: bool = True
     eot_samples: int = EOT_SAMPLES
     seed: int = 0
+    batch_size: int = 256
+
+    def take(self, rows: Rows) -> tuple[Tensor, Tensor]:
+        """The samples at ``rows``, the inputs as the model sees them (its dtype)."""
+        x, y = self.data.take(rows)
+        return model_input(self.model, x), y
 
     def broken(
         self, method: Attack, rows: Tensor, threat: ThreatModel | None = None
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """The indices among ``rows`` that ``method`` broke, their distances, the
-        adversarial examples and the model's logits at them."""
-        if rows.numel() == 0:
-            empty = torch.zeros(0, device=self.x.device)
-            return rows, empty, self.x[:0], empty.reshape(0, 0)
+        adversarial examples and the model's logits at them (attacked a batch at a time)."""
         m = adapt(self.model, method, self.eot_samples) if self.adaptive else method
         th = self.threat if threat is None else threat
-        res = attack(self.model, self.x[rows], self.y[rows], th, m, seed=self.seed, index=rows)
-        hit = res.success
-        return rows[hit], res.distance[hit], res.x_adv[hit], res.logits[hit]
+        found: list[tuple[Tensor, ...]] = []
+        for start in range(0, rows.numel(), self.batch_size):
+            chunk = rows[start : start + self.batch_size]
+            x, y = self.take(chunk)
+            res = attack(self.model, x, y, th, m, seed=self.seed, index=chunk)
+            hit = res.success
+            found.append((chunk[hit], res.distance[hit], res.x_adv[hit], res.logits[hit]))
+        if not found:
+            x, _ = self.take([])
+            empty = torch.zeros(0, device=x.device)
+            return rows, empty, x, empty.reshape(0, 0)
+        hits, dist, points, logits = (torch.cat(parts) for parts in zip(*found, strict=True))
+        return hits, dist, points, logits
 
 
 def check_probabilities(out: Tensor) -> MaskingFlag | None:
@@ -251,7 +266,7 @@ def check_unbounded(probe: Probe, rows: Tensor) -> MaskingFlag | None:
     if not rows.numel():
         return None
     th = probe.threat
-    size = 1.0 if th.p == float("inf") else probe.x[0].numel()
+    size = 1.0 if th.p == float("inf") else probe.take([0])[0][0].numel()
     whole = th.with_eps(float(th.hi - th.lo) * size)
     n_unb = probe.broken(PGD(steps=50, restarts=1), rows, whole)[0].numel()
     if n_unb >= 0.9 * rows.numel():
@@ -284,8 +299,7 @@ def check_flat_curve(curve: list[tuple[float, float]] | None) -> MaskingFlag | N
 
 def check_gradient_masking(
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    data: tuple[Tensor, Tensor] | Samples,
     threat: ThreatModel,
     *,
     robust: Tensor | None = None,
@@ -294,12 +308,14 @@ def check_gradient_masking(
     eot_samples: int = EOT_SAMPLES,
     seed: int = 0,
     limit: int = 64,
+    batch_size: int = 256,
 ) -> list[MaskingFlag]:
-    """Run the gradient-masking checks on (x, y) and return the flags raised.
+    """Run the gradient-masking checks on the samples and return the flags raised.
 
     Args:
         model: the classifier (returning logits).
-        x: inputs (N, ...) in the threat's box; y: labels (N,).
+        data: ``(x, y)``, inputs (N, ...) in the threat's box and labels (N,), or
+            :class:`~advkit.data.samples.Samples` read a batch at a time.
         threat: the threat model of the evaluation (a single ε).
         robust: which samples the evaluation's suite left robust (N,) bool; default: the
             ones PGD-20 leaves robust.
@@ -308,14 +324,17 @@ def check_gradient_masking(
         eot_samples: EOT draws when ``adaptive`` and the model is random.
         seed: seed of the checks' attacks.
         limit: at most this many samples for the costlier checks.
+        batch_size: samples attacked together (FGSM runs on every robust sample).
 
     Returns:
         The flags raised, in the order of the module docstring; empty when nothing looks
         masked.
     """
-    probe = Probe(model, x, y.long(), threat, adaptive, eot_samples, seed)
+    samples = Samples.of(data)
+    probe = Probe(model, samples, threat, adaptive, eot_samples, seed, batch_size)
+    first, _ = probe.take(range(min(limit, len(samples))))
     with eval_mode(model), torch.no_grad():
-        out, again = model(x[:limit]), model(x[:limit])
+        out, again = model(first), model(first)
     outputs = check_probabilities(out)
     if outputs is not None:
         return [outputs]  # the attack checks would refuse probabilities
@@ -338,13 +357,14 @@ def check_gradient_masking(
 def _correct_gradients(probe: Probe, out: Tensor) -> Tensor:
     """Input gradients of the logit margin z_y − max_{j≠y} z_j, one row per sample among
     the first ``len(out)`` that the model classifies correctly."""
-    correct = (out.argmax(1) == probe.y[: out.shape[0]]).nonzero().squeeze(1)
+    x, y = probe.take(range(out.shape[0]))
+    correct = (out.argmax(1) == y).nonzero().squeeze(1)
     if not correct.numel():
-        return torch.zeros(0, probe.x[0].numel(), device=probe.x.device)
-    xg = probe.x[correct].detach().clone().requires_grad_(True)
+        return torch.zeros(0, x[0].numel(), device=x.device)
+    xg = x[correct].detach().clone().requires_grad_(True)
     model = probe.model
     with eval_mode(model), bpda(probe.adaptive and needs_bpda(model)), torch.enable_grad():
-        (g,) = torch.autograd.grad(margin(model(xg), probe.y[correct]).sum(), xg)
+        (g,) = torch.autograd.grad(margin(model(xg), y[correct]).sum(), xg)
     return g.reshape(g.shape[0], -1)
 
 
@@ -352,9 +372,11 @@ def _robust_rows(probe: Probe, robust: Tensor | None) -> Tensor:
     """Indices of the robust samples; without ``robust``, those PGD-20 leaves robust."""
     if robust is not None:
         return robust.nonzero().squeeze(1)
+    correct = []
     with eval_mode(probe.model), torch.no_grad():
-        correct = probe.model(probe.x).argmax(1) == probe.y
-    rows = correct.nonzero().squeeze(1)
+        for _, x, y in probe.data.batches(probe.batch_size):
+            correct.append(probe.model(model_input(probe.model, x)).argmax(1) == y)
+    rows = torch.cat(correct).nonzero().squeeze(1)
     hit = probe.broken(PGD(steps=20, restarts=1), rows)[0]
     return rows[~torch.isin(rows, hit)]
 

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ from torch import Tensor, nn
 
 from advkit.access import eval_mode
 from advkit.access.precision import model_input, working_dtype
+from advkit.data.samples import Samples
 from advkit.evaluate.examples import (
     AdversarialExample,
     examples_path,
@@ -83,13 +85,17 @@ class _Evidence:
 
 
 def verify_evaluation(
-    model: nn.Module, data: tuple[Tensor, Tensor], threat: ThreatModel, evaluation: Evaluation
+    model: nn.Module,
+    data: tuple[Tensor, Tensor] | Samples,
+    threat: ThreatModel,
+    evaluation: Evaluation,
 ) -> Verification:
     """Re-check an evaluation's kept examples and recompute its accuracies.
 
     Args:
         model: the evaluated classifier.
-        data: the evaluated ``(x, y)``.
+        data: the evaluated ``(x, y)`` or :class:`~advkit.data.samples.Samples` (read a
+            batch at a time).
         threat: the evaluation's threat model (its norm and box; the ε values are those
             of ``evaluation``).
         evaluation: the result of :func:`advkit.evaluate` on them.
@@ -98,11 +104,9 @@ def verify_evaluation(
         A :class:`~advkit.evaluate.verification.Verification`; ``ok`` when everything
         agrees.
     """
-    x, y = data
     return _verify(
         model,
-        x,
-        y,
+        Samples.of(data),
         threat,
         evaluation.examples,
         evaluation.samples,
@@ -112,13 +116,13 @@ def verify_evaluation(
 
 
 def verify_results(
-    path: str | Path, loaded: tuple[nn.Module, Tensor, Tensor] | None = None
+    path: str | Path, loaded: tuple[nn.Module, Samples] | None = None
 ) -> Verification:
     """Re-verify the results JSON ``advkit evaluate`` wrote at ``path``.
 
     Args:
         path: the results JSON; its examples file lies beside it.
-        loaded: ``(model, x, y)`` to verify against when they are at hand (``advkit
+        loaded: ``(model, samples)`` to verify against when they are at hand (``advkit
             evaluate`` passes the ones it evaluated); default: loaded again from the
             results' source. Their fingerprint is checked either way.
 
@@ -133,16 +137,16 @@ def verify_results(
     file = _examples_file(path, results.get("adversarial_examples"))
     source = RunSource.from_dict(results.get("source"))
     recorded = Fingerprint.from_dict(results.get("fingerprint"))
-    model, x, y = source.load() if loaded is None else loaded
+    model, data = source.load() if loaded is None else loaded
     threat = source.threat()
-    fingerprint = _check_fingerprint(path, source, recorded, Fingerprint.of(model, x, y, threat))
+    fingerprint = _check_fingerprint(path, source, recorded, Fingerprint.of(model, data, threat))
     samples = {
         float(eps): [SampleRecord.from_dict(r) for r in records]
         for eps, records in results["samples"].items()
     }
     curve = [(float(p["eps"]), float(p["robust_accuracy"])) for p in results["curve"]]
     examples = load_examples(file)
-    check = _verify(model, x, y, threat, examples, samples, curve, results["clean_accuracy"])
+    check = _verify(model, data, threat, examples, samples, curve, results["clean_accuracy"])
     checks = (f"schema_version {SCHEMA_VERSION}", f"sha256 of {file.name} matches", fingerprint)
     return replace(check, checks=checks)
 
@@ -193,8 +197,7 @@ def _check_fingerprint(
 
 def _verify(
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    data: Samples,
     threat: ThreatModel,
     examples: Mapping[int, AdversarialExample],
     samples: Mapping[float, list[SampleRecord]],
@@ -202,14 +205,13 @@ def _verify(
     clean_accuracy: float,
 ) -> Verification:
     """Re-check ``examples`` and compare every verdict of ``samples`` with the evidence."""
-    x = model_input(model, x)  # the points the model saw, as the evaluation did
-    y = y.long()
-    correct = _logits(model, x).argmax(1) == y
-    evidence = _measure(model, x, y, threat, examples)
+    seen = _Seen.of(model, data)
+    y, correct = seen.y, seen.correct
+    evidence = _measure(model, data, seen, threat, examples)
     n = len(y)
     points, disagreements = [], []
     for eps, reported in curve:
-        robust, found = _verdicts(x, y, threat, eps, correct, evidence, samples[eps])
+        robust, found = _verdicts(seen, threat, eps, evidence, samples[eps])
         points.append(CurvePoint(eps, reported, int(robust.sum()) / n))
         disagreements += found
     return Verification(
@@ -223,56 +225,88 @@ def _verify(
     )
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """The data as the model saw it, read once: labels, clean verdicts, input shape."""
+
+    y: Tensor  # (N,) int64
+    correct: Tensor  # (N,) bool: the model classifies the clean sample correctly
+    shape: tuple[int, ...]  # one input's shape
+    dtype: torch.dtype  # the inputs' dtype as the model sees them
+
+    @classmethod
+    def of(cls, model: nn.Module, data: Samples) -> _Seen:
+        """One pass over ``data``, a batch at a time."""
+        ys, correct = [], []
+        shape: tuple[int, ...] = ()
+        dtype = torch.float32
+        for _, x, y in data.batches(_BATCH):
+            x = model_input(model, x)  # the points the model saw, as the evaluation did
+            shape, dtype = tuple(x.shape[1:]), x.dtype
+            ys.append(y.long())
+            correct.append(_logits(model, x).argmax(1) == y)
+        if not ys:
+            empty = torch.zeros(0, dtype=torch.long, device=data.device)
+            return cls(empty, empty.bool(), shape, dtype)
+        return cls(torch.cat(ys), torch.cat(correct), shape, dtype)
+
+    @property
+    def numel(self) -> int:
+        """Values per input."""
+        return math.prod(self.shape)
+
+
 def _measure(
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    data: Samples,
+    seen: _Seen,
     threat: ThreatModel,
     examples: Mapping[int, AdversarialExample],
 ) -> _Evidence:
-    """Distance, box and classification of every kept example, measured again."""
-    index = sorted(i for i in examples if 0 <= i < len(y))
-    shape = tuple(x.shape[1:])
+    """Distance, box and classification of every kept example, measured again (the
+    clean samples they belong to read a batch at a time)."""
+    index = sorted(i for i in examples if 0 <= i < len(seen.y))
+    shape = seen.shape
     bad = [i for i in index if tuple(examples[i].x_adv.shape) != shape]
     if bad:
         raise EvidenceMismatch(
             f"the examples of samples {bad[:5]} have another shape than the data's {shape}: "
             "they belong to other data; evaluate again"
         )
+    device = seen.y.device
     if not index:
-        empty = torch.zeros(0, dtype=torch.bool, device=x.device)
-        no_distance = torch.zeros(0, dtype=torch.float64, device=x.device)
+        empty = torch.zeros(0, dtype=torch.bool, device=device)
+        no_distance = torch.zeros(0, dtype=torch.float64, device=device)
         return _Evidence([], no_distance, empty, empty, 0.0)
-    wide = torch.stack([examples[i].x_adv for i in index]).to(x.device, torch.float64)
-    clean = x[index].double()
     scale = max(abs(threat.lo), abs(threat.hi))
-    _, box = rounding_slack(threat.p, 0.0, x[0].numel(), scale, working_dtype(x.dtype))
-    in_box = ((wide >= threat.lo - box) & (wide <= threat.hi + box)).reshape(len(index), -1)
-    logits = _logits(model, wide.to(x.dtype))
-    kept = torch.stack([examples[i].logits for i in index]).to(logits.device, torch.float32)
-    same = kept.shape == logits.shape
-    gap = (logits - kept).abs().max() if same else torch.tensor(float("inf"))
-    return _Evidence(
-        index,
-        threat.norm(wide - clean),
-        in_box.all(dim=1),
-        logits.argmax(1) != y[index],
-        float(gap),
-    )
+    _, box = rounding_slack(threat.p, 0.0, seen.numel, scale, working_dtype(seen.dtype))
+    parts: list[tuple[Tensor, Tensor, Tensor]] = []
+    gap = 0.0
+    for rows, x, _ in data.batches(_BATCH, index):
+        wide = torch.stack([examples[i].x_adv for i in rows]).to(device, torch.float64)
+        in_box = ((wide >= threat.lo - box) & (wide <= threat.hi + box)).reshape(len(rows), -1)
+        logits = _logits(model, wide.to(seen.dtype))
+        kept = torch.stack([examples[i].logits for i in rows]).to(device, torch.float32)
+        same = kept.shape == logits.shape
+        gap = max(gap, float((logits - kept).abs().max()) if same else float("inf"))
+        clean = model_input(model, x).double()
+        wrong = logits.argmax(1) != seen.y[torch.tensor(rows, device=device)]
+        parts.append((threat.norm(wide - clean), in_box.all(dim=1), wrong))
+    distance, inside, wrong = (torch.cat(p) for p in zip(*parts, strict=True))
+    return _Evidence(index, distance, inside, wrong, gap)
 
 
 def _verdicts(
-    x: Tensor,
-    y: Tensor,
+    seen: _Seen,
     threat: ThreatModel,
     eps: float,
-    correct: Tensor,
     evidence: _Evidence,
     records: list[SampleRecord],
 ) -> tuple[Tensor, list[Disagreement]]:
     """Which samples the evidence leaves robust at ε, and where the records differ."""
     scale = max(abs(threat.lo), abs(threat.hi))
-    slack, _ = rounding_slack(threat.p, eps, x[0].numel(), scale, working_dtype(x.dtype))
+    slack, _ = rounding_slack(threat.p, eps, seen.numel, scale, working_dtype(seen.dtype))
+    y, correct = seen.y, seen.correct
     broken = ~correct
     rows = torch.tensor(evidence.index, dtype=torch.long, device=broken.device)
     if len(rows):
