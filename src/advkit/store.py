@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS examples (
     point BLOB NOT NULL,
     PRIMARY KEY (eps, idx)
 );
+CREATE INDEX IF NOT EXISTS examples_by_sample ON examples (idx, eps);
 """
 
 

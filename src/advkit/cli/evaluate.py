@@ -309,6 +309,7 @@ def _evaluate(
             eot_samples=args.eot_samples,
             estimates=args.estimates,
             precision=args.precision,
+            keep_examples=args.save_adv != "none",
         )
     except StoreMismatch as err:
         raise UsageError(f"{err} (or pass --fresh)") from err

@@ -83,7 +83,7 @@ def evidence(
         kept = {"sha256": file_sha256(path), "count": len(ev.examples)}
     return {
         "source": source_of(args, threat).to_dict(),
-        "fingerprint": Fingerprint.of(model, data, threat).to_dict(),
+        "fingerprint": Fingerprint.of(model, data, threat, args.batch_size).to_dict(),
         "adversarial_examples": kept,
     }
 
@@ -128,7 +128,7 @@ def verify_written(
                 f"one draw; advkit verify {out} re-checks every example on one draw"
             )
         return
-    check = verify_results(out, loaded)
+    check = verify_results(out, loaded, args.batch_size)
     if not args.json:
         print("\n" + check.table())
         if check.ok:

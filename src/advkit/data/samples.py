@@ -108,13 +108,20 @@ class Samples:
             x, y = self._pair
             at = torch.tensor(index, dtype=torch.long, device=x.device)
             return x[at].to(self.device), y[at].to(self.device).long()
-        if not index:
-            first, _ = self._dataset[0]  # type: ignore[index]
-            empty = torch.empty((0, *first.shape), dtype=first.dtype, device=self.device)
-            return empty, torch.empty(0, dtype=torch.int64, device=self.device)
-        got = [self._dataset[i] for i in index]  # type: ignore[index]
-        x = torch.stack([torch.as_tensor(image) for image, _ in got])
-        y = torch.tensor([int(label) for _, label in got], dtype=torch.int64)
+        return self._decode(index)
+
+    def _decode(self, index: list[int]) -> tuple[Tensor, Tensor]:
+        """The dataset's samples at ``index``, each copied into one batch tensor as soon as
+        it is decoded (no list of decoded samples: the allocator reuses one sample's
+        memory, and memory stays flat over a long run)."""
+        first, label = self._dataset[index[0] if index else 0]  # type: ignore[index]
+        first = torch.as_tensor(first)
+        x = torch.empty((len(index), *first.shape), dtype=first.dtype)
+        y = torch.empty(len(index), dtype=torch.int64)
+        for row, i in enumerate(index):
+            image, label = (first, label) if row == 0 else self._dataset[i]  # type: ignore[index]
+            x[row] = torch.as_tensor(image)
+            y[row] = int(label)
         return x.to(self.device), y.to(self.device)
 
     def batches(

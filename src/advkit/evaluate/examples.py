@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +49,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load, save
 from torch import Tensor
+
+from advkit.evaluate.examples_writer import write_examples
 
 __all__ = [
     "LAYOUT",
@@ -107,64 +109,71 @@ def file_sha256(path: Path) -> str:
 
 
 def save_examples(path: Path, examples: Mapping[int, AdversarialExample]) -> str:
-    """Write ``examples`` (by sample index) to ``path`` in the layout above.
+    """Write ``examples`` (by sample index) to ``path`` in the layout above, one example
+    at a time (:mod:`advkit.evaluate.examples_writer`: a mapping that reads examples on
+    demand, as a store's does, is never held whole).
 
     Returns:
         The sha256 of the file written.
     """
-    rows = [examples[i] for i in sorted(examples)]
-    tensors = {
-        "index": torch.tensor([ex.index for ex in rows], dtype=torch.int64),
-        "x_adv": _stack([ex.x_adv for ex in rows], torch.float32),
-        "logits": _stack([ex.logits.float() for ex in rows], torch.float32),
-        "distance": torch.tensor([ex.distance for ex in rows], dtype=torch.float64),
-        "eps": torch.tensor([ex.eps for ex in rows], dtype=torch.float64),
-    }
-    meta = json.dumps({"layout": LAYOUT, "attacks": [ex.attack for ex in rows]})
-    data = save(tensors, metadata={"advkit": meta})  # one key: the header's bytes are fixed
-    path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return write_examples(path, examples, LAYOUT)
 
 
-def load_examples(path: Path) -> dict[int, AdversarialExample]:
-    """The examples of a file written by :func:`save_examples`, by sample index.
+def load_examples(path: Path) -> Mapping[int, AdversarialExample]:
+    """The examples of a file written by :func:`save_examples`, by sample index; each
+    example's point and logits are read from the file when it is looked up.
 
     Raises:
         ValueError: the file is not a safetensors file of this layout.
     """
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    return _ExampleFile(path)
+
+
+class _ExampleFile(Mapping[int, AdversarialExample]):
+    """An examples file as a mapping: the small fields read at once, the rows on demand."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._file = safe_open(str(path), framework="pt", device="cpu")
+            f = self._file
             meta = json.loads((f.metadata() or {})["advkit"])
-        layout, attacks = meta.get("layout"), list(meta.get("attacks", []))
-        rows = {name: tensors[name].shape[0] for name in _NAMES}
-    except (SafetensorError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise ValueError(
-            f"{path} is not a file of advkit's adversarial examples ({err}); give the "
-            f"{SUFFIX} file that advkit evaluate wrote beside the results"
-        ) from err
-    if layout != LAYOUT:
-        raise ValueError(
-            f"{path} has the layout {layout!r}, not {LAYOUT!r}; read it with "
-            "the advkit version that wrote it"
+            layout, attacks = meta.get("layout"), list(meta.get("attacks", []))
+            rows = {name: f.get_slice(name).get_shape()[0] for name in _NAMES}
+            small = {name: f.get_tensor(name) for name in ("index", "distance", "eps")}
+        except (SafetensorError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ValueError(
+                f"{path} is not a file of advkit's adversarial examples ({err}); give the "
+                f"{SUFFIX} file that advkit evaluate wrote beside the results"
+            ) from err
+        if layout != LAYOUT:
+            raise ValueError(
+                f"{path} has the layout {layout!r}, not {LAYOUT!r}; read it with "
+                "the advkit version that wrote it"
+            )
+        if len({*rows.values(), len(attacks)}) != 1:
+            raise ValueError(
+                f"{path} holds tensors of different lengths ({rows}); it was not written by "
+                "advkit evaluate: give the file it wrote"
+            )
+        self._attacks = attacks
+        self._distance = small["distance"].tolist()
+        self._eps = small["eps"].tolist()
+        self._rows = {i: row for row, i in enumerate(small["index"].tolist())}
+
+    def __getitem__(self, i: int) -> AdversarialExample:
+        row = self._rows[i]
+        with torch.device("cpu"):  # read into CPU memory whatever the default device
+            x_adv = self._file.get_slice("x_adv")[row : row + 1][0]
+            logits = self._file.get_slice("logits")[row : row + 1][0]
+        return AdversarialExample(
+            i, self._attacks[row], self._distance[row], self._eps[row], x_adv, logits
         )
-    if len({*rows.values(), len(attacks)}) != 1:
-        raise ValueError(
-            f"{path} holds tensors of different lengths ({rows}); it was not written by "
-            "advkit evaluate: give the file it wrote"
-        )
-    index = tensors["index"].tolist()
-    return {
-        i: AdversarialExample(
-            i,
-            attacks[row],
-            float(tensors["distance"][row]),
-            float(tensors["eps"][row]),
-            tensors["x_adv"][row],
-            tensors["logits"][row],
-        )
-        for row, i in enumerate(index)
-    }
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def example_blob(x_adv: Tensor, logits: Tensor) -> bytes:
@@ -174,10 +183,6 @@ def example_blob(x_adv: Tensor, logits: Tensor) -> bytes:
 
 def x_and_logits(blob: bytes) -> tuple[Tensor, Tensor]:
     """The point and logits of :func:`example_blob`'s bytes."""
-    tensors = load(blob)
+    with torch.device("cpu"):  # into CPU memory whatever the default device
+        tensors = load(blob)
     return tensors["x_adv"], tensors["logits"]
-
-
-def _stack(rows: list[Tensor], empty: torch.dtype) -> Tensor:
-    """The rows stacked into one contiguous tensor; an empty ``empty`` tensor for none."""
-    return torch.stack(rows).contiguous() if rows else torch.zeros(0, dtype=empty)

@@ -139,11 +139,16 @@ class Fingerprint:
 
     @classmethod
     def of(
-        cls, model: nn.Module, data: tuple[Tensor, Tensor] | Samples, threat: ThreatModel
+        cls,
+        model: nn.Module,
+        data: tuple[Tensor, Tensor] | Samples,
+        threat: ThreatModel,
+        batch_size: int = 256,
     ) -> Fingerprint:
         """The fingerprint of ``model`` and the data (``(x, y)`` or
-        :class:`~advkit.data.samples.Samples`, read a batch at a time) in ``threat``'s box."""
-        scan = scan_samples(model, Samples.of(data), threat.lo, threat.hi)
+        :class:`~advkit.data.samples.Samples`, read ``batch_size`` samples at a time) in
+        ``threat``'s box."""
+        scan = scan_samples(model, Samples.of(data), threat.lo, threat.hi, batch_size)
         identity = model_identity(model, scan.first, threat.lo, threat.hi)
         return cls(identity.key, identity.outputs, scan.digest)
 

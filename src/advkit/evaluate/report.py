@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ class Evaluation:
     info: dict[str, Any] = field(default_factory=dict)
     adaptive: str = "none"
     masking: list[MaskingFlag] = field(default_factory=list)
-    examples: dict[int, AdversarialExample] = field(default_factory=dict, repr=False)
+    examples: Mapping[int, AdversarialExample] = field(default_factory=dict, repr=False)
 
     def broken_by(self, eps: float | None = None) -> dict[str, int]:
         """How many samples each attack broke first (and how many were already wrong)."""

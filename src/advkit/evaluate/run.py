@@ -20,8 +20,9 @@ rank 0 stores them all (:mod:`advkit.evaluate.shards`): the same records again.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from advkit.evaluate.resume import open_store
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
 from advkit.evaluate.scan import scan_samples
 from advkit.evaluate.shards import BatchRecords, shared_batches
+from advkit.evaluate.stored_examples import StoredExamples
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
@@ -76,6 +78,7 @@ class _Cascade:
     seed: int
     estimates: bool = False  # add each sample's CLEVER score and margin radius
     precision: str = "fp32"  # the attacks' autocast precision (advkit.attack's precision)
+    collect_examples: bool = True  # keep examples in memory (not with a store: it has them)
 
 
 # Longer than 60 lines only through its docstring, which documents thirteen options.
@@ -96,6 +99,7 @@ def evaluate(
     checks: bool = True,
     estimates: bool = False,
     precision: str = "fp32",
+    keep_examples: bool = True,
 ) -> Evaluation:
     """Clean accuracy, robust accuracy (per-sample worst case over ``suite``) and curve.
 
@@ -136,6 +140,10 @@ def evaluate(
             run the model under ``torch.autocast`` and every success is confirmed by a
             float32 forward (:func:`advkit.attack`); clean accuracy and the
             gradient-masking checks stay in float32.
+        keep_examples: return the adversarial example of every broken sample in
+            ``Evaluation.examples`` (default True). False leaves them out (a ``store``
+            saves them all the same), so that memory follows the batch on a long run
+            whose examples are not wanted (``advkit evaluate --save-adv none``).
 
     Returns:
         An :class:`~advkit.evaluate.report.Evaluation`.
@@ -162,7 +170,8 @@ def evaluate(
     if store is not None and is_main():  # rank 0 stores every rank's records
         settings = estimate_settings(threat) if estimates else None
         db = open_store(store, model, scan, threat, attacks, seed, batch_size, settings, precision)
-    cascade = _Cascade(model, threat, attacks, eps, seed, estimates, precision)
+    collect = keep_examples and store is None
+    cascade = _Cascade(model, threat, attacks, eps, seed, estimates, precision, collect)
     start_time = time.perf_counter()
     ran = _run_batches(cascade, samples, batch_size, db, progress)
     if ran is None:  # another rank of a distributed run: rank 0 finishes the evaluation
@@ -171,8 +180,12 @@ def evaluate(
     flags: list[MaskingFlag] = []
     if checks:
         flags = _masking(cascade, samples, records, adaptive, eot_samples, batch_size)
-        records = _count_check_breaks(flags, records, float(threat.eps))
-        examples = _check_examples(flags, examples, float(threat.eps))
+    kept: Mapping[int, AdversarialExample] = {}
+    if keep_examples and store is None:
+        kept = dict(sorted(_check_examples(flags, examples, float(threat.eps)).items()))
+    elif keep_examples and store is not None:  # read from the store when looked up
+        kept = _stored_examples(store, records, flags, float(threat.eps))
+    records = _count_check_breaks(flags, records, float(threat.eps))
     curve = _curve(records)
     main = records[float(threat.eps)]
     evaluation = Evaluation(
@@ -188,7 +201,7 @@ def evaluate(
         info=dict(info or {}),
         adaptive=_adaptive_label(model, adaptive, eot_samples),
         masking=flags,
-        examples=dict(sorted(examples.items())),
+        examples=kept,
     )
     return from_main(evaluation)  # the same result on every rank of a distributed run
 
@@ -242,7 +255,8 @@ def _run_batches(
         for batch_records in shared or ():
             for e, recs, found in batch_records:
                 samples[e].extend(recs)
-                examples.update((ex.index, ex) for ex in found)
+                if cascade.collect_examples:
+                    examples.update((ex.index, ex) for ex in found)
                 bar.update(1)
     finally:
         bar.close()
@@ -266,7 +280,8 @@ def _batch_records(
         if recs is not None and db is not None:
             if previous is not None:  # records stored by a run with other ε values
                 recs = carry_breaks(previous, recs)
-            found = list(db.load_examples(e, _first_broken(previous, recs)).values())
+            wanted = _first_broken(previous, recs) if cascade.collect_examples else []
+            found = list(db.load_examples(e, wanted).values())
         else:
             if clean_pred is None:
                 x, y = data.take(idx)
@@ -421,6 +436,22 @@ def _count_check_breaks(flags: list[MaskingFlag], samples: Records, main: float)
         ]
         for e, recs in samples.items()
     }
+
+
+def _stored_examples(
+    store: str | Path, records: Records, flags: list[MaskingFlag], main: float
+) -> StoredExamples:
+    """The examples of an evaluation with a store: the attacks' read from the store on
+    lookup (for each broken sample, the one at the smallest ε that broke it), the masking
+    checks' from ``flags`` where no attack broke the sample at an ε up to ``main``."""
+    found_at: dict[int, float] = {}
+    for e in sorted(records):
+        for r in records[e]:
+            if not r.robust and r.broken_by != CLEAN and r.index not in found_at:
+                found_at[r.index] = e
+    checks = _check_examples(flags, {}, main)
+    extra = {i: ex for i, ex in checks.items() if found_at.get(i, math.inf) > main}
+    return StoredExamples(store, found_at, extra)
 
 
 def _check_examples(flags: list[MaskingFlag], examples: Examples, main: float) -> Examples:

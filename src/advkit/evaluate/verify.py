@@ -89,6 +89,8 @@ def verify_evaluation(
     data: tuple[Tensor, Tensor] | Samples,
     threat: ThreatModel,
     evaluation: Evaluation,
+    *,
+    batch_size: int = _BATCH,
 ) -> Verification:
     """Re-check an evaluation's kept examples and recompute its accuracies.
 
@@ -99,6 +101,7 @@ def verify_evaluation(
         threat: the evaluation's threat model (its norm and box; the ε values are those
             of ``evaluation``).
         evaluation: the result of :func:`advkit.evaluate` on them.
+        batch_size: samples read and re-checked together.
 
     Returns:
         A :class:`~advkit.evaluate.verification.Verification`; ``ok`` when everything
@@ -112,11 +115,12 @@ def verify_evaluation(
         evaluation.samples,
         evaluation.curve,
         evaluation.clean_accuracy,
+        batch_size,
     )
 
 
 def verify_results(
-    path: str | Path, loaded: tuple[nn.Module, Samples] | None = None
+    path: str | Path, loaded: tuple[nn.Module, Samples] | None = None, batch_size: int = _BATCH
 ) -> Verification:
     """Re-verify the results JSON ``advkit evaluate`` wrote at ``path``.
 
@@ -125,6 +129,7 @@ def verify_results(
         loaded: ``(model, samples)`` to verify against when they are at hand (``advkit
             evaluate`` passes the ones it evaluated); default: loaded again from the
             results' source. Their fingerprint is checked either way.
+        batch_size: samples read and re-checked together.
 
     Raises:
         advkit.schema.SchemaMismatch: the file has another schema version.
@@ -139,14 +144,16 @@ def verify_results(
     recorded = Fingerprint.from_dict(results.get("fingerprint"))
     model, data = source.load() if loaded is None else loaded
     threat = source.threat()
-    fingerprint = _check_fingerprint(path, source, recorded, Fingerprint.of(model, data, threat))
+    now = Fingerprint.of(model, data, threat, batch_size)
+    fingerprint = _check_fingerprint(path, source, recorded, now)
     samples = {
         float(eps): [SampleRecord.from_dict(r) for r in records]
         for eps, records in results["samples"].items()
     }
     curve = [(float(p["eps"]), float(p["robust_accuracy"])) for p in results["curve"]]
     examples = load_examples(file)
-    check = _verify(model, data, threat, examples, samples, curve, results["clean_accuracy"])
+    accuracy = results["clean_accuracy"]
+    check = _verify(model, data, threat, examples, samples, curve, accuracy, batch_size)
     checks = (f"schema_version {SCHEMA_VERSION}", f"sha256 of {file.name} matches", fingerprint)
     return replace(check, checks=checks)
 
@@ -203,11 +210,12 @@ def _verify(
     samples: Mapping[float, list[SampleRecord]],
     curve: list[tuple[float, float]],
     clean_accuracy: float,
+    batch_size: int,
 ) -> Verification:
     """Re-check ``examples`` and compare every verdict of ``samples`` with the evidence."""
-    seen = _Seen.of(model, data)
+    seen = _Seen.of(model, data, batch_size)
     y, correct = seen.y, seen.correct
-    evidence = _measure(model, data, seen, threat, examples)
+    evidence = _measure(model, data, seen, threat, examples, batch_size)
     n = len(y)
     points, disagreements = [], []
     for eps, reported in curve:
@@ -235,12 +243,12 @@ class _Seen:
     dtype: torch.dtype  # the inputs' dtype as the model sees them
 
     @classmethod
-    def of(cls, model: nn.Module, data: Samples) -> _Seen:
+    def of(cls, model: nn.Module, data: Samples, batch_size: int) -> _Seen:
         """One pass over ``data``, a batch at a time."""
         ys, correct = [], []
         shape: tuple[int, ...] = ()
         dtype = torch.float32
-        for _, x, y in data.batches(_BATCH):
+        for _, x, y in data.batches(batch_size):
             x = model_input(model, x)  # the points the model saw, as the evaluation did
             shape, dtype = tuple(x.shape[1:]), x.dtype
             ys.append(y.long())
@@ -262,6 +270,7 @@ def _measure(
     seen: _Seen,
     threat: ThreatModel,
     examples: Mapping[int, AdversarialExample],
+    batch_size: int,
 ) -> _Evidence:
     """Distance, box and classification of every kept example, measured again (the
     clean samples they belong to read a batch at a time)."""
@@ -282,7 +291,7 @@ def _measure(
     _, box = rounding_slack(threat.p, 0.0, seen.numel, scale, working_dtype(seen.dtype))
     parts: list[tuple[Tensor, Tensor, Tensor]] = []
     gap = 0.0
-    for rows, x, _ in data.batches(_BATCH, index):
+    for rows, x, _ in data.batches(batch_size, index):
         wide = torch.stack([examples[i].x_adv for i in rows]).to(device, torch.float64)
         in_box = ((wide >= threat.lo - box) & (wide <= threat.hi + box)).reshape(len(rows), -1)
         logits = _logits(model, wide.to(seen.dtype))

@@ -16,7 +16,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ def gallery(results: dict[str, Any], path: Path, limit: int = GALLERY_SIZE) -> G
 
 def _examples(
     results: dict[str, Any], path: Path, broken: list[int], notes: list[str]
-) -> dict[int, AdversarialExample]:
+) -> Mapping[int, AdversarialExample]:
     """The kept examples; ``notes`` gets a sentence for every broken sample without one."""
     file = examples_path(path)
     if results.get("adversarial_examples") is None:
