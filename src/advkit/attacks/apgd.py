@@ -18,7 +18,8 @@ At L1 the round is l1-APGD (Croce & Hein, ICML 2021, "Mind the box: l1-APGD for 
 adversarial attacks on image classifiers", :mod:`advkit.attacks.apgd_l1`): a step on the
 top-k coordinates of the gradient with k adapted to the sparsity of the best point, the
 step size reset or divided by 1.5 every 4% of the steps, no momentum, and the exact
-projection onto the ℓ1 ball ∩ box. ``large_reps=True`` (AutoAttack's L1 setting) spends
+projection onto the ℓ1 ball ∩ box (the L1 threat's ``sparsity``, which sets its own
+fixed-quantile step, is not used). ``large_reps=True`` (AutoAttack's L1 setting) spends
 30%, 30% and 40% of the steps at 3ε, 2ε and ε, each phase starting from the previous
 phase's best point projected onto its ball (N + 3 gradient calls a round).
 

@@ -41,7 +41,7 @@ from torch import Tensor
 from advkit.engine import Evaluation, Problem, Round
 from advkit.objectives import Objective
 
-__all__ = ["L1State", "Phase", "advance", "check_period", "phases", "start"]
+__all__ = ["L1State", "Phase", "advance", "check_period", "phases", "sparse_direction", "start"]
 
 START_FRACTION = 0.2
 """The fraction of coordinates a step moves from a random start."""
