@@ -14,6 +14,15 @@ on a reduction the iterate restarts from the best point found so far.
 is the targeted APGD-DLR that attacks the most likely wrong classes one after another
 (the second attack of AutoAttack's standard suite) — its goal stays misclassification.
 
+At L1 the round is l1-APGD (Croce & Hein, ICML 2021, "Mind the box: l1-APGD for sparse
+adversarial attacks on image classifiers", :mod:`advkit.attacks.apgd_l1`): a step on the
+top-k coordinates of the gradient with k adapted to the sparsity of the best point, the
+step size reset or divided by 1.5 every 4% of the steps, no momentum, and the exact
+projection onto the ℓ1 ball ∩ box (the L1 threat's ``sparsity``, which sets its own
+fixed-quantile step, is not used). ``large_reps=True`` (AutoAttack's L1 setting) spends
+30%, 30% and 40% of the steps at 3ε, 2ε and ε, each phase starting from the previous
+phase's best point projected onto its ball (N + 3 gradient calls a round).
+
 Example:
     >>> import torch, advkit
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
@@ -31,9 +40,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from advkit.attacks import apgd_l1
 from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Preset, Problem, Round
 from advkit.objectives import DLR, CrossEntropy, Objective
 from advkit.targets import top_others
+from advkit.threat import L1
 
 __all__ = ["APGD", "APGDT", "PRESETS", "checkpoints"]
 
@@ -70,19 +81,48 @@ class APGDState:
     prev_ckpt: int = 0
 
 
-class AutoPGD(FixedEpsAttack[APGDState]):
+class AutoPGD(FixedEpsAttack[APGDState | apgd_l1.L1State]):
     """The APGD loop (steps + 1 gradient calls per round): momentum steps, and step-size
-    halving at the checkpoints, restarting from the best point.
+    halving at the checkpoints, restarting from the best point; at L1 the l1-APGD round
+    of :mod:`advkit.attacks.apgd_l1`.
 
     ``target_of`` gives the objective's target for a round's rows; success is judged by
     the problem's own goal.
     """
 
+    large_reps: bool
+
+    def check_options(self) -> None:
+        """Refuse options that cannot run (called by the subclasses' ``__post_init__``)."""
+        if self.large_reps and self.steps < apgd_l1.MIN_LARGE_REPS_STEPS:
+            raise ValueError(
+                "large_reps splits the steps 30%/30%/40% over 3ε, 2ε and ε and needs "
+                f"steps >= {apgd_l1.MIN_LARGE_REPS_STEPS}, got steps={self.steps}; raise "
+                "steps or drop large_reps"
+            )
+
+    def prepare(self, problem: Problem) -> object:
+        if self.large_reps and not isinstance(problem.threat, L1):
+            raise ValueError(
+                "large_reps is l1-APGD's 3ε/2ε/ε schedule and needs an L1 threat, got "
+                f"{problem.threat.name}; attack with advkit.L1(eps) or drop large_reps"
+            )
+        return None
+
+    def iterations(self, rnd: Round) -> int:
+        if not isinstance(rnd.problem.threat, L1):
+            return self.steps
+        return self.steps + len(apgd_l1.phases(self.steps, self.large_reps)) - 1
+
     def target_of(self, rnd: Round) -> Tensor | None:
         return rnd.problem.target
 
-    def init(self, rnd: Round) -> tuple[APGDState, Evaluation]:
+    def init(self, rnd: Round) -> tuple[APGDState | apgd_l1.L1State, Evaluation]:
         p = rnd.problem
+        if isinstance(p.threat, L1):
+            plan = apgd_l1.phases(self.steps, self.large_reps)
+            target = self.target_of(rnd)
+            return apgd_l1.start(rnd, self.objective(), target, self.stream(rnd), plan)
         x = p.threat.sample(p.x0, p.generators(*self.stream(rnd)))
         target = self.target_of(rnd)
         logits, loss, grad = p.value_and_grad(x, self.objective(), target)
@@ -107,7 +147,9 @@ class AutoPGD(FixedEpsAttack[APGDState]):
         """The named random stream of the round's random start."""
         return "apgd-start", rnd.index
 
-    def step(self, rnd: Round, s: APGDState, k: int) -> Evaluation:
+    def step(self, rnd: Round, s: APGDState | apgd_l1.L1State, k: int) -> Evaluation:
+        if isinstance(s, apgd_l1.L1State):
+            return apgd_l1.advance(rnd, s, self.objective())
         p = rnd.problem
         z = p.project(p.threat.ascent(s.grad, s.x).mul_(s.eta).add_(s.x))
         a = 1.0 if k == 1 else MOMENTUM
@@ -152,6 +194,8 @@ class APGD(AutoPGD):
         restarts: random restarts (default 1).
         loss: the objective, :class:`~advkit.objectives.CrossEntropy` (default) or
             :class:`~advkit.objectives.DLR`.
+        large_reps: at L1 only, run each restart at 3ε, 2ε, then ε (30%, 30%, 40% of the
+            steps; AutoAttack's L1 setting); needs steps >= 5.
     """
 
     info = AttackInfo("apgd-ce", "Auto-PGD with cross-entropy, 100 steps, Croce & Hein 2020")
@@ -159,10 +203,12 @@ class APGD(AutoPGD):
     steps: int = 100
     restarts: int = 1
     loss: Objective = field(default_factory=CrossEntropy)
+    large_reps: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.restarts < 1:
             raise ValueError("steps and restarts must be >= 1")
+        self.check_options()
 
     def rounds(self, context: object) -> int:
         return self.restarts
@@ -188,6 +234,7 @@ class APGDT(AutoPGD):
         steps: iterations per target class and restart (default 100).
         target_classes: number of target classes (default 9, AutoAttack's standard).
         restarts: restarts per target class (default 1).
+        large_reps: at L1 only, run each round at 3ε, 2ε, then ε (as :class:`APGD`).
     """
 
     info = AttackInfo(
@@ -197,15 +244,18 @@ class APGDT(AutoPGD):
     steps: int = 100
     target_classes: int = 9
     restarts: int = 1
+    large_reps: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.restarts < 1 or self.target_classes < 1:
             raise ValueError("steps, restarts and target_classes must be >= 1")
+        self.check_options()
 
     def objective(self) -> Objective:
         return DLR()
 
     def prepare(self, problem: Problem) -> Ranked:
+        super().prepare(problem)
         if problem.target is not None:
             raise ValueError(
                 "APGDT chooses its own target classes and succeeds on any "

@@ -17,9 +17,9 @@ attacks"), with the attack lists, order and options of the reference implementat
   many forward-only queries: a step's judging pass is the next step's linearization
   except after a step back towards x0) → Square (5000 queries, no gradient; p_init 0.8
   on AutoAttack's unscaled schedule): 1910 gradient calls and 5000 to 5900 more queries
-  for a sample that survives. At L1, AutoAttack's L1 settings: APGD-CE with 5 restarts
-  (5 × 101) → APGD-T on 5 classes (5 × 101) → FAB-T (9 × 100): 1910 gradient calls and
-  up to 900 queries.
+  for a sample that survives. At L1, AutoAttack's L1 settings: l1-APGD-CE with 5
+  restarts and l1-APGD-T on 5 classes, both with large reps (5 × 103 each) → FAB-T
+  (9 × 100): 1930 gradient calls and up to 900 queries.
 - ``plus`` (L∞ and L2): APGD-CE and APGD-DLR with 5 restarts each (2 × 5 × 101) →
   untargeted FAB with 5 restarts (5 × 100 × (K − 1) gradient calls, 500 queries) →
   Square (5000 queries) → APGD-T (9 × 101) → FAB-T (9 × 100): 2819 + 500·(K − 1)
@@ -42,10 +42,10 @@ minimal-distortion attack, counts a sample as broken when the point it finds lie
 ε (:mod:`advkit.attacks.fab`); Square, score-only, checks the survivors for gradient
 masking. A built suite leaves out the attacks that do not handle the threat's norm (as
 they declare in ``info.norms``): advkit's Square attacks L∞ and L2 only, so at L1
-``standard`` runs without it (AutoAttack has an L1 Square). AutoAttack's L1 APGD also
-differs from advkit's: it adapts its sparsity and, with ``use_largereps``, spends 30%,
-30% and 40% of its steps at 3ε, 2ε and ε, where advkit's APGD takes the L1 threat's
-sparse steepest-ascent step at ε throughout.
+``standard`` runs without it (AutoAttack has an L1 Square). At L1 APGD is l1-APGD
+(Croce & Hein 2021, :mod:`advkit.attacks.apgd_l1`), as in AutoAttack: its sparsity
+adapts to the best point and, with ``large_reps``, it spends 30%, 30% and 40% of its
+steps at 3ε, 2ε and ε; advkit's sparse step skips the coordinates the box blocks.
 
 Example:
     >>> from advkit.evaluate.suites import get_suite
@@ -56,7 +56,7 @@ Example:
     >>> [name for name, _ in get_suite("quick")]
     ['apgd-ce', 'apgd-t']
     >>> get_suite("fast")
-    [('apgd-ce', APGD(steps=100, restarts=1, loss=CrossEntropy(name='ce')))]
+    [('apgd-ce', APGD(steps=100, restarts=1, loss=CrossEntropy(name='ce'), large_reps=False))]
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ RULES: dict[str, SuiteRules] = {
         norms=("linf", "l2", "l1"),
         by_norm={
             "l1": (
-                ("apgd-ce", {"steps": 100, "restarts": 5}),
-                ("apgd-t", {"steps": 100, "target_classes": 5, "restarts": 1}),
+                ("apgd-ce", {"steps": 100, "restarts": 5, "large_reps": True}),
+                ("apgd-t", {"steps": 100, "target_classes": 5, "restarts": 1, "large_reps": True}),
                 ("fab-t", {"steps": 100, "target_classes": 9, "restarts": 1}),
                 ("square", {"queries": 5000, "p_init": 0.8, "rescale": False}),
             )
