@@ -89,41 +89,59 @@ def _tiny_batch(seed: int, n: int) -> tuple[nn.Module, Tensor, Tensor]:
     return model, x, y
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     seed=st.integers(0, 2**16),
-    eps=st.floats(0.05, 8.0),
+    shape=st.tuples(st.sampled_from([1, 3]), st.integers(1, 9), st.integers(1, 9)),
+    eps=st.lists(st.floats(0.0, 8.0), min_size=4, max_size=4),
     queries=st.integers(2, 40),
     budget=st.integers(1, 40),
     p_init=st.floats(0.01, 1.0),
 )
 def test_every_point_is_in_the_l1_ball_and_box_within_budget(
-    seed: int, eps: float, queries: int, budget: int, p_init: float
+    seed: int,
+    shape: tuple[int, int, int],
+    eps: list[float],
+    queries: int,
+    budget: int,
+    p_init: float,
 ) -> None:
-    model, x, y = _tiny_batch(seed, 4)
-    x[0, 0, :2] = 0.0  # coordinates at the box's edges
-    x[1, 0, :2] = 1.0
+    """Any image shape (1 or 3 channels, sides 1 to 9), per-sample ε (0 included), any
+    budget: the points are in the ℓ1 ball (up to float32 rounding) and the box."""
+    g = torch.Generator().manual_seed(seed)
+    features = shape[0] * shape[1] * shape[2]
+    model = nn.Sequential(nn.Flatten(), nn.Linear(features, 4)).eval()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.randn(4, features, generator=g))
+    x = torch.rand(4, *shape, generator=g)
+    x[0].flatten()[:2] = 0.0  # coordinates at the box's edges
+    x[1].flatten()[:2] = 1.0
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)
+    threat = L1(torch.tensor(eps))
     method = Square(queries=queries, p_init=p_init)
-    res = advkit.attack(ScoreOnly(model, budget=budget), x, y, L1(eps), method, seed=seed)
-    norm_slack, box_slack = rounding_slack(1.0, eps, 64, 1.0, torch.float32)
+    res = advkit.attack(ScoreOnly(model, budget=budget), x, y, threat, method, seed=seed)
     dist = (res.x_adv - x).double().abs().flatten(1).sum(dim=1)
-    assert bool((dist <= eps + norm_slack).all()), float(dist.max()) - eps
+    for d, e in zip(dist.tolist(), eps, strict=True):
+        slack, _ = rounding_slack(1.0, e, features, 1.0, torch.float32)
+        assert d <= e + slack, (d, e)
+    _, box_slack = rounding_slack(1.0, max(eps), features, 1.0, torch.float32)
     assert float(res.x_adv.min()) >= -box_slack and float(res.x_adv.max()) <= 1 + box_slack
     assert bool((res.queries <= min(queries, budget)).all())
     assert bool((res.gradient_calls == 0).all())
 
 
 def test_near_the_exact_least_l1_distance_on_a_linear_model() -> None:
-    """A linear model with 3 classes on 1×6×6 inputs, 40 points: Square at L1 with 1000
+    """A linear model with 3 classes on 1×6×6 inputs, 40 points: Square at L1 with 800
     queries breaks ≥ 80% of them at 1.5× their exact least ℓ1 distance in the box
-    (measured: 37 of 40), and none just below it."""
+    (measured: 36 of 40; 37 with 1000 queries), and none just below it."""
     model = linear_model(d=36, k=3, seed=1)
     x = torch.rand(40, 1, 6, 6, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         y = model(x).argmax(dim=1)
     exact = l1_min_distance_in_box(model, x).float()
     assert bool(torch.isfinite(exact).all())
-    above = advkit.attack(ScoreOnly(model), x, y, L1(1.5 * exact), Square(queries=1000))
+    above = advkit.attack(ScoreOnly(model), x, y, L1(1.5 * exact), Square(queries=800))
     assert above.success_rate >= 0.8, above.success_rate
     below = advkit.attack(ScoreOnly(model), x, y, L1(0.99 * exact), Square(queries=100))
     assert not bool(below.success.any())
