@@ -138,7 +138,12 @@ def test_standard_suite_is_at_least_as_strong_as_fast(
 
 def test_get_suite() -> None:
     assert [name for name, _ in get_suite("standard")] == ["apgd-ce", "apgd-t", "fab-t", "square"]
-    assert [name for name, _ in get_suite("standard", "l1")] == ["apgd-ce", "apgd-t", "fab-t"]
+    assert [name for name, _ in get_suite("standard", "l1")] == [
+        "apgd-ce",
+        "apgd-t",
+        "fab-t",
+        "square",
+    ]
     with pytest.raises(ValueError, match="unknown suite"):
         get_suite("strongest")
     with pytest.raises(ValueError, match="unique"):

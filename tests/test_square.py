@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 import advkit
-from advkit import L1, L2, LabelOnly, Linf, ScoreOnly, Square
+from advkit import L0, L2, LabelOnly, Linf, ScoreOnly, Square
 from advkit.access import AccessError
 from advkit.data import load_dataset
 from advkit.models import load_model
@@ -70,8 +70,8 @@ def test_needs_scores_and_refuses_other_norms_and_shapes() -> None:
     model = TinyCNN().eval()
     with pytest.raises(AccessError, match="ScoreOnly"):
         advkit.attack(LabelOnly(model), x, y, Linf(0.1), Square())
-    with pytest.raises(ValueError, match="L∞ and L2"):
-        advkit.attack(ScoreOnly(model), x, y, L1(1.0), Square())
+    with pytest.raises(ValueError, match=r"L∞ and L2 and L1 threats only; .* not L0"):
+        advkit.attack(ScoreOnly(model), x, y, L0(3), Square())
     flat = nn.Sequential(nn.Flatten(), nn.Linear(64, 10)).eval()
     with pytest.raises(ValueError, match="image inputs"):
         advkit.attack(ScoreOnly(flat), x.flatten(1), y, Linf(0.1), Square())

@@ -42,7 +42,7 @@ def test_list_names_every_attack_and_suite(capsys: pytest.CaptureFixture[str]) -
         assert norms.split(",") == list(entry.info.norms)
         assert kind == ("minimal" if entry.info.minimal else "fixed-ε")
     assert "  standard   apgd-ce -> apgd-t -> fab-t -> square   [linf,l2,l1]" in lines
-    assert "  standard   at l1: apgd-ce -> apgd-t -> fab-t" in lines
+    assert "  standard   at l1: apgd-ce -> apgd-t -> fab-t -> square" in lines
     plus = "apgd-ce -> apgd-dlr -> fab -> square -> apgd-t -> fab-t   [linf,l2]"
     assert f"  plus       {plus}" in lines
     assert "  rand       apgd-ce -> apgd-dlr (EOT, 20 draws)   [linf,l2,l1]" in lines

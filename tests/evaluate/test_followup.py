@@ -33,7 +33,7 @@ def test_adaptive_rerun_declares_randomness_without_touching_the_model() -> None
     flags = [MaskingFlag("zero-gradients", "", "")]
     same, suite = adaptive_rerun(model, flags, "standard", "l1")
     assert same is model
-    assert [name for name, _ in suite] == ["apgd-ce", "apgd-t", "fab-t", "fgsm", "noise"]
+    assert [name for name, _ in suite] == ["apgd-ce", "apgd-t", "fab-t", "square", "fgsm", "noise"]
     noisy = [*flags, MaskingFlag("nondeterministic", "", "")]
     wrapped, _ = adaptive_rerun(model, noisy, "fast", "linf")
     assert isinstance(wrapped, DeclaredRandom) and wrapped.model is model
@@ -104,5 +104,5 @@ def test_minimal_evaluation_reads_the_curve_off_one_attack_result() -> None:
 
 def test_traits() -> None:
     assert advkit.CW().describe().minimal and not advkit.FGM().describe().minimal
-    assert advkit.Square().describe().norms == ("linf", "l2")
+    assert advkit.Square().describe().norms == ("linf", "l2", "l1")
     assert advkit.APGD().describe().norms == ("linf", "l2", "l1", "l0")

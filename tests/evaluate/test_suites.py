@@ -88,12 +88,13 @@ def test_square_runs_on_autoattacks_unscaled_schedule() -> None:
 
 
 def test_standard_at_l1_takes_autoattacks_l1_settings() -> None:
-    """APGD-CE with 5 restarts, APGD-T on 5 classes, both with large reps, FAB-T on 9;
-    advkit's Square has no L1 version, so the suite runs without it."""
+    """APGD-CE with 5 restarts, APGD-T on 5 classes, both with large reps, FAB-T on 9,
+    then Square at L1 with AutoAttack's 5000 queries."""
     assert get_suite("standard", "l1") == [
         ("apgd-ce", APGD(steps=100, restarts=5, large_reps=True)),
         ("apgd-t", APGDT(steps=100, target_classes=5, restarts=1, large_reps=True)),
         ("fab-t", FABT(steps=100, target_classes=9, restarts=1)),
+        ("square", SQUARE),
     ]
     assert get_suite("rand", "l1") == AUTOATTACK["rand"]
 

@@ -1,8 +1,8 @@
-"""Square attack: random search over square-shaped updates, score-only, L∞ and L2.
+"""Square attack: random search over square-shaped updates, score-only, L∞, L2 and L1.
 
 Finds a point of the threat's ball (∩ box) where the margin ``log F_y − max_{j≠y} log F_j``
 (targeted: ``max_{j≠t} log F_j − log F_t``) is negative, using only the model's scores. Each
-iteration changes one random square window (two for L2) of side ``s`` at the boundary of
+iteration changes one random square window (two for L2 and L1) of side ``s`` at the boundary of
 the ball and keeps the change if the margin decreases; ``s`` shrinks on a fixed schedule
 (the fraction ``p`` of changed pixels halves at 10, 50, 200, 500, 1000, 2000, 4000, 6000
 and 8000 of 10000 iterations, scaled to the query budget unless ``rescale=False``, as
@@ -12,6 +12,17 @@ sample stops as soon as it is broken or its budget is spent.
 Paper: Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient
 black-box adversarial attack via random search", ECCV 2020.
 
+At L1 the search follows Croce & Hein, "Mind the box: l1-APGD for sparse adversarial
+attacks on image classifiers" (ICML 2021), which brought Square into AutoAttack's L1
+version. The start is a grid of pulses of unit ℓ1 mass (nested centred squares weighted
+1/(k+1)⁴, so the mass sits near each pulse's centre, with a random sign per channel)
+projected onto the ℓ1 ball ∩ box. Each iteration draws two windows of side ``s`` (odd, at
+least 3): the first gets a new pulse plus its old content rescaled, together carrying the
+ℓ1 mass both windows held and the budget still unspent, the second is emptied, and the
+result is projected exactly onto the ℓ1 ball ∩ box (coordinates the box cuts are clipped,
+and a perturbation still over ε is shrunk by soft thresholding). ``p``, its schedule and
+the query accounting are those of L2.
+
 Example:
     >>> import torch, advkit
     >>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)).eval()
@@ -20,11 +31,15 @@ Example:
     >>> res = advkit.attack(oracle, x, y, advkit.Linf(0.1), advkit.Square(queries=200))
     >>> bool((res.queries <= 200).all())
     True
+    >>> res = advkit.attack(oracle, x, y, advkit.L1(2.0), advkit.Square(queries=50))
+    >>> bool((res.distance <= 2.0 + 1e-5).all())
+    True
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +50,9 @@ from advkit.attacks._scores import score_margin, unqueried
 from advkit.engine import AttackInfo, Best, Evaluation, FixedEpsAttack, Problem, Round
 
 __all__ = ["Square"]
+
+PulseFn = Callable[[int, torch.device], Tensor]
+"""A square's update pattern of a given side on a device (:func:`_pulse`, :func:`_pulse_l1`)."""
 
 _HALVINGS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 _SCHEDULE = 10000
@@ -51,25 +69,42 @@ def _square(u: Tensor, s: int, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
     return inside[:, None], top, left
 
 
+def _rect(a: int, b: int, power: int, device: torch.device) -> Tensor:
+    """An a×b block (float64) that is the sum of nested rectangles centred on it, the k-th
+    (k = 0 the centre) of weight 1/(k+1)^power."""
+    ca, cb = a // 2, b // 2
+    k_max = max(a // 2 + 1, b // 2 + 1)
+    dist = torch.maximum(
+        (torch.arange(a, device=device) - ca).abs()[:, None],
+        (torch.arange(b, device=device) - cb).abs()[None, :],
+    )
+    w = 1.0 / (torch.arange(k_max, dtype=torch.float64, device=device) + 1) ** power
+    tail = w.flip(0).cumsum(0).flip(0)  # tail[d] = Σ_{k ≥ d} w[k]
+    return tail[dist]
+
+
 def _pulse(s: int, device: torch.device) -> Tensor:
     """Square attack's L2 update pattern of side s on ``device``: two stacked blocks of
     opposite sign, each a sum of nested centred rectangles with weights 1/(k+1)², unit L2
     norm."""
-
-    def rect(a: int, b: int) -> Tensor:
-        ca, cb = a // 2, b // 2
-        k_max = max(a // 2 + 1, b // 2 + 1)
-        dist = torch.maximum(
-            (torch.arange(a, device=device) - ca).abs()[:, None],
-            (torch.arange(b, device=device) - cb).abs()[None, :],
-        )
-        w = 1.0 / (torch.arange(k_max, dtype=torch.float64, device=device) + 1) ** 2
-        tail = w.flip(0).cumsum(0).flip(0)  # tail[d] = Σ_{k ≥ d} w[k]
-        return tail[dist]
-
     top = s // 2
-    out = torch.cat([rect(top, s), -rect(s - top, s)]) if top else rect(s, s)
+    if top:
+        out = torch.cat([_rect(top, s, 2, device), -_rect(s - top, s, 2, device)])
+    else:
+        out = _rect(s, s, 2, device)
     return (out / out.norm()).float()
+
+
+def _pulse_l1(s: int, device: torch.device) -> Tensor:
+    """The L1 update pattern of side s: two stacked blocks of opposite sign and equal ℓ1
+    mass, each a sum of nested centred rectangles with weights 1/(k+1)⁴ (most of the mass
+    near its centre), unit ℓ1 norm."""
+    top = s // 2
+    if not top:
+        block = _rect(s, s, 4, device)
+        return (block / block.sum()).float()
+    upper, lower = _rect(top, s, 4, device), _rect(s - top, s, 4, device)
+    return (torch.cat([upper / upper.sum(), -lower / lower.sum()]) / 2).float()
 
 
 def _place(patterns: Tensor, which: Tensor, top: Tensor, left: Tensor, mask: Tensor) -> Tensor:
@@ -83,6 +118,42 @@ def _place(patterns: Tensor, which: Tensor, top: Tensor, left: Tensor, mask: Ten
 
 def _sum_hw(t: Tensor) -> Tensor:
     return t.sum(dim=(-2, -1), keepdim=True)
+
+
+def _grid(x0: Tensor, gens: list[torch.Generator], pulse: PulseFn) -> Tensor:
+    """The starting perturbation of L2 and L1: a centred grid of s×s blocks (s = H // 5),
+    each one ``pulse(s)`` or its transpose with a random sign per channel, drawn from each
+    sample's generator."""
+    n, c, h, w = x0.shape
+    s = max(h // 5, 1)
+    pattern = pulse(s, x0.device)
+    delta = torch.zeros_like(x0)
+    top0 = (h - s * (h // s)) // 2
+    left0 = (w - s * (w // s)) // 2
+    for i in range(h // s):
+        for j in range(w // s):
+            draws = [torch.rand(c + 1, generator=g, device=g.device) for g in gens]
+            draw = torch.stack(draws).to(x0.device)
+            pat = torch.where(draw[:, -1:, None] < 0.5, pattern.flatten(), pattern.T.flatten())
+            sign = torch.where(draw[:, :c] < 0.5, -1.0, 1.0)
+            block = sign[:, :, None, None] * pat.reshape(n, 1, s, s)
+            r, q = top0 + i * s, left0 + j * s
+            delta[:, :, r : r + s, q : q + s] += block
+    return delta
+
+
+def _windows(st: SquareState, u: Tensor, s: int, pulse: PulseFn) -> tuple[Tensor, Tensor, Tensor]:
+    """The two random s×s windows of an L2 or L1 step (masks (n, 1, h, w)) and the new
+    pattern in the first: ``pulse(s)`` or its transpose, a random sign per channel."""
+    x, patterns = st.current, st.patterns
+    _, c, h, w = x.shape
+    if s not in patterns:
+        patterns[s] = torch.stack([pulse(s, x.device), pulse(s, x.device).T])
+    m1, top1, lft1 = _square(u[:, :2], s, h, w)
+    m2, _, _ = _square(u[:, 2:4], s, h, w)
+    which = (u[:, -1] < 0.5).long()
+    sign = torch.where(u[:, 4 : 4 + c] < 0.5, -1.0, 1.0).to(x.dtype)[:, :, None, None]
+    return m1, m2, _place(patterns[s], which, top1, lft1, m1).to(x.dtype) * sign
 
 
 @dataclass
@@ -101,7 +172,8 @@ class SquareState:
 
 @dataclass(frozen=True)
 class Square(FixedEpsAttack[SquareState]):
-    """Square attack (Andriushchenko et al. 2020) for L∞ or L2 threats, score-only.
+    """Square attack (Andriushchenko et al. 2020) for L∞, L2 or L1 threats (L1 as Croce &
+    Hein 2021 extend it), score-only.
 
     Args:
         queries: maximum model queries per sample, including the clean evaluation and the
@@ -123,9 +195,9 @@ class Square(FixedEpsAttack[SquareState]):
 
     info = AttackInfo(
         "square",
-        "Square attack, score-only random search, 5000 queries, L∞/L2, 2020",
+        "Square attack, score-only random search, 5000 queries, L∞/L2/L1, 2020",
         Access.SCORES,
-        norms=("linf", "l2"),
+        norms=("linf", "l2", "l1"),
     )
 
     def __post_init__(self) -> None:
@@ -167,7 +239,7 @@ class Square(FixedEpsAttack[SquareState]):
 
     def init(self, rnd: Round) -> tuple[SquareState, Evaluation]:
         p, c = rnd.problem, rnd.problem.x0.shape[1]
-        k = (4 + c + 1) if p.threat.name == "l2" else (2 + c)
+        k = (4 + c + 1) if p.threat.name in ("l2", "l1") else (2 + c)
         iters = self.iterations(rnd)
         gens = p.generators("square-windows")
         u = torch.stack([torch.rand(iters, k, generator=g, device=g.device) for g in gens])
@@ -193,35 +265,26 @@ class Square(FixedEpsAttack[SquareState]):
         _, _, h, w = p.x0.shape
         side = round(math.sqrt(self.fraction(it) * h * w))
         eps = p.threat.radius(p.x0)
-        if p.threat.name == "l2":
+        if p.threat.name in ("l2", "l1"):
             side = min(max(side, 3) + (max(side, 3) % 2 == 0), h, w)
-            return self._l2_step(p, s, s.u[:, it], side, eps)
+            step = self._l2_step if p.threat.name == "l2" else self._l1_step
+            return step(p, s, s.u[:, it], side, eps)
         side = min(max(side, 1), max(h - 1, 1), max(w - 1, 1))
         return self._linf_step(p, s.current, s.u[:, it], side, eps)
 
     def _start(self, problem: Problem) -> Tensor:
-        """Vertical ±ε stripes (L∞) or a grid of random ±pulses scaled to norm ε (L2)."""
+        """Vertical ±ε stripes (L∞), a grid of random ±pulses scaled to norm ε (L2), or
+        that grid of unit-mass L1 pulses projected onto the ℓ1 ball ∩ box (L1)."""
         x0, gens = problem.x0, problem.generators("square-start")
-        n, c, h, w = x0.shape
+        c, w = x0.shape[1], x0.shape[3]
         eps = problem.threat.radius(x0)
         if problem.threat.name == "linf":
             draws = [torch.randint(0, 2, (c, 1, w), generator=g, device=g.device) for g in gens]
             signs = torch.stack(draws).to(x0.device, x0.dtype)
             return problem.threat.project(x0 + eps * (2 * signs - 1), x0)
-        s = max(h // 5, 1)
-        pulse = _pulse(s, x0.device)
-        delta = torch.zeros_like(x0)
-        top0 = (h - s * (h // s)) // 2
-        left0 = (w - s * (w // s)) // 2
-        for i in range(h // s):
-            for j in range(w // s):
-                draws = [torch.rand(c + 1, generator=g, device=g.device) for g in gens]
-                draw = torch.stack(draws).to(x0.device)
-                pat = torch.where(draw[:, -1:, None] < 0.5, pulse.flatten(), pulse.T.flatten())
-                sign = torch.where(draw[:, :c] < 0.5, -1.0, 1.0)
-                block = sign[:, :, None, None] * pat.reshape(n, 1, s, s)
-                r, q = top0 + i * s, left0 + j * s
-                delta[:, :, r : r + s, q : q + s] += block
+        if problem.threat.name == "l1":
+            return problem.threat.project(x0 + _grid(x0, gens, _pulse_l1), x0)
+        delta = _grid(x0, gens, _pulse)
         norm = delta.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, 1, 1, 1)
         return problem.threat.project(x0 + delta / norm * eps, x0)
 
@@ -239,23 +302,33 @@ class Square(FixedEpsAttack[SquareState]):
         return new
 
     def _l2_step(self, problem: Problem, st: SquareState, u: Tensor, s: int, eps: Tensor) -> Tensor:
-        x, x0, patterns = st.current, problem.x0, st.patterns
-        _, c, h, w = x.shape
-        if s not in patterns:
-            patterns[s] = torch.stack([_pulse(s, x.device), _pulse(s, x.device).T])
-        m1, top1, lft1 = _square(u[:, :2], s, h, w)
-        m2, _, _ = _square(u[:, 2:4], s, h, w)
+        x, x0, c = st.current, problem.x0, st.current.shape[1]
+        m1, m2, new = _windows(st, u, s, _pulse)
         delta = x - x0
         union = m1 | m2
         norm_w1 = _sum_hw((delta * m1) ** 2).sqrt()
         norm_windows = _sum_hw((delta * union) ** 2).sqrt()
         norm_img = delta.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1)
-        which = (u[:, -1] < 0.5).long()
-        sign = torch.where(u[:, 4 : 4 + c] < 0.5, -1.0, 1.0).to(x.dtype)[:, :, None, None]
-        new = _place(patterns[s], which, top1, lft1, m1).to(x.dtype) * sign
         new = new + delta * m1 / (norm_w1 + 1e-12)
         scale = ((eps**2 - norm_img**2).clamp_min(0) / c + norm_windows**2).sqrt()
         new = new / (_sum_hw(new**2).sqrt() + 1e-12) * scale
         delta = torch.where(m1, new, torch.where(m2, torch.zeros_like(delta), delta))
         dnorm = delta.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, 1, 1, 1)
         return problem.threat.project(x0 + delta / dnorm * eps, x0)
+
+    def _l1_step(self, problem: Problem, st: SquareState, u: Tensor, s: int, eps: Tensor) -> Tensor:
+        """Replace window 1 by the pulse plus its old content rescaled, of the ℓ1 mass the
+        two windows held plus the budget left; empty window 2; project onto ball ∩ box."""
+        x0, c = problem.x0, problem.x0.shape[1]
+        m1, m2, new = _windows(st, u, s, _pulse_l1)
+        delta = st.current - x0
+        mass_w1 = _sum_hw((delta * m1).abs())
+        mass_windows = _sum_hw((delta * (m1 | m2)).abs())
+        spare = (eps - delta.flatten(1).abs().sum(dim=1).reshape(-1, 1, 1, 1)).clamp_min(0)
+        new = new + delta * m1 / (mass_w1 + 1e-12)
+        # each channel's window gets c times its share of the mass (as AutoAttack's L1
+        # Square does); the projection onto the ℓ1 ball ∩ box takes back what exceeds ε
+        mass = (spare / c + mass_windows) * c
+        new = new / (_sum_hw(new.abs()) + 1e-12) * mass
+        delta = torch.where(m1, new, torch.where(m2, torch.zeros_like(delta), delta))
+        return problem.project(x0 + delta)

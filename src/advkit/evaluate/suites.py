@@ -19,7 +19,8 @@ attacks"), with the attack lists, order and options of the reference implementat
   on AutoAttack's unscaled schedule): 1910 gradient calls and 5000 to 5900 more queries
   for a sample that survives. At L1, AutoAttack's L1 settings: l1-APGD-CE with 5
   restarts and l1-APGD-T on 5 classes, both with large reps (5 × 103 each) → FAB-T
-  (9 × 100): 1930 gradient calls and up to 900 queries.
+  (9 × 100) → Square at L1 (5000 queries): 1930 gradient calls and 5000 to 5900 more
+  queries.
 - ``plus`` (L∞ and L2): APGD-CE and APGD-DLR with 5 restarts each (2 × 5 × 101) →
   untargeted FAB with 5 restarts (5 × 100 × (K − 1) gradient calls, 500 queries) →
   Square (5000 queries) → APGD-T (9 × 101) → FAB-T (9 × 100): 2819 + 500·(K − 1)
@@ -41,18 +42,18 @@ The gradient attacks run first because they break most samples cheaply; FAB, a
 minimal-distortion attack, counts a sample as broken when the point it finds lies within
 ε (:mod:`advkit.attacks.fab`); Square, score-only, checks the survivors for gradient
 masking. A built suite leaves out the attacks that do not handle the threat's norm (as
-they declare in ``info.norms``): advkit's Square attacks L∞ and L2 only, so at L1
-``standard`` runs without it (AutoAttack has an L1 Square). At L1 APGD is l1-APGD
-(Croce & Hein 2021, :mod:`advkit.attacks.apgd_l1`), as in AutoAttack: its sparsity
-adapts to the best point and, with ``large_reps``, it spends 30%, 30% and 40% of its
-steps at 3ε, 2ε and ε; advkit's sparse step skips the coordinates the box blocks.
+they declare in ``info.norms``); every attack of ``standard`` handles L1, Square in its
+L1 version (Croce & Hein 2021, as AutoAttack). At L1 APGD is l1-APGD (Croce & Hein 2021,
+:mod:`advkit.attacks.apgd_l1`), as in AutoAttack: its sparsity adapts to the best point
+and, with ``large_reps``, it spends 30%, 30% and 40% of its steps at 3ε, 2ε and ε;
+advkit's sparse step skips the coordinates the box blocks.
 
 Example:
     >>> from advkit.evaluate.suites import get_suite
     >>> [name for name, _ in get_suite("standard")]
     ['apgd-ce', 'apgd-t', 'fab-t', 'square']
     >>> [name for name, _ in get_suite("standard", "l1")]
-    ['apgd-ce', 'apgd-t', 'fab-t']
+    ['apgd-ce', 'apgd-t', 'fab-t', 'square']
     >>> [name for name, _ in get_suite("quick")]
     ['apgd-ce', 'apgd-t']
     >>> get_suite("fast")
