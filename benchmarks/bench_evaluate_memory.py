@@ -3,8 +3,10 @@
 For each size of ``--sizes`` a synthetic folder of 32×32 RGB PNG images (10 class
 folders, :mod:`bench_data_memory`'s images) is evaluated by a fresh
 ``python -m advkit evaluate`` process: a fixed random linear classifier
-(:func:`rgb_linear`), ``--suite fast --eps 0.03 --save-adv none``, batch 256, on the
-CPU. Its peak resident memory is read from ``resource.getrusage(RUSAGE_CHILDREN)``.
+(:func:`rgb_linear`), ``--suite fast --eps 0.03``, batch 256, on the CPU, once with
+``--save-adv none`` and once with the default ``--save-adv broken`` (every broken
+sample's example written beside the results and re-verified). The process reports its
+own peak resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``).
 With ``--baseline SRC`` the same command also runs on another checkout's sources (e.g.
 a worktree of the commit before ``evaluate`` read its samples a batch at a time), for the
 ratio in the same run.
@@ -41,25 +43,27 @@ def rgb_linear() -> nn.Module:
     return nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()
 
 
-def _evaluate(root: Path, n: int, src: Path, out: Path) -> dict[str, Any]:
+def _evaluate(root: Path, n: int, src: Path, out: Path, save_adv: str) -> dict[str, Any]:
     """Peak memory and wall time of one ``advkit evaluate`` process on ``n`` samples."""
-    command = [sys.executable, "-c", _CHILD, str(root), str(n), str(out)]
+    command = [sys.executable, "-c", _CHILD, str(root), str(n), str(out), save_adv]
     env = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{HERE}", "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     row: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     row["wall_s"] = round(time.perf_counter() - start, 1)
-    row["robust_accuracy"] = json.loads(out.read_text())["robust_accuracy"]
+    results = json.loads(out.read_text())
+    row["robust_accuracy"] = results["robust_accuracy"]
+    row["examples"] = (results.get("adversarial_examples") or {}).get("count", 0)
     return row
 
 
 _CHILD = """
 import json, resource, sys
 from advkit.cli import main
-root, n, out = sys.argv[1], sys.argv[2], sys.argv[3]
+root, n, out, save_adv = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 code = main(["evaluate", "--model", "bench_evaluate_memory:rgb_linear", "--dataset", "folder",
              "--data-dir", root, "--n", n, "--eps", "0.03", "--suite", "fast", "--device", "cpu",
-             "--save-adv", "none", "--fresh", "--quiet", "--json", "--out", out])
+             "--save-adv", save_adv, "--fresh", "--quiet", "--json", "--out", out])
 print(json.dumps({"exit": code,
                   "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
 """
@@ -83,11 +87,12 @@ def main() -> None:
         for size in sizes:
             _grow(root, have, size, images)
             have = size
-            for label, src in sources.items():
-                row = {"images": size, "code": label}
-                row.update(_evaluate(root, size, src, Path(tmp) / "ev.json"))
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+            for save_adv in ("none", "broken"):
+                for label, src in sources.items():
+                    row = {"images": size, "save_adv": save_adv, "code": label}
+                    row.update(_evaluate(root, size, src, Path(tmp) / "ev.json", save_adv))
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
     result = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
