@@ -20,7 +20,6 @@ rank 0 stores them all (:mod:`advkit.evaluate.shards`): the same records again.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
 from advkit.data.samples import Samples
 from advkit.distributed import from_main, is_main
+from advkit.evaluate.check_breaks import check_examples, count_check_breaks, stored_examples
 from advkit.evaluate.estimates import check_estimable, estimate_settings, sample_estimates
 from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import CLEAN, SampleRecord, carry_breaks
@@ -45,7 +45,6 @@ from advkit.evaluate.resume import open_store
 from advkit.evaluate.sanity import MaskingFlag, check_gradient_masking
 from advkit.evaluate.scan import scan_samples
 from advkit.evaluate.shards import BatchRecords, shared_batches
-from advkit.evaluate.stored_examples import StoredExamples
 from advkit.evaluate.suites import Suite, get_suite
 from advkit.store import ResultStore
 from advkit.threat import ThreatModel
@@ -182,10 +181,10 @@ def evaluate(
         flags = _masking(cascade, samples, records, adaptive, eot_samples, batch_size)
     kept: Mapping[int, AdversarialExample] = {}
     if keep_examples and store is None:
-        kept = dict(sorted(_check_examples(flags, examples, float(threat.eps)).items()))
+        kept = dict(sorted(check_examples(flags, examples, float(threat.eps)).items()))
     elif keep_examples and store is not None:  # read from the store when looked up
-        kept = _stored_examples(store, records, flags, float(threat.eps))
-    records = _count_check_breaks(flags, records, float(threat.eps))
+        kept = stored_examples(store, records, flags, float(threat.eps))
+    records = count_check_breaks(flags, records, float(threat.eps))
     curve = _curve(records)
     main = records[float(threat.eps)]
     evaluation = Evaluation(
@@ -416,56 +415,6 @@ def _masking(
         seed=cascade.seed,
         batch_size=batch_size,
     )
-
-
-def _count_check_breaks(flags: list[MaskingFlag], samples: Records, main: float) -> Records:
-    """Samples a masking check broke (FGSM, random noise) count as broken at ε ≥ main.
-
-    The check's example is a valid adversarial example in the main ball, hence in every
-    larger one; leaving such samples robust would report a defense as stronger than the
-    attacks showed it to be. The first flag naming a sample sets its record.
-    """
-    found: dict[int, tuple[str, float]] = {}
-    for flag in flags:
-        for i, d in zip(flag.samples, flag.distances, strict=True):
-            found.setdefault(i, (f"check:{flag.check}", d))
-    return {
-        e: [
-            r.broken(*found[r.index]) if e >= main and r.robust and r.index in found else r
-            for r in recs
-        ]
-        for e, recs in samples.items()
-    }
-
-
-def _stored_examples(
-    store: str | Path, records: Records, flags: list[MaskingFlag], main: float
-) -> StoredExamples:
-    """The examples of an evaluation with a store: the attacks' read from the store on
-    lookup (for each broken sample, the one at the smallest ε that broke it), the masking
-    checks' from ``flags`` where no attack broke the sample at an ε up to ``main``."""
-    found_at: dict[int, float] = {}
-    for e in sorted(records):
-        for r in records[e]:
-            if not r.robust and r.broken_by != CLEAN and r.index not in found_at:
-                found_at[r.index] = e
-    checks = _check_examples(flags, {}, main)
-    extra = {i: ex for i, ex in checks.items() if found_at.get(i, math.inf) > main}
-    return StoredExamples(store, found_at, extra)
-
-
-def _check_examples(flags: list[MaskingFlag], examples: Examples, main: float) -> Examples:
-    """``examples`` with the example of every sample a masking check broke at the main ε
-    (the first flag naming a sample), unless one was found at a smaller ε."""
-    out = dict(examples)
-    for flag in flags:
-        if flag.points is None or flag.logits is None:
-            continue
-        rows = zip(flag.samples, flag.distances, flag.points, flag.logits, strict=True)
-        for i, d, point, logits in rows:
-            if i not in out or out[i].eps > main:
-                out[i] = AdversarialExample(i, f"check:{flag.check}", d, main, point, logits)
-    return out
 
 
 def _adaptive_label(model: nn.Module, adaptive: bool, eot_samples: int) -> str:
