@@ -3,6 +3,7 @@ and the location of the real datasets and checkpoints (``../shared/data``)."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,6 +100,41 @@ def linear_min_distance(model: nn.Module, x: torch.Tensor, p: float) -> torch.Te
     dist = num / den.clamp_min(1e-12)
     dist[torch.arange(x.shape[0]), c] = float("inf")
     return dist.min(dim=1).values
+
+
+def linear_l1_box_distance(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact least ℓ1 distance from each x in [0, 1] to another class's region of the
+    linear model ``model`` within the box [0, 1] (inf if the box forbids every class), and
+    the class reached at that distance.
+
+    For a class j, min ‖δ‖₁ s.t. aᵀ(x + δ) ≤ −m, 0 ≤ x + δ ≤ 1 (a = w_c − w_j,
+    m = b_c − b_j) is a fractional knapsack: the margin is closed cheapest by moving the
+    coordinates of largest |a_i| first, each as far as the box lets it (1 − x_i if a_i < 0,
+    x_i if a_i > 0); the least over j is the answer.
+    """
+    lin = model[1]
+    w, b = lin.weight.detach().double(), lin.bias.detach().double()
+    xf = x.reshape(len(x), -1).double()
+    z = xf @ w.T + b
+    c = z.argmax(dim=1)
+    best = torch.full((len(x),), math.inf, dtype=torch.float64)
+    nearest = c.clone()
+    for j in range(w.shape[0]):
+        a = w[c] - w[j]
+        gap = z.gather(1, c[:, None]).squeeze(1) - z[:, j]
+        room = torch.where(a > 0, xf, 1 - xf)  # how far each coordinate may move
+        gain = a.abs() * room  # margin closed by moving it all the way
+        order = a.abs().argsort(dim=1, descending=True)
+        a_s, room_s, gain_s = (t.gather(1, order) for t in (a.abs(), room, gain))
+        closed_before = gain_s.cumsum(dim=1) - gain_s
+        need = (gap[:, None] - closed_before).clamp_min(0)
+        moved = torch.minimum(room_s, need / a_s.clamp_min(1e-300))
+        reach = gain_s.sum(dim=1) >= gap
+        dist = torch.where(reach, moved.sum(dim=1), torch.full_like(gap, math.inf))
+        dist[c == j] = math.inf
+        closer = dist < best
+        best, nearest = torch.where(closer, dist, best), torch.where(closer, j, nearest)
+    return best, nearest
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from advkit import APGD, APGDT, L1, CWMargin, Linf
 from advkit.attacks.apgd_l1 import check_period, phases
 from advkit.data import load_dataset
 from advkit.models import MODELS, load_model
-from conftest import linear_model
+from conftest import linear_l1_box_distance, linear_model
 from shared_data import SHARED_DATA, requires_shared_data
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -33,40 +33,11 @@ def shared_mnist(n: int) -> tuple[Tensor, Tensor]:
     return load_dataset("mnist", data_dir=SHARED_DATA / "datasets" / "mnist", limit=n)
 
 
-def box_l1_distance(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """Exact minimal ℓ1 distance to a misclassified point in [0, 1]^d (inf if none), and
-    the class reached at that distance."""
-    lin = model[1]
-    w, b = lin.weight.detach().double(), lin.bias.detach().double()
-    xd = x.double()
-    z = xd @ w.T + b
-    c = z.argmax(dim=1)
-    out = torch.full((len(x),), math.inf, dtype=torch.float64)
-    nearest = c.clone()
-    for i in range(len(x)):
-        for j in range(w.shape[0]):
-            if j == c[i]:
-                continue
-            a = w[j] - w[c[i]]
-            need = float(z[i, c[i]] - z[i, j])
-            room = torch.where(a > 0, 1.0 - xd[i], xd[i])  # how far each coordinate can go
-            used = 0.0
-            for k in a.abs().argsort(descending=True).tolist():
-                gain = float(a[k].abs() * room[k])
-                if gain >= need:
-                    used, need = used + need / float(a[k].abs()), 0.0
-                    break
-                used, need = used + float(room[k]), need - gain
-            if need == 0.0 and used < out[i]:
-                out[i], nearest[i] = used, j
-    return out, nearest
-
-
 @pytest.fixture(scope="module")
 def linear_case() -> tuple[nn.Module, Tensor, Tensor, Tensor, Tensor]:
     model = linear_model(d=20, k=5)
     x = torch.rand(40, 20, generator=torch.Generator().manual_seed(3))
-    dist, nearest = box_l1_distance(model, x)
+    dist, nearest = linear_l1_box_distance(model, x)
     keep = torch.isfinite(dist)
     return model, x[keep], model(x[keep]).argmax(dim=1), dist[keep].float(), nearest[keep]
 

@@ -16,42 +16,10 @@ import advkit
 from advkit import APGD, L0, L1, ScoreOnly, Square
 from advkit.data import load_dataset
 from advkit.threat.rounding import rounding_slack
-from conftest import TinyCNN, linear_model
+from conftest import TinyCNN, linear_l1_box_distance, linear_model
 from linear_digits import linear_digits
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-def l1_min_distance_in_box(model: nn.Module, x: Tensor) -> Tensor:
-    """Exact least ℓ1 distance from each x (in [0, 1]) to another class's region of the
-    linear model ``model`` within the box [0, 1].
-
-    For a class j the problem min ‖δ‖₁ s.t. aᵀ(x + δ) ≤ −m, 0 ≤ x + δ ≤ 1 (a = w_c − w_j,
-    m = b_c − b_j) is a fractional knapsack: the margin aᵀx + m is closed cheapest by moving
-    the coordinates of largest |a_i| first, each as far as the box lets it go (1 − x_i if
-    a_i < 0, x_i if a_i > 0). The least over j is the answer (∞ if the box forbids all).
-    """
-    lin = model[1]
-    w, b = lin.weight.detach().double(), lin.bias.detach().double()
-    xf = x.reshape(len(x), -1).double()
-    z = xf @ w.T + b
-    c = z.argmax(dim=1)
-    best = torch.full((len(x),), math.inf, dtype=torch.float64)
-    for j in range(w.shape[0]):
-        a = w[c] - w[j]
-        gap = z.gather(1, c[:, None]).squeeze(1) - z[:, j]
-        room = torch.where(a > 0, xf, 1 - xf)  # how far each coordinate may move
-        gain = a.abs() * room  # margin closed by moving it all the way
-        order = a.abs().argsort(dim=1, descending=True)
-        a_s, room_s, gain_s = (t.gather(1, order) for t in (a.abs(), room, gain))
-        closed_before = gain_s.cumsum(dim=1) - gain_s
-        need = (gap[:, None] - closed_before).clamp_min(0)
-        moved = torch.minimum(room_s, need / a_s.clamp_min(1e-300))
-        reach = gain_s.sum(dim=1) >= gap
-        dist = torch.where(reach, moved.sum(dim=1), torch.full_like(gap, math.inf))
-        dist[c == j] = math.inf
-        best = torch.minimum(best, dist)
-    return best
 
 
 def test_the_knapsack_distance_is_the_linear_programs() -> None:
@@ -59,7 +27,7 @@ def test_the_knapsack_distance_is_the_linear_programs() -> None:
     linprog = pytest.importorskip("scipy.optimize").linprog
     model = linear_model(d=16, k=4, seed=2)
     x = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(0))
-    fast = l1_min_distance_in_box(model, x)
+    fast = linear_l1_box_distance(model, x)[0]
     w, b = model[1].weight.detach().double(), model[1].bias.detach().double()
     for i in range(len(x)):
         xi = x[i].flatten().double()
@@ -139,7 +107,7 @@ def test_near_the_exact_least_l1_distance_on_a_linear_model() -> None:
     x = torch.rand(40, 1, 6, 6, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         y = model(x).argmax(dim=1)
-    exact = l1_min_distance_in_box(model, x).float()
+    exact = linear_l1_box_distance(model, x)[0].float()
     assert bool(torch.isfinite(exact).all())
     above = advkit.attack(ScoreOnly(model), x, y, L1(1.5 * exact), Square(queries=800))
     assert above.success_rate >= 0.8, above.success_rate
