@@ -168,3 +168,11 @@ def test_bad_options_say_what_to_change() -> None:
     for method in (APGD(steps=10, large_reps=True), APGDT(steps=10, large_reps=True)):
         with pytest.raises(ValueError, match="needs an L1 threat, got linf"):
             advkit.attack(model, x, y, Linf(0.1), method)
+
+
+def test_large_reps_off_keeps_the_repr_that_keys_existing_stores() -> None:
+    """advkit.evaluate keys its store by the suite's reprs: an APGD without large reps
+    keeps the repr it had before the option, so L∞/L2 stores are still resumed."""
+    assert repr(APGD()) == "APGD(steps=100, restarts=1, loss=CrossEntropy(name='ce'))"
+    assert repr(APGDT()) == "APGDT(steps=100, target_classes=9, restarts=1)"
+    assert "large_reps=True" in repr(APGD(large_reps=True))

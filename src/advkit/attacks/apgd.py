@@ -35,7 +35,7 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 from torch import Tensor
@@ -91,6 +91,17 @@ class AutoPGD(FixedEpsAttack[APGDState | apgd_l1.L1State]):
     """
 
     large_reps: bool
+
+    def short_repr(self) -> str:
+        """The dataclass repr, without ``large_reps`` while it is off: an attack configured
+        as before the option existed keeps its repr, which keys the stores of
+        :func:`advkit.evaluate`, so their records are still resumed."""
+        shown = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.repr and (f.name != "large_reps" or self.large_reps)
+        ]
+        return f"{type(self).__qualname__}({', '.join(shown)})"
 
     def check_options(self) -> None:
         """Refuse options that cannot run (called by the subclasses' ``__post_init__``)."""
@@ -210,6 +221,9 @@ class APGD(AutoPGD):
             raise ValueError("steps and restarts must be >= 1")
         self.check_options()
 
+    def __repr__(self) -> str:
+        return self.short_repr()
+
     def rounds(self, context: object) -> int:
         return self.restarts
 
@@ -250,6 +264,9 @@ class APGDT(AutoPGD):
         if self.steps < 1 or self.restarts < 1 or self.target_classes < 1:
             raise ValueError("steps, restarts and target_classes must be >= 1")
         self.check_options()
+
+    def __repr__(self) -> str:
+        return self.short_repr()
 
     def objective(self) -> Objective:
         return DLR()

@@ -66,6 +66,8 @@ def open_store(
     """
     identity = model_identity(model, data.first, threat.lo, threat.hi)
     config = store_config(identity, data.digest, threat, suite, seed, batch_size)
+    if threat.name == "l1":  # APGD at L1 became l1-APGD: records of the old step are not reused
+        config["l1_step"] = "l1-apgd"
     config["estimates"] = estimates
     if precision != "fp32":  # fp32 stores keep the configuration they always had
         config["precision"] = precision

@@ -57,7 +57,7 @@ Example:
     >>> [name for name, _ in get_suite("quick")]
     ['apgd-ce', 'apgd-t']
     >>> get_suite("fast")
-    [('apgd-ce', APGD(steps=100, restarts=1, loss=CrossEntropy(name='ce'), large_reps=False))]
+    [('apgd-ce', APGD(steps=100, restarts=1, loss=CrossEntropy(name='ce')))]
 """
 
 from __future__ import annotations
