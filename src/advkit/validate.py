@@ -56,8 +56,22 @@ def _samples(rows: list[int]) -> str:
     return f"samples {rows[:5]}{', ...' if len(rows) > 5 else ''}"
 
 
-def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: float = 1.0) -> None:
-    """Check inputs (N, ...) in the box [lo, hi] and integer labels (N,)."""
+def _at(rows: list[int], index: Sequence[int] | None) -> list[int]:
+    """``rows`` (positions in a batch) as indices in the whole data."""
+    return rows if index is None else [index[r] for r in rows]
+
+
+def check_batch(
+    x: Any,
+    y: Any,
+    target: Any = None,
+    *,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    index: Sequence[int] | None = None,
+) -> None:
+    """Check inputs (N, ...) in the box [lo, hi] and integer labels (N,); ``index``: the
+    samples' indices in the whole data, for messages (default: their positions in x)."""
     x = _tensor("x", x)
     y = _tensor("y", y)
     if not x.is_floating_point():
@@ -75,8 +89,8 @@ def check_batch(x: Any, y: Any, target: Any = None, *, lo: float = 0.0, hi: floa
     if not _finite_sums([x])[0] and not torch.isfinite(x).all():
         bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero()[:, 0]
         raise ValueError(
-            f"x contains NaN or inf values ({_samples(bad.tolist())}); fix the data loading "
-            "or preprocessing, or drop those samples"
+            f"x contains NaN or inf values ({_samples(_at(bad.tolist(), index))}); fix the "
+            "data loading or preprocessing, or drop those samples"
         )
     xmin, xmax = (float(v) for v in torch.aminmax(x.detach()))
     if xmin < lo - 1e-6 or xmax > hi + 1e-6:

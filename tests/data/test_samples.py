@@ -73,3 +73,33 @@ def test_a_digest_fed_a_batch_at_a_time_equals_the_whole_tensors_digest(
     digest.begin(tuple(y.shape), y.dtype)
     digest.add(y)
     assert digest.hexdigest() == tensor_digest(x, y)
+
+
+class _Listed(torch.utils.data.Dataset[tuple[torch.Tensor, object]]):
+    """A user's own dataset: whatever images and labels it was given."""
+
+    def __init__(self, items: list[tuple[torch.Tensor, object]]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, object]:
+        return self.items[i]
+
+
+def test_a_users_dataset_with_bad_samples_is_refused_by_name() -> None:
+    good = (torch.zeros(1, 2, 2), 1)
+    with pytest.raises(ValueError, match=r"sample 1 has the label 1\.5; labels must be integer"):
+        Samples(_Listed([good, (torch.zeros(1, 2, 2), 1.5)])).take([0, 1])
+    with pytest.raises(ValueError, match=r"sample 2 has shape \(1, 3, 3\), but sample 0"):
+        Samples(_Listed([good, good, (torch.zeros(1, 3, 3), 0)])).take([0, 1, 2])
+    x, y = Samples(_Listed([good, (torch.ones(1, 2, 2), torch.tensor(2))])).take([1, 0])
+    assert y.tolist() == [2, 1] and x[0].sum() == 4
+
+
+def test_taking_samples_under_another_default_device() -> None:
+    data = open_samples("digits", n=5)
+    with torch.device("meta"):
+        x, _ = data.take([0, 1])
+    assert x.device.type == "cpu" and torch.equal(x, load_dataset("digits", limit=2)[0])

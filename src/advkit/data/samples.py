@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -115,13 +116,21 @@ class Samples:
         it is decoded (no list of decoded samples: the allocator reuses one sample's
         memory, and memory stays flat over a long run)."""
         first, label = self._dataset[index[0] if index else 0]  # type: ignore[index]
-        first = torch.as_tensor(first)
-        x = torch.empty((len(index), *first.shape), dtype=first.dtype)
-        y = torch.empty(len(index), dtype=torch.int64)
+        cpu = torch.device("cpu")
+        first = _tensor(first)
+        x = torch.empty((len(index), *first.shape), dtype=first.dtype, device=cpu)
+        y = torch.empty(len(index), dtype=torch.int64, device=cpu)
         for row, i in enumerate(index):
             image, label = (first, label) if row == 0 else self._dataset[i]  # type: ignore[index]
-            x[row] = torch.as_tensor(image)
-            y[row] = int(label)
+            image = _tensor(image)
+            if image.shape != first.shape:
+                raise ValueError(
+                    f"sample {i} has shape {tuple(image.shape)}, but sample {index[0]} has "
+                    f"{tuple(first.shape)}: every sample of a dataset needs one shape "
+                    "(resize or crop the images in the dataset)"
+                )
+            x[row].copy_(image)
+            y[row] = _label(label, i)
         return x.to(self.device), y.to(self.device)
 
     def batches(
@@ -140,6 +149,23 @@ class Samples:
         for start in range(0, len(index), size):
             part = index[start : start + size]
             yield (part, *self.take(part))
+
+
+def _tensor(image: Any) -> Tensor:
+    """A sample's image as a tensor (a tensor stays where it is; anything else goes to the
+    CPU, whatever torch's default device)."""
+    return image if isinstance(image, Tensor) else torch.as_tensor(image, device="cpu")
+
+
+def _label(label: Any, i: int) -> int:
+    """An integer class label, or an error naming sample ``i``."""
+    value = label.item() if isinstance(label, Tensor) and label.numel() == 1 else label
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(
+            f"sample {i} has the label {label!r}; labels must be integer class indices "
+            "(e.g. int(label) for a float that holds one)"
+        )
+    return int(value)
 
 
 def open_samples(

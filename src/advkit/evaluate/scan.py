@@ -72,10 +72,11 @@ def scan_samples(
     classes = 0
     for rows, x, y in samples.batches(batch_size):
         try:
-            check_batch(x, y, lo=lo, hi=hi)
+            check_batch(x, y, lo=lo, hi=hi, index=rows)
         except (ValueError, TypeError) as err:
-            where = f"samples {rows[0]}-{rows[-1]}" if len(samples) > len(rows) else "the data"
-            raise type(err)(f"{err} (in {where})") from err
+            if len(samples) == len(rows):
+                raise
+            raise type(err)(f"{err} (in the batch of samples {rows[0]}-{rows[-1]})") from err
         seen = model_input(model, x)
         if first is None:
             first = seen

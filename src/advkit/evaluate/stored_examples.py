@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from advkit.evaluate.examples import AdversarialExample, x_and_logits
 
@@ -33,6 +33,11 @@ __all__ = ["StoredExamples"]
 
 class StoredExamples(Mapping[int, AdversarialExample]):
     """The examples of an evaluation by sample index, read from its store on lookup.
+
+    The store's configuration and the ε values it holds examples for are read when the
+    mapping is made: a lookup refuses a store that another evaluation replaced, and never
+    returns an example a later run added (at another ε) to the same store. Each lookup
+    opens and closes its own read-only connection, so the mapping holds no file open.
 
     Args:
         path: the evaluation's SQLite store.
@@ -47,32 +52,41 @@ class StoredExamples(Mapping[int, AdversarialExample]):
         found_at: Mapping[int, float],
         extra: Mapping[int, AdversarialExample],
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path).resolve()
         self._found_at = dict(found_at)
         self._extra = dict(extra)
         self._keys = sorted({*self._found_at, *self._extra})
-        self._db: sqlite3.Connection | None = None
+        with closing(self._connect()) as db:
+            self._meta = _meta(db)
+            self._eps = sorted(e for (e,) in db.execute("SELECT DISTINCT eps FROM examples"))
 
     def __getitem__(self, i: int) -> AdversarialExample:
         if i in self._extra:
             return self._extra[i]
-        eps = self._found_at[i]  # KeyError for a sample without an example
-        row = (
-            self._connection()
-            .execute(
-                "SELECT attack, distance, eps, point FROM examples WHERE idx=? AND eps<=? "
-                "ORDER BY eps LIMIT 1",
-                (i, eps),
-            )
-            .fetchone()
-        )
+        found = self._found_at[i]  # KeyError for a sample without an example
+        eps = [e for e in self._eps if e <= found]
+        marks = ",".join("?" * len(eps))
+        with closing(self._connect()) as db:
+            if _meta(db) != self._meta:
+                raise LookupError(
+                    f"the store {self.path} now holds another evaluation's results: the "
+                    "examples of this one are gone; evaluate again"
+                )
+            row = db.execute(
+                "SELECT attack, distance, eps, point FROM examples "
+                f"WHERE idx=? AND eps IN ({marks}) ORDER BY eps LIMIT 1",
+                (i, *eps),
+            ).fetchone()
         if row is None:
             raise LookupError(
                 f"the store {self.path} no longer holds the adversarial example of sample {i} "
                 "(it was replaced or changed after the evaluation): evaluate again"
             )
-        attack, distance, found, point = row
-        return AdversarialExample(i, attack, distance, found, *x_and_logits(point))
+        attack, distance, at, point = row
+        return AdversarialExample(i, attack, distance, at, *x_and_logits(point))
+
+    def __contains__(self, i: object) -> bool:
+        return i in self._found_at or i in self._extra
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._keys)
@@ -80,17 +94,16 @@ class StoredExamples(Mapping[int, AdversarialExample]):
     def __len__(self) -> int:
         return len(self._keys)
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Picklable (e.g. sent to the other ranks of a distributed run): no connection."""
-        return {**self.__dict__, "_db": None}
+    def _connect(self) -> sqlite3.Connection:
+        """A read-only connection to the store."""
+        if not self.path.is_file():
+            raise LookupError(
+                f"the store {self.path} that holds this evaluation's adversarial examples "
+                "is gone: keep it until the examples are written, or evaluate again"
+            )
+        return sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True)
 
-    def _connection(self) -> sqlite3.Connection:
-        """A read-only connection to the store, opened on first use."""
-        if self._db is None:
-            if not self.path.is_file():
-                raise LookupError(
-                    f"the store {self.path} that holds this evaluation's adversarial examples "
-                    "is gone: keep it until the examples are written, or evaluate again"
-                )
-            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
-        return self._db
+
+def _meta(db: sqlite3.Connection) -> dict[str, str]:
+    """The store's configuration rows (what ties it to one evaluation)."""
+    return dict(db.execute("SELECT key, value FROM meta").fetchall())
