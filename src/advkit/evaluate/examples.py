@@ -130,16 +130,17 @@ def load_examples(path: Path) -> Mapping[int, AdversarialExample]:
 
 
 class _ExampleFile(Mapping[int, AdversarialExample]):
-    """An examples file as a mapping: the small fields read at once, the rows on demand."""
+    """An examples file as a mapping: the small fields read at once, the rows on demand
+    (the file opened for each lookup, so the mapping holds no file open)."""
 
     def __init__(self, path: Path) -> None:
+        self._path = str(path)
         try:
-            self._file = safe_open(str(path), framework="pt", device="cpu")
-            f = self._file
-            meta = json.loads((f.metadata() or {})["advkit"])
-            layout, attacks = meta.get("layout"), list(meta.get("attacks", []))
-            rows = {name: f.get_slice(name).get_shape()[0] for name in _NAMES}
-            small = {name: f.get_tensor(name) for name in ("index", "distance", "eps")}
+            with safe_open(self._path, framework="pt", device="cpu") as f:
+                meta = json.loads((f.metadata() or {})["advkit"])
+                layout, attacks = meta.get("layout"), list(meta.get("attacks", []))
+                rows = {name: f.get_slice(name).get_shape()[0] for name in _NAMES}
+                small = {name: f.get_tensor(name) for name in ("index", "distance", "eps")}
         except (SafetensorError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(
                 f"{path} is not a file of advkit's adversarial examples ({err}); give the "
@@ -162,9 +163,12 @@ class _ExampleFile(Mapping[int, AdversarialExample]):
 
     def __getitem__(self, i: int) -> AdversarialExample:
         row = self._rows[i]
-        with torch.device("cpu"):  # read into CPU memory whatever the default device
-            x_adv = self._file.get_slice("x_adv")[row : row + 1][0]
-            logits = self._file.get_slice("logits")[row : row + 1][0]
+        with (
+            torch.device("cpu"),  # read into CPU memory whatever the default device
+            safe_open(self._path, framework="pt", device="cpu") as f,
+        ):
+            x_adv = f.get_slice("x_adv")[row : row + 1][0]
+            logits = f.get_slice("logits")[row : row + 1][0]
         return AdversarialExample(
             i, self._attacks[row], self._distance[row], self._eps[row], x_adv, logits
         )
