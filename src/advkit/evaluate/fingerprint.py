@@ -123,7 +123,7 @@ class DigestStream:
     def add(self, rows: Tensor) -> None:
         """The next rows of the current tensor."""
         rows = _plain(rows)
-        self._hash.update(rows.reshape(-1).contiguous().view(torch.uint8).cpu().numpy().tobytes())
+        self._hash.update(rows.reshape(-1).contiguous().view(torch.uint8).cpu().numpy().data)
 
     def hexdigest(self) -> str:
         """The short hash of everything fed."""
