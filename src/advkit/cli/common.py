@@ -132,8 +132,7 @@ def load_data(
     Raises:
         UsageError: ``n`` is below 1.
     """
-    if n is not None and n < 1:
-        raise UsageError(f"{option} must be >= 1, got {n}")
+    _check_n(n, option)
     x, y = load_dataset(
         dataset,
         split=split,
@@ -141,17 +140,20 @@ def load_data(
         limit=n,
         verify=not args.no_verify_data,
     )
-    if n is not None and x.shape[0] < n:
-        logger.warning(
-            "%s %d: %s/%s has only %d samples; using all %d",
-            option,
-            n,
-            dataset,
-            split,
-            x.shape[0],
-            x.shape[0],
-        )
+    _warn_short(n, x.shape[0], f"{dataset}/{split}", option)
     return x, y
+
+
+def _check_n(n: int | None, option: str) -> None:
+    """Refuse a sample count below 1."""
+    if n is not None and n < 1:
+        raise UsageError(f"{option} must be >= 1, got {n}")
+
+
+def _warn_short(n: int | None, got: int, split: str, option: str) -> None:
+    """Say so when the split holds fewer than the ``n`` samples asked for."""
+    if n is not None and got < n:
+        logger.warning("%s %d: %s has only %d samples; using all %d", option, n, split, got, got)
 
 
 def refuse_unbounded(
@@ -211,18 +213,9 @@ def model_and_samples(args: argparse.Namespace) -> tuple[nn.Module, Samples, dic
     (:class:`~advkit.data.samples.Samples`): memory follows the batch, not ``--n``."""
     model, spec, name = _declared_model(args)
     dataset = dataset_of(args)
-    if args.n is not None and args.n < 1:
-        raise UsageError(f"--n must be >= 1, got {args.n}")
+    _check_n(args.n, "--n")
     data = open_samples(dataset, args.split, args.data_dir, args.n, verify=not args.no_verify_data)
-    if args.n is not None and len(data) < args.n:
-        logger.warning(
-            "--n %d: %s/%s has only %d samples; using all %d",
-            args.n,
-            dataset,
-            args.split,
-            len(data),
-            len(data),
-        )
+    _warn_short(args.n, len(data), f"{dataset}/{args.split}", "--n")
     if args.model is not None:
         model = adapt_declared(args.model, model, spec, tuple(data.take([0])[0].shape[1:]))
     device = device_of(args)

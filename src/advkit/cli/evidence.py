@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import nn
 
+from advkit.access.precision import model_input
 from advkit.cli.common import dataset_of
 from advkit.cli.outputs import Output, atomic_write
 from advkit.cli.verify import verified
@@ -77,13 +78,14 @@ def evidence(
     """The JSON fields that let ``advkit verify`` re-check the run; writes the examples
     file ``examples`` (None with ``--save-adv none``)."""
     model, data = loaded
+    like = model_input(model, data.take([0])[0])  # the evaluation digested the data already
     kept = None
     if examples is not None:
         path = atomic_write(examples.path, lambda tmp: save_examples(tmp, ev.examples))
         kept = {"sha256": file_sha256(path), "count": len(ev.examples)}
     return {
         "source": source_of(args, threat).to_dict(),
-        "fingerprint": Fingerprint.of(model, data, threat, args.batch_size).to_dict(),
+        "fingerprint": Fingerprint.of_digest(model, like, ev.data_digest, threat).to_dict(),
         "adversarial_examples": kept,
     }
 

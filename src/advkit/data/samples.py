@@ -82,14 +82,6 @@ class Samples:
     def __len__(self) -> int:
         return self._n
 
-    @property
-    def in_memory(self) -> tuple[Tensor, Tensor] | None:
-        """The ``(x, y)`` tensors when the samples are a pair already in memory, else None."""
-        if self._pair is None:
-            return None
-        x, y = self._pair
-        return x[: self._n].to(self.device), y[: self._n].to(self.device)
-
     def to(self, device: str | torch.device) -> Samples:
         """The same samples, put on ``device`` when taken."""
         source = self._pair if self._pair is not None else self._dataset

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from advkit.data.samples import Samples, open_samples
 from advkit.demo import DEMO_EPS, demo_model
 from advkit.evaluate.fingerprint import ModelIdentity, model_identity
-from advkit.evaluate.scan import scan_samples
+from advkit.evaluate.scan import DataScan
 from advkit.models.declared import adapt_declared, load_declared
 from advkit.models.input_spec import InputSpec
 from advkit.threat import THREATS, ThreatModel
@@ -138,19 +138,19 @@ class Fingerprint:
     data: str
 
     @classmethod
-    def of(
-        cls,
-        model: nn.Module,
-        data: tuple[Tensor, Tensor] | Samples,
-        threat: ThreatModel,
-        batch_size: int = 256,
+    def of_scan(cls, model: nn.Module, scan: DataScan, threat: ThreatModel) -> Fingerprint:
+        """The fingerprint of ``model`` and the data a pass of :func:`scan_samples` read."""
+        return cls.of_digest(model, scan.first, scan.digest, threat)
+
+    @classmethod
+    def of_digest(
+        cls, model: nn.Module, like: Tensor, digest: str, threat: ThreatModel
     ) -> Fingerprint:
-        """The fingerprint of ``model`` and the data (``(x, y)`` or
-        :class:`~advkit.data.samples.Samples`, read ``batch_size`` samples at a time) in
-        ``threat``'s box."""
-        scan = scan_samples(model, Samples.of(data), threat.lo, threat.hi, batch_size)
-        identity = model_identity(model, scan.first, threat.lo, threat.hi)
-        return cls(identity.key, identity.outputs, scan.digest)
+        """The fingerprint of ``model`` and data already digested (``digest``, as
+        :attr:`Evaluation.data_digest <advkit.evaluate.report.Evaluation>`); ``like``: a
+        batch of it as the model sees it (the probe's shape, dtype and device)."""
+        identity = model_identity(model, like, threat.lo, threat.hi)
+        return cls(identity.key, identity.outputs, digest)
 
     @classmethod
     def from_dict(cls, values: Any) -> Fingerprint:

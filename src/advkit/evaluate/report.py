@@ -43,6 +43,8 @@ class Evaluation:
             :class:`~advkit.evaluate.examples.AdversarialExample` that broke it at the
             smallest ε; ``advkit evaluate`` writes them beside its JSON
             (:func:`~advkit.evaluate.examples.save_examples`).
+        data_digest: the digest of the evaluated inputs (as the model saw them) and labels
+            that keys its store (:func:`~advkit.evaluate.fingerprint.tensor_digest`).
     """
 
     threat: str
@@ -58,6 +60,7 @@ class Evaluation:
     adaptive: str = "none"
     masking: list[MaskingFlag] = field(default_factory=list)
     examples: Mapping[int, AdversarialExample] = field(default_factory=dict, repr=False)
+    data_digest: str = field(default="", repr=False)
 
     def broken_by(self, eps: float | None = None) -> dict[str, int]:
         """How many samples each attack broke first (and how many were already wrong)."""

@@ -36,7 +36,13 @@ from advkit.attacks.adaptive import EOT_SAMPLES, adapt
 from advkit.attacks.run import attack
 from advkit.data.samples import Samples
 from advkit.distributed import from_main, is_main
-from advkit.evaluate.check_breaks import check_examples, count_check_breaks, stored_examples
+from advkit.evaluate.check_breaks import (
+    Examples,
+    Records,
+    check_examples,
+    count_check_breaks,
+    stored_examples,
+)
 from advkit.evaluate.estimates import check_estimable, estimate_settings, sample_estimates
 from advkit.evaluate.examples import AdversarialExample
 from advkit.evaluate.records import CLEAN, SampleRecord, carry_breaks
@@ -58,12 +64,6 @@ from advkit.validate import (
 )
 
 __all__ = ["evaluate"]
-
-Records = dict[float, list[SampleRecord]]
-"""Per ε, one record per sample in index order."""
-
-Examples = dict[int, AdversarialExample]
-"""Per broken sample (by index), the example that broke it at the smallest ε."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +201,7 @@ def evaluate(
         adaptive=_adaptive_label(model, adaptive, eot_samples),
         masking=flags,
         examples=kept,
+        data_digest=scan.digest,
     )
     return from_main(evaluation)  # the same result on every rank of a distributed run
 

@@ -47,18 +47,28 @@ class DataScan:
         first: the first batch as the model sees it (its shape, dtype and device make
             the model's identity probe).
         classes: the number of classes the model outputs.
+        correct: with ``clean=True``, whether the model classifies each clean sample
+            correctly (N,) bool; else None.
     """
 
     labels: Tensor
     digest: str
     first: Tensor
     classes: int
+    correct: Tensor | None = None
 
 
 def scan_samples(
-    model: nn.Module, samples: Samples, lo: float, hi: float, batch_size: int = 256
+    model: nn.Module,
+    samples: Samples,
+    lo: float,
+    hi: float,
+    batch_size: int = 256,
+    *,
+    clean: bool = False,
 ) -> DataScan:
-    """Check every batch of ``samples`` and digest them, holding one batch at a time.
+    """Check every batch of ``samples`` and digest them, holding one batch at a time;
+    with ``clean``, also classify every clean sample in the same pass.
 
     Raises:
         ValueError, TypeError: a batch with NaN, values outside ``[lo, hi]``, a wrong
@@ -67,7 +77,7 @@ def scan_samples(
     """
     if len(samples) == 0:
         raise ValueError("x is an empty batch")
-    digest, labels = DigestStream(), []
+    digest, labels, correct = DigestStream(), [], []
     first: Tensor | None = None
     classes = 0
     for rows, x, y in samples.batches(batch_size):
@@ -85,9 +95,13 @@ def scan_samples(
             digest.begin((len(samples), *seen.shape[1:]), seen.dtype)
         digest.add(seen)
         labels.append(y.long())
+        if clean:
+            with eval_mode(model, warn=False), torch.no_grad():
+                correct.append(model(seen.clone()).argmax(1) == y)
     assert first is not None
     y_all = torch.cat(labels)
     check_labels(y_all, classes)
     digest.begin(tuple(y_all.shape), y_all.dtype)
     digest.add(y_all)
-    return DataScan(y_all, digest.hexdigest(), first, classes)
+    verdicts = torch.cat(correct) if clean else None
+    return DataScan(y_all, digest.hexdigest(), first, classes, verdicts)

@@ -49,6 +49,7 @@ from advkit.evaluate.examples import (
 from advkit.evaluate.provenance import Fingerprint, RunSource
 from advkit.evaluate.records import CLEAN, SampleRecord
 from advkit.evaluate.report import Evaluation
+from advkit.evaluate.scan import DataScan, scan_samples
 from advkit.evaluate.verification import CurvePoint, Disagreement, Verification
 from advkit.schema import SCHEMA_VERSION, read_results
 from advkit.threat import ThreatModel
@@ -107,9 +108,12 @@ def verify_evaluation(
         A :class:`~advkit.evaluate.verification.Verification`; ``ok`` when everything
         agrees.
     """
+    samples = Samples.of(data)
+    scan = scan_samples(model, samples, threat.lo, threat.hi, batch_size, clean=True)
     return _verify(
         model,
-        Samples.of(data),
+        samples,
+        _Seen.of(scan),
         threat,
         evaluation.examples,
         evaluation.samples,
@@ -144,7 +148,8 @@ def verify_results(
     recorded = Fingerprint.from_dict(results.get("fingerprint"))
     model, data = source.load() if loaded is None else loaded
     threat = source.threat()
-    now = Fingerprint.of(model, data, threat, batch_size)
+    scan = scan_samples(model, data, threat.lo, threat.hi, batch_size, clean=True)
+    now = Fingerprint.of_scan(model, scan, threat)  # one pass: the fingerprint and verdicts
     fingerprint = _check_fingerprint(path, source, recorded, now)
     samples = {
         float(eps): [SampleRecord.from_dict(r) for r in records]
@@ -153,7 +158,9 @@ def verify_results(
     curve = [(float(p["eps"]), float(p["robust_accuracy"])) for p in results["curve"]]
     examples = load_examples(file)
     accuracy = results["clean_accuracy"]
-    check = _verify(model, data, threat, examples, samples, curve, accuracy, batch_size)
+    check = _verify(
+        model, data, _Seen.of(scan), threat, examples, samples, curve, accuracy, batch_size
+    )
     checks = (f"schema_version {SCHEMA_VERSION}", f"sha256 of {file.name} matches", fingerprint)
     return replace(check, checks=checks)
 
@@ -205,6 +212,7 @@ def _check_fingerprint(
 def _verify(
     model: nn.Module,
     data: Samples,
+    seen: _Seen,
     threat: ThreatModel,
     examples: Mapping[int, AdversarialExample],
     samples: Mapping[float, list[SampleRecord]],
@@ -213,7 +221,6 @@ def _verify(
     batch_size: int,
 ) -> Verification:
     """Re-check ``examples`` and compare every verdict of ``samples`` with the evidence."""
-    seen = _Seen.of(model, data, batch_size)
     y, correct = seen.y, seen.correct
     evidence = _measure(model, data, seen, threat, examples, batch_size)
     n = len(y)
@@ -235,7 +242,8 @@ def _verify(
 
 @dataclass(frozen=True)
 class _Seen:
-    """The data as the model saw it, read once: labels, clean verdicts, input shape."""
+    """The data as the model saw it (from one :func:`scan_samples` pass): labels, clean
+    verdicts, input shape and dtype."""
 
     y: Tensor  # (N,) int64
     correct: Tensor  # (N,) bool: the model classifies the clean sample correctly
@@ -243,20 +251,10 @@ class _Seen:
     dtype: torch.dtype  # the inputs' dtype as the model sees them
 
     @classmethod
-    def of(cls, model: nn.Module, data: Samples, batch_size: int) -> _Seen:
-        """One pass over ``data``, a batch at a time."""
-        ys, correct = [], []
-        shape: tuple[int, ...] = ()
-        dtype = torch.float32
-        for _, x, y in data.batches(batch_size):
-            x = model_input(model, x)  # the points the model saw, as the evaluation did
-            shape, dtype = tuple(x.shape[1:]), x.dtype
-            ys.append(y.long())
-            correct.append(_logits(model, x).argmax(1) == y)
-        if not ys:
-            empty = torch.zeros(0, dtype=torch.long, device=data.device)
-            return cls(empty, empty.bool(), shape, dtype)
-        return cls(torch.cat(ys), torch.cat(correct), shape, dtype)
+    def of(cls, scan: DataScan) -> _Seen:
+        """The scan's labels, clean verdicts (``clean=True``) and first batch's shape."""
+        assert scan.correct is not None
+        return cls(scan.labels, scan.correct, tuple(scan.first.shape[1:]), scan.first.dtype)
 
     @property
     def numel(self) -> int:
